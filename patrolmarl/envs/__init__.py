@@ -1,0 +1,1 @@
+"""District simulation: the batched core and the standard environment APIs."""

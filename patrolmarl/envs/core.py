@@ -1,0 +1,589 @@
+"""The batched simulator: B independent days of one district, stepped as arrays.
+
+Semantics of one step ``[t0, t1)`` with ``t1 = t0 + step_minutes`` (the plain
+reference in :mod:`patrolmarl.envs.reference` implements the same rules event
+by event, and the tests hold the two to identical results):
+
+1. **Decisions at t0.** Each unit's action is one integer: 0 stay (or continue
+   what it is doing), 1-4 move north/south/east/west, ``5 + k`` accept the k-th
+   nearest pending street call (nearest by the unit's own travel time; ties by
+   call order). An action the mask forbids is taken as 0.
+
+   - Accepts are resolved first. Among units accepting the same call, the one
+     with the shortest travel time wins (ties: lowest unit index); it becomes
+     EN_ROUTE, arriving at ``t0 + travel``. Losers are treated as action 0.
+   - An IDLE unit's move makes it MOVING to the neighbour cell, arriving at
+     ``t0 + move time``. A MOVING unit that accepts a call leaves from the cell
+     it was moving from.
+2. **Unit events up to t1**, repeated until none is due (``free_at <= t1``):
+   MOVING -> IDLE at the target cell; EN_ROUTE -> ON_SCENE at the call's cell
+   (the call is served: arrival time recorded, ``free_at += service``);
+   ON_SCENE -> IDLE (a call not closed on scene becomes a follow-up job for its
+   precinct's responder pool, released at that time).
+3. **New calls** with time in ``[t0, t1)``, in time order. A deterrable
+   candidate is kept only if its ``theft_u`` is below the deterrence factor of
+   its cell's nearby presence (the field as it stood at t0). A kept call of a
+   patrol-handled type becomes PENDING; of a precinct-handled type, a pool job
+   released at its time (HANDED_OVER).
+4. **Precinct pools**: this step's jobs in order of (release time, call index);
+   each takes the pool server free earliest (ties: lowest server), starting at
+   ``max(release, free)`` and busy for ``travel + service`` (follow-ups: the
+   district's ``follow_up_minutes``).
+5. **Command-centre fallback at t1**: pending calls with ``time + fallback_minutes
+   <= t1``, oldest first (ties: call index), each go to the nearest available
+   (IDLE or MOVING) unit, zone-blind (ties: lowest unit index), departing at t1.
+   A call with no available unit waits for the next step.
+6. **Presence and visibility at t1**: the presence field decays by
+   ``0.5 ** (step / half_life)`` and each IDLE, MOVING or ON_SCENE unit adds
+   ``step_minutes`` to its cell (``occupied_steps`` counts the unit-steps); each
+   cell within ``visible_radius_cells`` (Chebyshev) of such a unit counts one
+   covered step (``covered_steps``, from which visibility is computed).
+
+No call is lost: created = served + waiting (pending or en route) + handed over,
+where created counts every kept call (deterred theft candidates never happen).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from patrolmarl.envs.district import District
+from patrolmarl.envs.incidents import DayCalls, IncidentModel, deterrence_factor
+from patrolmarl.envs.metrics import EpisodeRecord
+from patrolmarl.envs.status import (
+    ASSIGNED,
+    DETERRED,
+    EN_ROUTE,
+    FIRST_ACCEPT,
+    HANDED_OVER,
+    IDLE,
+    MOVING,
+    ON_SCENE,
+    PENDING,
+    SERVED,
+)
+
+
+@dataclass
+class CallLog:
+    """Per-call records of B days, padded to the longest day (``(B, D)`` arrays).
+
+    Times are minutes from the episode start; NaN where an event has not happened.
+    ``pool_start`` is when the precinct's responders took a handed-over call or a
+    follow-up.
+    """
+
+    n_calls: np.ndarray
+    time: np.ndarray
+    type: np.ndarray
+    cell: np.ndarray
+    service: np.ndarray
+    closure_u: np.ndarray
+    theft_u: np.ndarray
+    status: np.ndarray
+    unit: np.ndarray
+    dispatch_time: np.ndarray
+    arrival_time: np.ndarray
+    by_fallback: np.ndarray
+    closed: np.ndarray
+    follow_up: np.ndarray
+    pool_start: np.ndarray
+
+    @classmethod
+    def empty(cls, batch: int, capacity: int) -> CallLog:
+        """An all-padding log of ``batch`` days with room for ``capacity`` calls each."""
+        nan = np.full((batch, capacity), np.nan)
+        return cls(
+            n_calls=np.zeros(batch, dtype=np.int64),
+            time=np.full((batch, capacity), np.inf),
+            type=np.zeros((batch, capacity), dtype=np.int64),
+            cell=np.zeros((batch, capacity), dtype=np.int64),
+            service=np.zeros((batch, capacity)),
+            closure_u=np.zeros((batch, capacity)),
+            theft_u=np.zeros((batch, capacity)),
+            status=np.zeros((batch, capacity), dtype=np.int8),
+            unit=np.full((batch, capacity), -1, dtype=np.int64),
+            dispatch_time=nan.copy(),
+            arrival_time=nan.copy(),
+            by_fallback=np.zeros((batch, capacity), dtype=bool),
+            closed=np.zeros((batch, capacity), dtype=bool),
+            follow_up=np.zeros((batch, capacity), dtype=bool),
+            pool_start=nan.copy(),
+        )
+
+    def grow(self, capacity: int) -> None:
+        """Widen every per-call array to ``capacity`` columns, padding as :meth:`empty`."""
+        extra = CallLog.empty(self.n_calls.shape[0], capacity - self.time.shape[1])
+        for name, value in vars(self).items():
+            if name != "n_calls":
+                setattr(self, name, np.concatenate([value, getattr(extra, name)], axis=1))
+
+    def load_day(self, b: int, day: DayCalls) -> None:
+        """Replace row ``b`` with a fresh day (all calls FUTURE)."""
+        blank = CallLog.empty(1, self.time.shape[1])
+        for name, value in vars(blank).items():
+            if name != "n_calls":
+                getattr(self, name)[b] = value[0]
+        n = len(day)
+        self.n_calls[b] = n
+        for name in ("time", "type", "cell", "service", "closure_u", "theft_u"):
+            getattr(self, name)[b, :n] = getattr(day, name)
+
+
+class BatchedSim:
+    """B independent episodes of one district, advanced together.
+
+    Parameters
+    ----------
+    district
+        The district to simulate.
+    batch_size
+        Number of districts ``B`` stepped together.
+    seed
+        Seeds the generator that draws episode seeds when :meth:`reset` is not
+        given them (auto-reset of finished districts).
+
+    Attributes
+    ----------
+    unit_cell, unit_status, unit_free_at, unit_target, unit_call
+        ``(B, N)`` unit state.
+    unit_busy_minutes, unit_calls_served
+        ``(B, N)`` workload counters of the episode.
+    pending
+        ``(B, Q)`` day-call index of each pending street call, -1 for an empty slot.
+    presence
+        ``(B, C)`` decayed patrol-minutes per cell.
+    occupied_steps, covered_steps
+        ``(B, C)`` unit-steps spent in each cell (by visible units), and steps in
+        which each cell was within sight of a unit.
+    calls
+        The :class:`CallLog` of the current episodes.
+    nearest_call, nearest_travel
+        ``(B, N, K)`` each unit's K nearest pending calls (day-call index, -1 if
+        none) and its travel minutes to them, as of the last reset or step.
+    """
+
+    def __init__(self, district: District, batch_size: int = 1, seed: int | None = None) -> None:
+        self.district = district
+        self.incidents = IncidentModel(district)
+        cfg = district.config
+        sim = cfg.simulation
+        self.batch_size = batch_size
+        self.n_units = district.n_units
+        self.step_minutes = float(sim.step_minutes)
+        self.n_steps = int(np.ceil(sim.episode_minutes / sim.step_minutes - 1e-9))
+        self.fallback_minutes = float(sim.fallback_minutes)
+        self.follow_up_minutes = float(sim.follow_up_minutes)
+        self.k_calls = int(sim.observed_calls)
+        self.n_actions = FIRST_ACCEPT + self.k_calls
+        self._deterrence = cfg.deterrence
+        self._decay = 0.5 ** (self.step_minutes / cfg.deterrence.half_life_minutes)
+        self._seed_rng = np.random.default_rng(seed)
+
+        self._unit_travel = district.unit_travel_minutes  # (N, C, C)
+        self._unit_moves = district.move_minutes[district.unit_vehicle]  # (N, C, 4)
+        self._patrol_type = self.incidents.patrol_type
+        self._deterrable = self.incidents.deterrable
+        self._closure_prob = self.incidents.closure_prob
+        precincts = [cfg.precincts[c] for c in district.precinct_codes]
+        self._pool_size = np.array([p.responders for p in precincts], dtype=np.int64)
+        self._pool_travel = np.array([p.responder_travel_minutes for p in precincts])
+        self._visible_cells = _chebyshev_disc(district, sim.visible_radius_cells)  # (C, M)
+        self._nb_weight = cfg.deterrence.neighbour_weight
+        self._neighbour = district.neighbour
+
+        b, n, c = batch_size, self.n_units, district.n_cells
+        self.step_count = np.zeros(b, dtype=np.int64)
+        self.unit_cell = np.zeros((b, n), dtype=np.int64)
+        self.unit_status = np.zeros((b, n), dtype=np.int8)
+        self.unit_free_at = np.zeros((b, n))
+        self.unit_target = np.zeros((b, n), dtype=np.int64)
+        self.unit_call = np.full((b, n), -1, dtype=np.int64)
+        self.unit_busy_minutes = np.zeros((b, n))
+        self.unit_calls_served = np.zeros((b, n), dtype=np.int64)
+        self.pending = np.full((b, 16), -1, dtype=np.int64)
+        self.presence = np.zeros((b, c))
+        self.covered_steps = np.zeros((b, c), dtype=np.int64)
+        self.occupied_steps = np.zeros((b, c), dtype=np.int64)
+        self.fallback_dispatches = np.zeros(b, dtype=np.int64)
+        self.pool_free = np.zeros((b, district.n_precincts, int(self._pool_size.max())))
+        self.next_call = np.zeros(b, dtype=np.int64)
+        self.episode_seed: list[int | Sequence[int] | None] = [None] * b
+        self.calls = CallLog.empty(b, 64)
+        self.nearest_call = np.full((b, n, self.k_calls), -1, dtype=np.int64)
+        self.nearest_travel = np.full((b, n, self.k_calls), np.inf)
+
+    # ------------------------------------------------------------------ clock
+    @property
+    def now(self) -> np.ndarray:
+        """``(B,)`` minutes since each episode started."""
+        return self.step_count * self.step_minutes
+
+    @property
+    def hour_of_day(self) -> np.ndarray:
+        """``(B,)`` integer hour of day of the current step."""
+        start = self.district.config.simulation.start_hour * 60.0
+        return (np.floor((start + self.now) / 60.0).astype(np.int64)) % 24
+
+    @property
+    def done(self) -> np.ndarray:
+        """``(B,)`` True where the episode has reached its horizon."""
+        return self.step_count >= self.n_steps
+
+    # ------------------------------------------------------------------ reset
+    def reset(
+        self,
+        seeds: Sequence[int | Sequence[int]] | None = None,
+        mask: np.ndarray | None = None,
+    ) -> None:
+        """Start new episodes in the districts selected by ``mask`` (all by default).
+
+        Parameters
+        ----------
+        seeds
+            One seed per selected district (an int or a sequence of ints, as
+            accepted by ``numpy.random.default_rng``). Drawn from the
+            simulator's own generator when omitted.
+        mask
+            ``(B,)`` bool; districts left False keep running untouched.
+        """
+        idx = np.arange(self.batch_size) if mask is None else np.flatnonzero(mask)
+        if seeds is None:
+            seeds = [int(s) for s in self._seed_rng.integers(0, 2**63 - 1, size=idx.size)]
+        if len(seeds) != idx.size:
+            raise ValueError(f"reset got {len(seeds)} seeds for {idx.size} districts")
+        days = [self.incidents.generate_day(s) for s in seeds]
+        longest = max((len(d) for d in days), default=0)
+        if longest > self.calls.time.shape[1]:
+            self.calls.grow(max(longest, 2 * self.calls.time.shape[1]))
+        for b, seed, day in zip(idx, seeds, days, strict=True):
+            self.calls.load_day(int(b), day)
+            self.episode_seed[int(b)] = seed
+        d = self.district
+        self.step_count[idx] = 0
+        self.unit_cell[idx] = d.unit_start_cell
+        self.unit_status[idx] = IDLE
+        self.unit_free_at[idx] = 0.0
+        self.unit_target[idx] = d.unit_start_cell
+        self.unit_call[idx] = -1
+        self.unit_busy_minutes[idx] = 0.0
+        self.unit_calls_served[idx] = 0
+        self.pending[idx] = -1
+        self.presence[idx] = 0.0
+        self.covered_steps[idx] = 0
+        self.occupied_steps[idx] = 0
+        self.fallback_dispatches[idx] = 0
+        self.pool_free[idx] = np.where(
+            np.arange(self.pool_free.shape[2])[None, :] < self._pool_size[:, None], 0.0, np.inf
+        )
+        self.next_call[idx] = 0
+        self._update_nearest_calls()
+
+    def record(self, b: int) -> EpisodeRecord:
+        """A copy of district ``b``'s episode so far, for :func:`episode_metrics`."""
+        log, n = self.calls, int(self.calls.n_calls[b])
+        per_call = {
+            name: getattr(log, name)[b, :n].copy()
+            for name in (
+                "time",
+                "type",
+                "cell",
+                "status",
+                "unit",
+                "dispatch_time",
+                "arrival_time",
+                "by_fallback",
+                "closed",
+                "follow_up",
+                "pool_start",
+            )
+        }
+        return EpisodeRecord(
+            **per_call,
+            unit_busy_minutes=self.unit_busy_minutes[b].copy(),
+            unit_calls_served=self.unit_calls_served[b].copy(),
+            covered_steps=self.covered_steps[b].copy(),
+            occupied_steps=self.occupied_steps[b].copy(),
+            steps=int(self.step_count[b]),
+            step_minutes=self.step_minutes,
+        )
+
+    # ------------------------------------------------------------------ step
+    def step(self, actions: np.ndarray) -> None:
+        """Advance every district by one step; ``actions`` is ``(B, N)`` integers.
+
+        Districts already at their horizon must be reset before stepping.
+        """
+        actions = np.asarray(actions, dtype=np.int64).reshape(self.batch_size, self.n_units)
+        if self.done.any():
+            raise RuntimeError("step() on a finished episode: reset the finished districts first")
+        t0 = self.now.astype(float)
+        t1 = t0 + self.step_minutes
+        actions = np.where(self._mask_allows(actions), actions, 0)
+        self._apply_accepts(actions, t0)
+        self._apply_moves(actions, t0)
+        jobs = self._advance_units(t1)
+        jobs += self._admit_new_calls(t1)
+        self._run_pools(jobs)
+        self._fallback(t1)
+        self._update_presence()
+        self.step_count += 1
+        self._update_nearest_calls()
+
+    def action_masks(self) -> np.ndarray:
+        """``(B, N, A)`` bool: which actions each unit may take now."""
+        b, n = self.batch_size, self.n_units
+        status = self.unit_status
+        available = (status == IDLE) | (status == MOVING)
+        mask = np.zeros((b, n, self.n_actions), dtype=bool)
+        mask[..., 0] = True
+        moves_ok = self._neighbour[self.unit_cell] >= 0  # (B, N, 4)
+        mask[..., 1:FIRST_ACCEPT] = moves_ok & (status == IDLE)[..., None]
+        mask[..., FIRST_ACCEPT:] = (self.nearest_call >= 0) & available[..., None]
+        return mask
+
+    def _mask_allows(self, actions: np.ndarray) -> np.ndarray:
+        mask = self.action_masks()
+        a = np.clip(actions, 0, self.n_actions - 1)
+        ok = np.take_along_axis(mask, a[..., None], axis=2)[..., 0]
+        return ok & (actions >= 0) & (actions < self.n_actions)
+
+    def _apply_accepts(self, actions: np.ndarray, t0: np.ndarray) -> None:
+        bi, ni = np.nonzero(actions >= FIRST_ACCEPT)
+        if bi.size == 0:
+            return
+        k = actions[bi, ni] - FIRST_ACCEPT
+        call = self.nearest_call[bi, ni, k]
+        travel = self.nearest_travel[bi, ni, k]
+        order = np.lexsort((ni, travel, call, bi))
+        bi, ni, call, travel = bi[order], ni[order], call[order], travel[order]
+        first = np.ones(bi.size, dtype=bool)
+        first[1:] = (bi[1:] != bi[:-1]) | (call[1:] != call[:-1])
+        bi, ni, call, travel = bi[first], ni[first], call[first], travel[first]
+        self._dispatch(bi, ni, call, t0[bi], travel)
+
+    def _dispatch(
+        self, bi: np.ndarray, ni: np.ndarray, call: np.ndarray, at: np.ndarray, travel: np.ndarray
+    ) -> None:
+        """Send units ``(bi, ni)`` to day-calls ``call`` leaving at ``at``."""
+        log = self.calls
+        self.unit_status[bi, ni] = EN_ROUTE
+        self.unit_free_at[bi, ni] = at + travel
+        self.unit_target[bi, ni] = log.cell[bi, call]
+        self.unit_call[bi, ni] = call
+        self.unit_busy_minutes[bi, ni] += travel
+        log.status[bi, call] = ASSIGNED
+        log.unit[bi, call] = ni
+        log.dispatch_time[bi, call] = at
+        self.pending[bi, np.argmax(self.pending[bi] == call[:, None], axis=1)] = -1
+
+    def _apply_moves(self, actions: np.ndarray, t0: np.ndarray) -> None:
+        bi, ni = np.nonzero((actions >= 1) & (actions < FIRST_ACCEPT))
+        if bi.size == 0:
+            return
+        direction = actions[bi, ni] - 1
+        cell = self.unit_cell[bi, ni]
+        self.unit_status[bi, ni] = MOVING
+        self.unit_target[bi, ni] = self._neighbour[cell, direction]
+        self.unit_free_at[bi, ni] = t0[bi] + self._unit_moves[ni, cell, direction]
+
+    def _advance_units(self, t1: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Process unit events due by t1; returns follow-up jobs (b, call, release)."""
+        log = self.calls
+        jobs = []
+        while True:
+            due = (self.unit_status != IDLE) & (self.unit_free_at <= t1[:, None])
+            if not due.any():
+                return jobs
+            status = self.unit_status.copy()
+            bi, ni = np.nonzero(due & (status == MOVING))
+            self.unit_cell[bi, ni] = self.unit_target[bi, ni]
+            self.unit_status[bi, ni] = IDLE
+
+            bi, ni = np.nonzero(due & (status == EN_ROUTE))
+            if bi.size:
+                call = self.unit_call[bi, ni]
+                arrival = self.unit_free_at[bi, ni]
+                self.unit_cell[bi, ni] = self.unit_target[bi, ni]
+                self.unit_status[bi, ni] = ON_SCENE
+                service = log.service[bi, call]
+                self.unit_free_at[bi, ni] = arrival + service
+                self.unit_busy_minutes[bi, ni] += service
+                self.unit_calls_served[bi, ni] += 1
+                log.status[bi, call] = SERVED
+                log.arrival_time[bi, call] = arrival
+                log.closed[bi, call] = (
+                    log.closure_u[bi, call] < self._closure_prob[log.type[bi, call]]
+                )
+
+            bi, ni = np.nonzero(due & (status == ON_SCENE))
+            if bi.size:
+                call = self.unit_call[bi, ni]
+                self.unit_status[bi, ni] = IDLE
+                self.unit_call[bi, ni] = -1
+                open_ = ~log.closed[bi, call]
+                log.follow_up[bi[open_], call[open_]] = True
+                jobs.append((bi[open_], call[open_], self.unit_free_at[bi[open_], ni[open_]]))
+
+    def _admit_new_calls(self, t1: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Bring in calls created before t1; returns precinct jobs (b, call, release)."""
+        log = self.calls
+        jobs = []
+        while True:
+            nxt = self.next_call
+            has = nxt < log.n_calls
+            col = np.minimum(nxt, log.time.shape[1] - 1)
+            arriving = has & (log.time[np.arange(self.batch_size), col] < t1)
+            bi = np.flatnonzero(arriving)
+            if bi.size == 0:
+                return jobs
+            call = nxt[bi]
+            self.next_call[bi] += 1
+            ctype = log.type[bi, call]
+            cell = log.cell[bi, call]
+            kept = np.ones(bi.size, dtype=bool)
+            deter = self._deterrable[ctype]
+            if deter.any():
+                bd, cd = bi[deter], cell[deter]
+                factor = deterrence_factor(self._nearby_presence(bd, cd), self._deterrence)
+                kept[deter] = log.theft_u[bd, call[deter]] < factor
+                log.status[bi[~kept], call[~kept]] = DETERRED
+            street = kept & self._patrol_type[ctype]
+            self._add_pending(bi[street], call[street])
+            pool = kept & ~self._patrol_type[ctype]
+            log.status[bi[pool], call[pool]] = HANDED_OVER
+            jobs.append((bi[pool], call[pool], log.time[bi[pool], call[pool]]))
+
+    def _nearby_presence(self, bi: np.ndarray, cell: np.ndarray) -> np.ndarray:
+        """Presence of cells ``(bi, cell)`` plus the weighted presence of their neighbours."""
+        nb = self._neighbour[cell]  # (M, 4)
+        around = np.where(nb >= 0, self.presence[bi[:, None], np.maximum(nb, 0)], 0.0)
+        return self.presence[bi, cell] + self._nb_weight * around.sum(axis=1)
+
+    def _add_pending(self, bi: np.ndarray, call: np.ndarray) -> None:
+        if bi.size == 0:
+            return
+        self.calls.status[bi, call] = PENDING
+        free = self.pending[bi] < 0
+        full = ~free.any(axis=1)
+        if full.any():
+            self.pending = np.concatenate([self.pending, np.full_like(self.pending, -1)], axis=1)
+            free = self.pending[bi] < 0
+        self.pending[bi, np.argmax(free, axis=1)] = call
+
+    def _run_pools(self, jobs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """Give this step's precinct jobs to their pools' earliest-free responders."""
+        if not jobs:
+            return
+        bi = np.concatenate([j[0] for j in jobs])
+        if bi.size == 0:
+            return
+        call = np.concatenate([j[1] for j in jobs])
+        release = np.concatenate([j[2] for j in jobs])
+        log = self.calls
+        order = np.lexsort((call, release, bi))
+        bi, call, release = bi[order], call[order], release[order]
+        first = np.ones(bi.size, dtype=bool)
+        first[1:] = bi[1:] != bi[:-1]
+        group_start = np.maximum.accumulate(np.where(first, np.arange(bi.size), 0))
+        rank = np.arange(bi.size) - group_start
+        for r in range(int(rank.max()) + 1):
+            sel = rank == r
+            b, c, rel = bi[sel], call[sel], release[sel]
+            p = self.district.precinct_of_cell[log.cell[b, c]]
+            free = self.pool_free[b, p]
+            server = np.argmin(free, axis=1)
+            start = np.maximum(rel, free[np.arange(b.size), server])
+            follow = log.follow_up[b, c]
+            work = np.where(follow, self.follow_up_minutes, log.service[b, c])
+            self.pool_free[b, p, server] = start + self._pool_travel[p] + work
+            log.pool_start[b, c] = start
+
+    def _fallback(self, t1: np.ndarray) -> None:
+        """The command centre sends overdue pending calls to the nearest available unit."""
+        log = self.calls
+        rows = np.arange(self.batch_size)[:, None]
+        slot_call = np.maximum(self.pending, 0)
+        overdue = (self.pending >= 0) & (
+            log.time[rows, slot_call] + self.fallback_minutes <= t1[:, None]
+        )
+        if not overdue.any():
+            return
+        key = np.where(overdue, slot_call, np.iinfo(np.int64).max)
+        # Calls are numbered in time order, so call index order is (time, index) order.
+        key.sort(axis=1)
+        n_overdue = overdue.sum(axis=1)
+        for r in range(int(n_overdue.max())):
+            bi = np.flatnonzero(n_overdue > r)
+            call = key[bi, r]
+            available = (self.unit_status[bi] == IDLE) | (self.unit_status[bi] == MOVING)
+            travel = self._unit_travel[
+                np.arange(self.n_units)[None, :], self.unit_cell[bi], log.cell[bi, call][:, None]
+            ]
+            travel = np.where(available, travel, np.inf)
+            unit = np.argmin(travel, axis=1)
+            best = travel[np.arange(bi.size), unit]
+            ok = np.isfinite(best)
+            if not ok.any():
+                continue
+            bi, call, unit, best = bi[ok], call[ok], unit[ok], best[ok]
+            self._dispatch(bi, unit, call, t1[bi], best)
+            log.by_fallback[bi, call] = True
+            self.fallback_dispatches[bi] += 1
+
+    def _update_presence(self) -> None:
+        status = self.unit_status
+        visible = status != EN_ROUTE
+        self.presence *= self._decay
+        bi, ni = np.nonzero(visible)
+        flat = bi * self.district.n_cells + self.unit_cell[bi, ni]
+        occupied = np.bincount(flat, minlength=self.presence.size).reshape(self.presence.shape)
+        self.presence += self.step_minutes * occupied
+        self.occupied_steps += occupied
+        cover = np.zeros(self.presence.shape, dtype=bool)
+        seen = self._visible_cells[self.unit_cell[bi, ni]]  # (M_units, R)
+        valid = seen >= 0
+        cover[np.repeat(bi, seen.shape[1]).reshape(seen.shape)[valid], seen[valid]] = True
+        self.covered_steps += cover
+
+    def _update_nearest_calls(self) -> None:
+        """Recompute each unit's K nearest pending calls (only where calls are pending)."""
+        self.nearest_call.fill(-1)
+        self.nearest_travel.fill(np.inf)
+        busy_rows = np.flatnonzero((self.pending >= 0).any(axis=1))
+        if busy_rows.size == 0:
+            return
+        pend = self.pending[busy_rows]  # (b, Q)
+        cells = self.calls.cell[busy_rows[:, None], np.maximum(pend, 0)]  # (b, Q)
+        travel = self._unit_travel[
+            np.arange(self.n_units)[None, :, None],
+            self.unit_cell[busy_rows][:, :, None],
+            cells[:, None, :],
+        ]  # (b, N, Q)
+        travel = np.where(pend[:, None, :] >= 0, travel, np.inf)
+        # Ties in travel are broken by call index (= time order).
+        calls_b = np.where(pend >= 0, pend, np.iinfo(np.int64).max)
+        order = np.lexsort((np.broadcast_to(calls_b[:, None, :], travel.shape), travel), axis=2)
+        k = min(self.k_calls, order.shape[2])
+        order = order[..., :k]
+        chosen_travel = np.take_along_axis(travel, order, axis=2)
+        chosen_call = np.take_along_axis(
+            np.broadcast_to(pend[:, None, :], travel.shape), order, axis=2
+        )
+        chosen_call = np.where(np.isfinite(chosen_travel), chosen_call, -1)
+        self.nearest_call[busy_rows, :, :k] = chosen_call
+        self.nearest_travel[busy_rows, :, :k] = chosen_travel
+
+
+def _chebyshev_disc(district: District, radius: int) -> np.ndarray:
+    """``(C, (2r+1)^2)`` cells within ``radius`` (Chebyshev) of each cell, -1 off the grid."""
+    rc = district.cell_rc
+    d = np.arange(-radius, radius + 1)
+    dr, dc = np.meshgrid(d, d, indexing="ij")
+    r = rc[:, 0:1] + dr.ravel()[None, :]
+    c = rc[:, 1:2] + dc.ravel()[None, :]
+    inside = (r >= 0) & (r < district.rows) & (c >= 0) & (c < district.cols)
+    return np.where(inside, r * district.cols + c, -1)

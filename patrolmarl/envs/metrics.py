@@ -1,0 +1,122 @@
+"""Episode metrics, computed from one district-day's records.
+
+The batched core and the plain reference both produce an :class:`EpisodeRecord`;
+the metrics are a pure function of it, so equal records mean equal metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from patrolmarl.envs.incidents import IncidentModel
+from patrolmarl.envs.status import ASSIGNED, DETERRED, FUTURE, HANDED_OVER, PENDING, SERVED
+
+
+@dataclass
+class EpisodeRecord:
+    """Everything the metrics need of one district-day.
+
+    Per-call arrays have one entry per call of the day (theft candidates
+    included); times are minutes from the episode start, NaN where the event
+    did not happen.
+    """
+
+    time: np.ndarray
+    type: np.ndarray
+    cell: np.ndarray
+    status: np.ndarray
+    unit: np.ndarray
+    dispatch_time: np.ndarray
+    arrival_time: np.ndarray
+    by_fallback: np.ndarray
+    closed: np.ndarray
+    follow_up: np.ndarray
+    pool_start: np.ndarray
+    unit_busy_minutes: np.ndarray
+    unit_calls_served: np.ndarray
+    covered_steps: np.ndarray
+    occupied_steps: np.ndarray
+    steps: int
+    step_minutes: float
+
+    def equals(self, other: EpisodeRecord) -> list[str]:
+        """Names of the fields that differ (NaNs compare equal); empty if identical."""
+        diff = []
+        for f in fields(self):
+            a, b = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(a, np.ndarray):
+                if a.shape != b.shape or not np.array_equal(a, b, equal_nan=a.dtype.kind == "f"):
+                    diff.append(f.name)
+            elif a != b:
+                diff.append(f.name)
+        return diff
+
+
+def episode_metrics(record: EpisodeRecord, incidents: IncidentModel) -> dict[str, float | dict]:
+    """The metrics of one district-day.
+
+    Returns
+    -------
+    dict
+        ``calls_by_type`` (created calls of each type), ``calls_created``,
+        ``street_calls``, ``served_by_patrol``, ``waiting_at_end``,
+        ``handed_over``, ``response_mean/p50/p90`` (minutes, street calls
+        reached by patrol), ``within_5_min``/``within_10_min`` (shares),
+        ``thefts``, ``thefts_deterred``, ``closure_rate`` (on scene, patrol),
+        ``patrol_share`` (patrol-served / all on-scene calls), ``follow_ups``,
+        ``visibility`` (street-traffic weighted share of cell-minutes within
+        sight of a unit), ``workload_minutes`` (per unit), ``workload_cv``,
+        ``fallback_dispatches``, ``fallback_share`` and ``precinct_wait_mean``.
+    """
+    status = record.status
+    created = (status != FUTURE) & (status != DETERRED)
+    patrol = incidents.patrol_type[record.type]
+    served = status == SERVED
+    deterrable = incidents.deterrable[record.type]
+    response = (record.arrival_time - record.time)[served]
+    handed = status == HANDED_OVER
+    pooled = ~np.isnan(record.pool_start)
+    pool_release = np.where(record.follow_up, np.nan, record.time)
+    pool_wait = (record.pool_start - pool_release)[pooled & ~record.follow_up]
+    workload = record.unit_busy_minutes
+    on_scene = int(served.sum() + handed.sum())
+    share = incidents.district.street_traffic
+    share = share / share.sum() if share.sum() > 0 else share
+    visibility = float(record.covered_steps @ share) / max(record.steps, 1)
+    return {
+        "calls_by_type": {
+            name: int((created & (record.type == t)).sum())
+            for t, name in enumerate(incidents.type_names)
+        },
+        "calls_created": int(created.sum()),
+        "street_calls": int((created & patrol).sum()),
+        "served_by_patrol": int(served.sum()),
+        "waiting_at_end": int(((status == PENDING) | (status == ASSIGNED)).sum()),
+        "handed_over": int(handed.sum()),
+        "response_mean": _mean(response),
+        "response_p50": _quantile(response, 0.5),
+        "response_p90": _quantile(response, 0.9),
+        "within_5_min": _mean(response <= 5.0),
+        "within_10_min": _mean(response <= 10.0),
+        "thefts": int((created & deterrable).sum()),
+        "thefts_deterred": int((status == DETERRED).sum()),
+        "closure_rate": _mean(record.closed[served]),
+        "patrol_share": float(served.sum() / on_scene) if on_scene else float("nan"),
+        "follow_ups": int(record.follow_up.sum()),
+        "visibility": visibility,
+        "workload_minutes": [float(w) for w in workload],
+        "workload_cv": float(workload.std() / workload.mean()) if workload.mean() > 0 else 0.0,
+        "fallback_dispatches": int(record.by_fallback.sum()),
+        "fallback_share": _mean(record.by_fallback[served | (status == ASSIGNED)]),
+        "precinct_wait_mean": _mean(pool_wait),
+    }
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(np.mean(x)) if x.size else float("nan")
+
+
+def _quantile(x: np.ndarray, q: float) -> float:
+    return float(np.quantile(x, q)) if x.size else float("nan")
