@@ -1,0 +1,133 @@
+"""The baseline policies: random, fixed_zone (pre-reform), nearest ("1+1") and pmedian."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from patrolmarl.agents.beats import fixed_zone_beats
+from patrolmarl.agents.dispatch import accept_nearest_unit, accept_within_area
+from patrolmarl.agents.movement import AreaPatrol, moves_toward
+from patrolmarl.agents.pmedian import HourlyPMedian, hourly_pmedian
+from patrolmarl.agents.policy import SimView
+
+DWELL_MINUTES = 15.0
+
+
+def patrol_weights(view: SimView) -> np.ndarray:
+    """``(C,)`` where to patrol: daily street-call intensity plus a tenth of its mean."""
+    daily = view.incidents.street_rate_per_minute().sum(axis=0)
+    return daily + 0.1 * daily.mean()
+
+
+class RandomPolicy:
+    """Uniformly random allowed action for every unit."""
+
+    name = "random"
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._rng = np.random.default_rng(seed)
+
+    def bind(self, view: SimView) -> None:
+        """Nothing to set up."""
+
+    def reset(self, mask: np.ndarray) -> None:
+        """No memory."""
+
+    def act(self, observations: np.ndarray, action_masks: np.ndarray) -> np.ndarray:
+        """Pick one allowed action per unit uniformly at random."""
+        score = self._rng.random(action_masks.shape)
+        score[~action_masks] = -1.0
+        return np.argmax(score, axis=2)
+
+
+class _PatrolAndDispatch:
+    """Shared skeleton: units patrol their area at random and accept calls by a rule."""
+
+    name = "patrol"
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._rng = np.random.default_rng(seed)
+        self._view: SimView | None = None
+        self._patrol: AreaPatrol | None = None
+
+    def _areas(self, view: SimView) -> np.ndarray:
+        raise NotImplementedError
+
+    def _accept(self, view: SimView, actions: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def bind(self, view: SimView) -> None:
+        """Compute the areas and set up the patrol."""
+        self._view = view
+        self.areas = self._areas(view)
+        self._patrol = AreaPatrol(self.areas * patrol_weights(view), DWELL_MINUTES, self._rng)
+
+    def reset(self, mask: np.ndarray) -> None:
+        """Forget patrol targets of the finished districts."""
+        self._patrol.reset(mask.shape[0], mask)
+
+    def act(self, observations: np.ndarray, action_masks: np.ndarray) -> np.ndarray:
+        """Patrol moves, overridden by call accepts."""
+        view = self._view
+        return self._accept(view, self._patrol.actions(view))
+
+
+class FixedZonePolicy(_PatrolAndDispatch):
+    """Pre-reform: each unit patrols its own beat and accepts only its beat's calls.
+
+    Beats split each precinct among its units (:func:`fixed_zone_beats`); calls
+    outside every idle unit's beat wait for the command centre's fallback.
+    """
+
+    name = "fixed_zone"
+
+    def _areas(self, view: SimView) -> np.ndarray:
+        return fixed_zone_beats(view.district, patrol_weights(view))
+
+    def _accept(self, view: SimView, actions: np.ndarray) -> np.ndarray:
+        return accept_within_area(view, self.areas, actions)
+
+
+class NearestPolicy(_PatrolAndDispatch):
+    """The "1+1" rule: the nearest free unit takes each new call; units patrol bound precincts."""
+
+    name = "nearest"
+
+    def _areas(self, view: SimView) -> np.ndarray:
+        d = view.district
+        return d.unit_home_precincts[:, d.precinct_of_cell]
+
+    def _accept(self, view: SimView, actions: np.ndarray) -> np.ndarray:
+        return accept_nearest_unit(view, actions)
+
+
+class PMedianPolicy:
+    """Units wait at the hour's p-median sites of street-call intensity; nearest dispatch."""
+
+    name = "pmedian"
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._view: SimView | None = None
+        self.plan: HourlyPMedian | None = None
+
+    def bind(self, view: SimView) -> None:
+        """Solve the hourly p-medians (cached per district)."""
+        self._view = view
+        self.plan = hourly_pmedian(view.district, view.incidents)
+
+    def reset(self, mask: np.ndarray) -> None:
+        """No per-episode memory."""
+
+    def act(self, observations: np.ndarray, action_masks: np.ndarray) -> np.ndarray:
+        """Head for this hour's site; accept by the nearest-unit rule."""
+        view = self._view
+        target = self.plan.sites[view.hour_of_day]
+        return accept_nearest_unit(view, moves_toward(view, target))
+
+
+BASELINES = {
+    "random": RandomPolicy,
+    "fixed_zone": FixedZonePolicy,
+    "nearest": NearestPolicy,
+    "pmedian": PMedianPolicy,
+}

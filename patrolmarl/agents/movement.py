@@ -1,0 +1,85 @@
+"""Moving units around the grid: one step toward a target, and random patrol of an area."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from patrolmarl.agents.policy import SimView
+from patrolmarl.envs.status import IDLE
+
+
+def moves_toward(view: SimView, target: np.ndarray) -> np.ndarray:
+    """``(B, N)`` move actions taking idle units one cell closer to ``target``.
+
+    Each unit takes the neighbour from which its own vehicle's travel time to the
+    target is shortest (ties: N, S, E, W order). Action 0 where a unit is at its
+    target, has none (-1), or is not idle.
+    """
+    d = view.district
+    cell = view.unit_cell
+    nb = d.neighbour[cell]  # (B, N, 4)
+    travel = d.unit_travel_minutes  # (N, C, C)
+    units = np.arange(d.n_units)[None, :, None]
+    safe_target = np.maximum(target, 0)[..., None]
+    remaining = np.where(nb >= 0, travel[units, np.maximum(nb, 0), safe_target], np.inf)
+    best = np.argmin(remaining, axis=2)
+    go = (target >= 0) & (target != cell) & (view.unit_status == IDLE)
+    return np.where(go, best + 1, 0)
+
+
+class AreaPatrol:
+    """Random patrol of an area: walk to a cell drawn from the area's weights, dwell, repeat.
+
+    Parameters
+    ----------
+    weights
+        ``(N, C)`` non-negative weight of each cell in each unit's area (zero
+        outside the area). Targets are drawn with probability proportional to it.
+    dwell_minutes
+        How long a unit stays at a reached target before drawing the next one
+        (Koper's 10-16 minute stops suggest about 15).
+    rng
+        The policy's generator.
+    """
+
+    def __init__(self, weights: np.ndarray, dwell_minutes: float, rng: np.random.Generator) -> None:
+        totals = weights.sum(axis=1, keepdims=True)
+        if (totals <= 0).any():
+            raise ValueError("every unit needs an area with positive weight")
+        self._cdf = np.cumsum(weights / totals, axis=1)
+        self._dwell = dwell_minutes
+        self._rng = rng
+        self.target: np.ndarray | None = None
+        self._dwell_until: np.ndarray | None = None
+
+    def set_weights(self, weights: np.ndarray) -> None:
+        """Change the areas (e.g. at a new time block); current targets stand until reached."""
+        self._cdf = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
+
+    def reset(self, batch_size: int, mask: np.ndarray | None = None) -> None:
+        """Clear targets of the districts in ``mask`` (all when None)."""
+        if self.target is None or self.target.shape[0] != batch_size or mask is None:
+            n = self._cdf.shape[0]
+            self.target = np.full((batch_size, n), -1, dtype=np.int64)
+            self._dwell_until = np.full((batch_size, n), np.nan)
+            return
+        self.target[mask] = -1
+        self._dwell_until[mask] = np.nan
+
+    def actions(self, view: SimView) -> np.ndarray:
+        """``(B, N)`` move/stay actions for idle units; 0 for the others."""
+        if self.target is None or self.target.shape[0] != view.batch_size:
+            self.reset(view.batch_size)
+        now = np.broadcast_to(view.now[:, None], self.target.shape)
+        idle = view.unit_status == IDLE
+        arrived = idle & (view.unit_cell == self.target)
+        start_dwell = arrived & np.isnan(self._dwell_until)
+        self._dwell_until[start_dwell] = now[start_dwell] + self._dwell
+        need = idle & ((self.target < 0) | (arrived & (self._dwell_until <= now)))
+        bi, ni = np.nonzero(need)
+        if bi.size:
+            u = self._rng.random(bi.size)
+            cdf = self._cdf[ni]
+            self.target[bi, ni] = np.minimum((cdf <= u[:, None]).sum(axis=1), cdf.shape[1] - 1)
+            self._dwell_until[bi, ni] = np.nan
+        return moves_toward(view, self.target)
