@@ -45,15 +45,18 @@ def accept_nearest_unit(view: SimView, actions: np.ndarray) -> np.ndarray:
 def accept_within_area(view: SimView, area: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """Each available unit accepts the nearest pending call lying in its own area.
 
-    ``area`` is ``(N, C)`` bool. Calls outside every unit's area are left for the
-    command centre's fallback. Returns ``actions`` with accepts written in.
+    ``area`` is ``(N, C)`` bool, or ``(B, N, C)`` when areas differ by district.
+    Calls outside every unit's area are left for the command centre's fallback.
+    Returns ``actions`` with accepts written in.
     """
     nearest = view.nearest_call
     if not (nearest >= 0).any():
         return actions
-    cells = view.call_cell[np.arange(view.batch_size)[:, None, None], np.maximum(nearest, 0)]
-    units = np.arange(area.shape[0])[None, :, None]
-    inside = (nearest >= 0) & area[units, cells] & available_units(view)[..., None]
+    rows = np.arange(view.batch_size)[:, None, None]
+    cells = view.call_cell[rows, np.maximum(nearest, 0)]
+    units = np.arange(nearest.shape[1])[None, :, None]
+    in_area = area[units, cells] if area.ndim == 2 else area[rows, units, cells]
+    inside = (nearest >= 0) & in_area & available_units(view)[..., None]
     has = inside.any(axis=2)
     first = np.argmax(inside, axis=2)  # nearest first: slots are sorted by travel
     return np.where(has, FIRST_ACCEPT + first, actions)

@@ -54,6 +54,29 @@ class EpisodeRecord:
         return diff
 
 
+def concatenate_records(records: list[EpisodeRecord]) -> EpisodeRecord:
+    """Pool several district-days into one record (calls joined, counters summed).
+
+    :func:`episode_metrics` of the result gives pooled metrics over all days;
+    its counts are totals over the days.
+    """
+    first = records[0]
+    per_call = {
+        f.name: np.concatenate([getattr(r, f.name) for r in records])
+        for f in fields(first)
+        if isinstance(getattr(first, f.name), np.ndarray) and f.name not in _PER_UNIT_OR_CELL
+    }
+    return EpisodeRecord(
+        **per_call,
+        **{name: sum(getattr(r, name) for r in records) for name in _PER_UNIT_OR_CELL},
+        steps=sum(r.steps for r in records),
+        step_minutes=first.step_minutes,
+    )
+
+
+_PER_UNIT_OR_CELL = ("unit_busy_minutes", "unit_calls_served", "covered_steps", "occupied_steps")
+
+
 def episode_metrics(record: EpisodeRecord, incidents: IncidentModel) -> dict[str, float | dict]:
     """The metrics of one district-day.
 
@@ -76,6 +99,8 @@ def episode_metrics(record: EpisodeRecord, incidents: IncidentModel) -> dict[str
     served = status == SERVED
     deterrable = incidents.deterrable[record.type]
     response = (record.arrival_time - record.time)[served]
+    travel = (record.arrival_time - record.dispatch_time)[served]
+    delay = (record.dispatch_time - record.time)[served]
     handed = status == HANDED_OVER
     pooled = ~np.isnan(record.pool_start)
     pool_release = np.where(record.follow_up, np.nan, record.time)
@@ -98,6 +123,8 @@ def episode_metrics(record: EpisodeRecord, incidents: IncidentModel) -> dict[str
         "response_mean": _mean(response),
         "response_p50": _quantile(response, 0.5),
         "response_p90": _quantile(response, 0.9),
+        "travel_mean": _mean(travel),
+        "dispatch_delay_mean": _mean(delay),
         "within_5_min": _mean(response <= 5.0),
         "within_10_min": _mean(response <= 10.0),
         "thefts": int((created & deterrable).sum()),

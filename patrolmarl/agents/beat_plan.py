@@ -1,0 +1,214 @@
+"""BeatPlan files (unit -> cells per time block of the day) and the policy that follows one.
+
+Format (YAML)::
+
+    format: patrolmarl.beat_plan/1
+    district: gaoxin            # must match the district it is evaluated on
+    dispatch: nearest           # nearest: nearest free unit takes a call ("1+1");
+                                # own_beat: units take only calls in their beat
+    blocks: [[0, 6], [6, 12], [12, 18], [18, 24]]   # hours, cover the day once
+    beats:
+      patrol_0:                 # one list of cells per block, in block order
+        - [[3, 4], [3, 5, 2.0]] # [row, col] or [row, col, weight]
+        - ...
+
+Every unit of the district needs a non-empty beat in every block. A unit
+patrols its beat at random, visiting cells in proportion to their weight
+(default 1) and dwelling 15 minutes at each.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from patrolmarl.agents.baselines import DWELL_MINUTES
+from patrolmarl.agents.dispatch import accept_nearest_unit, accept_within_area
+from patrolmarl.agents.movement import AreaPatrol
+from patrolmarl.agents.policy import SimView
+from patrolmarl.envs.district import District
+from patrolmarl.errors import PatrolMarlError
+
+FORMAT = "patrolmarl.beat_plan/1"
+
+
+class BeatPlanFile(BaseModel):
+    """The validated shape of a beat-plan file (cells are checked against the district later)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["patrolmarl.beat_plan/1"] = FORMAT
+    district: str
+    dispatch: Literal["nearest", "own_beat"] = "nearest"
+    blocks: list[tuple[float, float]] = Field(min_length=1)
+    beats: dict[str, list[list[list[float]]]]
+
+
+class BeatPlan:
+    """A validated plan bound to a district.
+
+    Attributes
+    ----------
+    block_start_hours
+        ``(K,)`` start hour of each block (sorted).
+    weights
+        ``(K, N, C)`` patrol weight of each cell in each unit's beat per block.
+    dispatch
+        "nearest" or "own_beat".
+    """
+
+    def __init__(
+        self, district: District, block_start_hours: np.ndarray, weights: np.ndarray, dispatch: str
+    ) -> None:
+        self.district = district
+        self.block_start_hours = block_start_hours
+        self.weights = weights
+        self.dispatch = dispatch
+
+    def block_of_hour(self, hour: np.ndarray) -> np.ndarray:
+        """Block index of each hour of day."""
+        return np.searchsorted(self.block_start_hours, hour, side="right") - 1
+
+    def to_yaml(self) -> str:
+        """The plan in the file format (cells with their weights)."""
+        d = self.district
+        blocks = list(zip(self.block_start_hours.tolist(), self._block_ends(), strict=True))
+        beats = {}
+        for n in range(d.n_units):
+            per_block = []
+            for k in range(len(blocks)):
+                cells = np.flatnonzero(self.weights[k, n] > 0)
+                per_block.append(
+                    [
+                        [int(c // d.cols), int(c % d.cols), round(float(self.weights[k, n, c]), 4)]
+                        for c in cells
+                    ]
+                )
+            beats[f"patrol_{n}"] = per_block
+        doc = {
+            "format": FORMAT,
+            "district": d.name,
+            "dispatch": self.dispatch,
+            "blocks": [list(b) for b in blocks],
+            "beats": beats,
+        }
+        return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
+
+    def _block_ends(self) -> list[float]:
+        return [*self.block_start_hours[1:].tolist(), 24.0]
+
+
+def load_beat_plan(path: str | Path, district: District) -> BeatPlan:
+    """Read and validate a beat-plan file against ``district``.
+
+    Raises
+    ------
+    PatrolMarlError
+        One line naming the file, the field and the reason.
+    """
+    source = str(path)
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PatrolMarlError(f"{source}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PatrolMarlError(f"{source}: cannot read file ({exc.__class__.__name__})") from None
+    except yaml.YAMLError:
+        raise PatrolMarlError(f"{source}: malformed YAML") from None
+    if not isinstance(raw, dict):
+        raise PatrolMarlError(f"{source}: expected a beat plan mapping at the top level")
+    try:
+        plan = BeatPlanFile.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        reason = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        raise PatrolMarlError(f"{source}: {field}: {reason}") from None
+    return _bind(plan, district, source)
+
+
+def _bind(plan: BeatPlanFile, district: District, source: str) -> BeatPlan:
+    def fail(field: str, reason: str) -> PatrolMarlError:
+        return PatrolMarlError(f"{source}: {field}: {reason}")
+
+    if plan.district != district.name:
+        raise fail("district", f"plan is for {plan.district!r}, not {district.name!r}")
+    blocks = sorted(plan.blocks)
+    if blocks[0][0] != 0 or blocks[-1][1] != 24:
+        raise fail("blocks", "blocks must cover the day from hour 0 to hour 24")
+    for (s0, e0), (s1, _) in zip(blocks, blocks[1:], strict=False):
+        if s1 < e0:
+            raise fail("blocks", f"blocks [{s0}, {e0}] and [{s1}, ...] overlap")
+        if s1 > e0:
+            raise fail("blocks", f"hours {e0} to {s1} are in no block")
+    if any(e <= s for s, e in blocks):
+        raise fail("blocks", "each block must end after it starts")
+    order = [plan.blocks.index(b) for b in blocks]
+    units = {f"patrol_{n}": n for n in range(district.n_units)}
+    weights = np.zeros((len(blocks), district.n_units, district.n_cells))
+    for name, per_block in plan.beats.items():
+        if name not in units:
+            raise fail(
+                f"beats.{name}",
+                f"no such unit (the district has patrol_0..patrol_{len(units) - 1})",
+            )
+        if len(per_block) != len(blocks):
+            raise fail(f"beats.{name}", f"has {len(per_block)} blocks, the plan has {len(blocks)}")
+        for k_sorted, k_file in enumerate(order):
+            for j, cell in enumerate(per_block[k_file]):
+                where = f"beats.{name}.{k_file}.{j}"
+                if len(cell) not in (2, 3):
+                    raise fail(where, "a cell is [row, col] or [row, col, weight]")
+                r, c = cell[0], cell[1]
+                if r != int(r) or c != int(c):
+                    raise fail(where, "row and col must be whole numbers")
+                if not (0 <= r < district.rows and 0 <= c < district.cols):
+                    raise fail(
+                        where,
+                        f"cell [{int(r)}, {int(c)}] is outside the "
+                        f"{district.rows}x{district.cols} grid",
+                    )
+                w = cell[2] if len(cell) == 3 else 1.0
+                if w <= 0:
+                    raise fail(where, "a cell's weight must be positive")
+                weights[k_sorted, units[name], int(r) * district.cols + int(c)] += w
+    for k in range(len(blocks)):
+        for name, n in units.items():
+            if not (weights[k, n] > 0).any():
+                raise fail(f"beats.{name}", f"empty beat in block {list(blocks[k])}")
+    starts = np.array([s for s, _ in blocks], dtype=float)
+    return BeatPlan(district, starts, weights, plan.dispatch)
+
+
+class BeatPlanPolicy:
+    """Executes a :class:`BeatPlan`: random patrol of each unit's beat of the current block."""
+
+    def __init__(self, plan: BeatPlan, seed: int | None = None, name: str = "beat_plan") -> None:
+        self.plan = plan
+        self.name = name
+        self._rng = np.random.default_rng(seed)
+        self._patrol = AreaPatrol(plan.weights, DWELL_MINUTES, self._rng)
+        self._view: SimView | None = None
+
+    def bind(self, view: SimView) -> None:
+        """Check the plan is for this district and attach."""
+        if view.district.config != self.plan.district.config:
+            raise PatrolMarlError(f"beat plan {self.name!r} was made for another district config")
+        self._view = view
+
+    def reset(self, mask: np.ndarray) -> None:
+        """Forget patrol targets of the finished districts."""
+        self._patrol.reset(mask.shape[0], mask)
+
+    def act(self, observations: np.ndarray, action_masks: np.ndarray) -> np.ndarray:
+        """Patrol the block's beat; accept calls by the plan's dispatch rule."""
+        view = self._view
+        block = self.plan.block_of_hour(view.hour_of_day)
+        actions = self._patrol.actions(view, block)
+        if self.plan.dispatch == "nearest":
+            return accept_nearest_unit(view, actions)
+        return accept_within_area(view, self.plan.weights[block] > 0, actions)

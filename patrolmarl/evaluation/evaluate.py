@@ -1,0 +1,214 @@
+"""Score policies on the same days against the fixed-zone baseline, with the p-median limit."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from patrolmarl.agents.pmedian import hourly_pmedian
+from patrolmarl.agents.policy import Policy
+from patrolmarl.envs.district import District
+from patrolmarl.envs.incidents import IncidentModel
+from patrolmarl.envs.metrics import EpisodeRecord, concatenate_records, episode_metrics
+from patrolmarl.envs.status import DETERRED, FUTURE, SERVED
+from patrolmarl.evaluation.runner import day_seeds, run_policy
+from patrolmarl.evaluation.statistics import paired_bootstrap
+
+BASELINE = "fixed_zone"
+# The report's figures (shared/DOMAIN.md), for the calibration table.
+REPORTED = {"on_scene_calls_per_day": 41.0, "patrol_share": 0.4483, "closure_rate": 0.8611}
+# Metrics compared against the baseline: lower is better unless listed in HIGHER_IS_BETTER.
+COMPARED = (
+    "response_mean",
+    "travel_mean",
+    "within_5_min",
+    "within_10_min",
+    "thefts_per_day",
+    "closure_rate",
+    "visibility",
+    "fallback_per_day",
+)
+HIGHER_IS_BETTER = frozenset({"within_5_min", "within_10_min", "closure_rate", "visibility"})
+
+
+@dataclass
+class PolicyResult:
+    """One policy's days: raw records, per-day metrics and the pooled summary."""
+
+    name: str
+    records: list[EpisodeRecord]
+    per_day: list[dict]
+    summary: dict
+    vs_baseline: dict[str, dict] = field(default_factory=dict)
+
+    def response_times(self) -> np.ndarray:
+        """All realised response times (minutes) of patrol-served calls, pooled over days."""
+        pooled = concatenate_records(self.records)
+        served = pooled.status == SERVED
+        return (pooled.arrival_time - pooled.time)[served]
+
+    def occupancy_per_day(self) -> np.ndarray:
+        """``(C,)`` mean unit-minutes per day spent in each cell (where the policy patrols)."""
+        total = sum(r.occupied_steps for r in self.records) * self.records[0].step_minutes
+        return total / len(self.records)
+
+
+@dataclass
+class Evaluation:
+    """The outcome of :func:`evaluate`: every policy on the same days, and the limit."""
+
+    district: District
+    seed: int
+    seeds: list[list[int]]
+    results: list[PolicyResult]
+    limit: dict
+    calibration: dict | None
+
+    def result(self, name: str) -> PolicyResult:
+        """The result of the policy called ``name``."""
+        return next(r for r in self.results if r.name == name)
+
+    def to_json(self) -> dict:
+        """The machine-readable form written to ``metrics.json`` (keys documented in README)."""
+        return {
+            "district": self.district.name,
+            "district_config_sha256": config_hash(self.district),
+            "seed": self.seed,
+            "days": len(self.seeds),
+            "day_seeds": self.seeds,
+            "baseline": BASELINE,
+            "limit": self.limit,
+            "calibration": self.calibration,
+            "policies": {
+                r.name: {
+                    "summary": r.summary,
+                    "vs_baseline": r.vs_baseline,
+                    "per_day": r.per_day,
+                }
+                for r in self.results
+            },
+        }
+
+
+def config_hash(district: District) -> str:
+    """SHA-256 of the district's validated config (identifies the district exactly)."""
+    return hashlib.sha256(district.config.model_dump_json().encode()).hexdigest()
+
+
+def evaluate(
+    district: District,
+    policies: Sequence[Policy],
+    days: int,
+    seed: int,
+    on_step: Callable[[str, int], None] | None = None,
+    resamples: int = 2000,
+) -> Evaluation:
+    """Run every policy on the same ``days`` seeded days and compare with ``fixed_zone``.
+
+    The baseline is added if it is not among ``policies``. Confidence intervals
+    are paired bootstrap 95 % intervals over days, seeded from ``seed``.
+    """
+    from patrolmarl.agents.baselines import FixedZonePolicy
+
+    policies = list(policies)
+    if BASELINE not in [p.name for p in policies]:
+        policies.insert(0, FixedZonePolicy(seed=seed))
+    seeds = day_seeds(seed, days)
+    incidents = IncidentModel(district)
+    results = []
+    for policy in policies:
+        step_hook = (lambda n, name=policy.name: on_step(name, n)) if on_step else None
+        records = run_policy(district, policy, seeds, on_step=step_hook)
+        results.append(_summarise(policy.name, records, incidents))
+    base = next(r for r in results if r.name == BASELINE)
+    rng = np.random.default_rng([seed, 2**31 - 1])
+    base_parts = _ratio_parts(base.records, incidents)
+    for r in results:
+        parts = _ratio_parts(r.records, incidents)
+        r.vs_baseline = {
+            metric: paired_bootstrap(*parts[metric], *base_parts[metric], rng, resamples).as_dict()
+            for metric in COMPARED
+        }
+    return Evaluation(
+        district=district,
+        seed=seed,
+        seeds=seeds,
+        results=results,
+        limit=travel_limit(district, incidents),
+        calibration=_calibration(results),
+    )
+
+
+def travel_limit(district: District, incidents: IncidentModel) -> dict:
+    """The p-median limit: no policy's mean travel time can be lower than ``travel_lower_bound``."""
+    plan = hourly_pmedian(district, incidents)
+    return {
+        "travel_lower_bound": plan.mean_travel_bound(),
+        "pmedian_travel_at_sites": plan.mean_travel_at_sites(),
+        "max_gap": max(s.gap for s in plan.solutions),
+        "hourly_lower_bound": [s.lower_bound for s in plan.solutions],
+    }
+
+
+def _summarise(name: str, records: list[EpisodeRecord], incidents: IncidentModel) -> PolicyResult:
+    per_day = [episode_metrics(r, incidents) for r in records]
+    pooled = episode_metrics(concatenate_records(records), incidents)
+    days = len(records)
+    summary = {
+        key: value
+        for key, value in pooled.items()
+        if key not in ("visibility", "workload_minutes", "workload_cv", "calls_by_type")
+    }
+    summary.update(
+        {
+            "days": days,
+            "calls_per_day": pooled["calls_created"] / days,
+            "on_scene_calls_per_day": (pooled["served_by_patrol"] + pooled["handed_over"]) / days,
+            "thefts_per_day": pooled["thefts"] / days,
+            "fallback_per_day": pooled["fallback_dispatches"] / days,
+            "calls_by_type_per_day": {k: v / days for k, v in pooled["calls_by_type"].items()},
+            "visibility": float(np.mean([m["visibility"] for m in per_day])),
+            "workload_minutes_per_day": [w / days for w in pooled["workload_minutes"]],
+            "workload_cv": float(np.mean([m["workload_cv"] for m in per_day])),
+        }
+    )
+    return PolicyResult(name=name, records=records, per_day=per_day, summary=summary)
+
+
+def _ratio_parts(
+    records: list[EpisodeRecord], incidents: IncidentModel
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per-day numerators and denominators of each compared metric."""
+    parts: dict[str, list[tuple[float, float]]] = {m: [] for m in COMPARED}
+    traffic = incidents.district.street_traffic
+    share = traffic / traffic.sum()
+    for r in records:
+        served = r.status == SERVED
+        response = (r.arrival_time - r.time)[served]
+        travel = (r.arrival_time - r.dispatch_time)[served]
+        n = float(served.sum())
+        created = (r.status != FUTURE) & (r.status != DETERRED)
+        thefts = float((created & incidents.deterrable[r.type]).sum())
+        parts["response_mean"].append((response.sum(), n))
+        parts["travel_mean"].append((travel.sum(), n))
+        parts["within_5_min"].append((float((response <= 5.0).sum()), n))
+        parts["within_10_min"].append((float((response <= 10.0).sum()), n))
+        parts["thefts_per_day"].append((thefts, 1.0))
+        parts["closure_rate"].append((float(r.closed[served].sum()), n))
+        parts["visibility"].append((float(r.covered_steps @ share) / max(r.steps, 1), 1.0))
+        parts["fallback_per_day"].append((float(r.by_fallback.sum()), 1.0))
+    return {m: (np.array([p[0] for p in v]), np.array([p[1] for p in v])) for m, v in parts.items()}
+
+
+def _calibration(results: list[PolicyResult]) -> dict | None:
+    """The ``nearest`` policy's figures beside the report's (None if it was not run)."""
+    nearest = next((r for r in results if r.name == "nearest"), None)
+    if nearest is None:
+        return None
+    return {
+        key: {"model": float(nearest.summary[key]), "reported": target}
+        for key, target in REPORTED.items()
+    }
