@@ -122,7 +122,7 @@ def evaluate(
     for policy in policies:
         step_hook = (lambda n, name=policy.name: on_step(name, n)) if on_step else None
         records = run_policy(district, policy, seeds, on_step=step_hook)
-        results.append(_summarise(policy.name, records, incidents))
+        results.append(summarise(policy.name, records, incidents))
     base = next(r for r in results if r.name == BASELINE)
     rng = np.random.default_rng([seed, 2**31 - 1])
     base_parts = _ratio_parts(base.records, incidents)
@@ -153,7 +153,8 @@ def travel_limit(district: District, incidents: IncidentModel) -> dict:
     }
 
 
-def _summarise(name: str, records: list[EpisodeRecord], incidents: IncidentModel) -> PolicyResult:
+def summarise(name: str, records: list[EpisodeRecord], incidents: IncidentModel) -> PolicyResult:
+    """Per-day metrics and the pooled summary (rates per day) of one policy's days."""
     per_day = [episode_metrics(r, incidents) for r in records]
     pooled = episode_metrics(concatenate_records(records), incidents)
     days = len(records)

@@ -1,0 +1,200 @@
+"""The ``patrolmarl`` command: simulate and evaluate patrol policies.
+
+User mistakes (bad files, flags, names) print one line ``patrolmarl: error: ...``
+on stderr and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from patrolmarl.errors import PatrolMarlError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise PatrolMarlError(message)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = _Parser(prog="patrolmarl", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sim = sub.add_parser("simulate", help="simulate days of a district under one policy")
+    sim.add_argument("--district", default="gaoxin", help="built-in name or YAML path")
+    sim.add_argument("--policy", default="nearest", help="baseline name or policy file")
+    sim.add_argument("--days", type=_positive_int, default=1)
+    sim.add_argument("--seed", type=_seed, default=0)
+    sim.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    ev = sub.add_parser("evaluate", help="score policies against fixed_zone on the same days")
+    ev.add_argument("--district", default="gaoxin", help="built-in name or YAML path")
+    ev.add_argument(
+        "--policies",
+        default="fixed_zone,nearest,pmedian,random",
+        help="comma-separated baseline names and policy files (.zip, .onnx, .yaml)",
+    )
+    ev.add_argument("--days", type=_positive_int, default=30)
+    ev.add_argument("--seed", type=_seed, default=0)
+    ev.add_argument("--out", type=Path, default=None, help="report folder (default reports/<district>)")
+    ev.add_argument(
+        "--calibration",
+        action="store_true",
+        help="run only the nearest policy and print its figures beside the report's",
+    )
+    ev.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``patrolmarl`` console script."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "simulate":
+            return _simulate(args)
+        return _evaluate(args)
+    except PatrolMarlError as exc:
+        print(f"patrolmarl: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("patrolmarl: interrupted", file=sys.stderr)
+        return 130
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from patrolmarl.agents.registry import load_policy
+    from patrolmarl.envs.district import District
+    from patrolmarl.envs.incidents import IncidentModel
+    from patrolmarl.evaluation.evaluate import summarise
+    from patrolmarl.evaluation.runner import day_seeds, run_policy
+
+    district = District.load(args.district)
+    policy = load_policy(args.policy, district, seed=args.seed)
+    records = run_policy(district, policy, day_seeds(args.seed, args.days))
+    summary = summarise(policy.name, records, IncidentModel(district)).summary
+    if args.json:
+        print(json.dumps(_json_safe(summary), indent=2))
+    else:
+        print(f"{district.name}: policy {policy.name}, {args.days} day(s), seed {args.seed}")
+        for key, value in summary.items():
+            print(f"  {key:24s} {_format_value(value)}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from patrolmarl.agents.registry import load_policy
+    from patrolmarl.envs.district import District
+    from patrolmarl.evaluation.evaluate import evaluate
+    from patrolmarl.evaluation.report import format_table, write_report
+
+    district = District.load(args.district)
+    names = ["nearest"] if args.calibration else [p.strip() for p in args.policies.split(",")]
+    if not all(names):
+        raise PatrolMarlError(f"--policies: empty policy name in {args.policies!r}")
+    if len(set(names)) != len(names):
+        raise PatrolMarlError(f"--policies: a policy is listed twice in {args.policies!r}")
+    policies = [load_policy(name, district, seed=args.seed) for name in names]
+    out = args.out or Path("reports") / district.name
+    if out.exists() and not out.is_dir():
+        raise PatrolMarlError(f"--out: {out} exists and is not a folder")
+    with _progress(not args.no_progress, len(policies) + 1, district) as on_step:
+        ev = evaluate(district, policies, args.days, args.seed, on_step=on_step)
+    if args.calibration:
+        print(_calibration_table(ev.calibration))
+        return 0
+    written = write_report(ev, out)
+    print(format_table(ev))
+    print(f"report: {out / 'report.html'} ({len(written)} files)")
+    return 0
+
+
+def _calibration_table(calibration: dict) -> str:
+    lines = [f"{'figure':26s} {'model':>10s} {'reported':>10s}"]
+    for key, row in calibration.items():
+        lines.append(f"{key:26s} {row['model']:10.4g} {row['reported']:10.4g}")
+    return "\n".join(lines)
+
+
+class _progress:
+    """A rich progress bar over policies x steps (or nothing)."""
+
+    def __init__(self, enabled: bool, n_policies: int, district) -> None:
+        self._enabled = enabled and sys.stderr.isatty()
+        self._total = n_policies * district.config.simulation.episode_minutes / (
+            district.config.simulation.step_minutes
+        )
+        self._bar = None
+
+    def __enter__(self):
+        if not self._enabled:
+            return None
+        from rich.progress import Progress
+
+        self._bar = Progress(transient=True)
+        self._bar.start()
+        task = self._bar.add_task("evaluating", total=self._total)
+        last: dict[str, int] = {}
+
+        def on_step(name: str, steps: int) -> None:
+            self._bar.update(task, advance=steps - last.get(name, 0), description=name)
+            last[name] = steps
+
+        return on_step
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _format_value(value) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_format_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_format_value(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
