@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--days", type=_positive_int, default=30)
     ev.add_argument("--seed", type=_seed, default=0)
-    ev.add_argument("--out", type=Path, default=None, help="report folder (default reports/<district>)")
+    ev.add_argument(
+        "--out", type=Path, default=None, help="report folder (default reports/<district>)"
+    )
     ev.add_argument(
         "--calibration",
         action="store_true",
@@ -89,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("patrolmarl: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; stay quiet like other Unix tools.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - flushed at interpreter exit
+        return 0
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -150,8 +157,10 @@ class _progress:
 
     def __init__(self, enabled: bool, n_policies: int, district) -> None:
         self._enabled = enabled and sys.stderr.isatty()
-        self._total = n_policies * district.config.simulation.episode_minutes / (
-            district.config.simulation.step_minutes
+        self._total = (
+            n_policies
+            * district.config.simulation.episode_minutes
+            / (district.config.simulation.step_minutes)
         )
         self._bar = None
 

@@ -1,0 +1,7 @@
+"""``python -m patrolmarl`` runs the command line."""
+
+import sys
+
+from patrolmarl.cli import main
+
+sys.exit(main())
