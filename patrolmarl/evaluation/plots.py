@@ -1,0 +1,308 @@
+"""PNG figures of an :class:`~patrolmarl.evaluation.evaluate.Evaluation`.
+
+Every function draws one figure, writes it as a PNG and returns its path.
+Figures are rendered on an explicit Agg canvas (``FigureCanvasAgg``) rather
+than through ``pyplot``: nothing opens a window, no global backend or figure
+registry is touched (safe inside notebooks and threads), and nothing leaks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
+from matplotlib.colors import PowerNorm
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from patrolmarl.evaluation.evaluate import BASELINE, Evaluation, PolicyResult
+
+DPI = 110
+CI_CAPTION = "95 % CI of the paired difference to fixed_zone, drawn around the point"
+
+
+def response_time_cdf(ev: Evaluation, path: Path) -> Path:
+    """Empirical CDF of realised response times, all policies on one axes.
+
+    Vertical lines mark 5 and 10 minutes and the p-median travel lower bound
+    (``ev.limit["travel_lower_bound"]``), a bound on any policy's mean travel
+    time and hence on its mean response time.
+    """
+    fig, ax = _figure(7.0, 4.5)
+    longest = 10.0
+    for i, r in enumerate(ev.results):
+        times = np.sort(r.response_times())
+        if times.size == 0:
+            ax.plot([], [], color=_colour(i), label=f"{r.name} (no calls reached)")
+            continue
+        longest = max(longest, float(times[-1]))
+        y = np.arange(1, times.size + 1) / times.size
+        ax.step(
+            np.concatenate([[0.0], times]),
+            np.concatenate([[0.0], y]),
+            where="post",
+            color=_colour(i),
+            linewidth=1.8,
+            label=f"{r.name} (n={times.size}, mean {times.mean():.2f} min)",
+        )
+    for minutes in (5.0, 10.0):
+        ax.axvline(minutes, color="0.45", linestyle="--", linewidth=1.0)
+        ax.text(minutes, 1.01, f"{minutes:g} min", ha="center", va="bottom", fontsize=8)
+    bound = ev.limit.get("travel_lower_bound")
+    if bound is not None and np.isfinite(bound):
+        ax.axvline(
+            bound,
+            color="crimson",
+            linestyle=":",
+            linewidth=1.6,
+            label=f"p-median travel lower bound (mean) {bound:.2f} min",
+        )
+    ax.set_xlim(0.0, longest * 1.03)
+    ax.set_ylim(0.0, 1.0)
+    ax.set_xlabel("response time (minutes from call to arrival)")
+    ax.set_ylabel("share of patrol-served street calls")
+    ax.set_title(f"Response-time CDF ({_days(ev)})", pad=16)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
+def thefts_per_day(ev: Evaluation, path: Path) -> Path:
+    """Box plot of each policy's thefts per day, with the days drawn as points."""
+    fig, ax = _figure(max(5.0, 1.3 * len(ev.results) + 2.0), 4.2)
+    counts = [np.array([m["thefts"] for m in r.per_day], dtype=float) for r in ev.results]
+    positions = np.arange(1, len(counts) + 1)
+    ax.boxplot(
+        counts, positions=positions, widths=0.5, showfliers=False, medianprops={"color": "k"}
+    )
+    jitter = np.random.default_rng(0)
+    for i, (pos, y) in enumerate(zip(positions, counts, strict=True)):
+        x = pos + jitter.uniform(-0.12, 0.12, size=y.size)
+        ax.scatter(x, y, s=22, color=_colour(i), alpha=0.8, zorder=3, edgecolors="none")
+        if y.size:
+            ax.scatter([pos], [y.mean()], marker="D", s=36, color="k", zorder=4)
+    ax.set_xticks(positions, [r.name for r in ev.results])
+    ax.set_ylim(bottom=0.0)
+    ax.set_ylabel("thefts per day")
+    ax.set_title(f"Thefts per day (points: days, diamond: mean; {_days(ev)})")
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def workload_per_unit(ev: Evaluation, path: Path) -> Path:
+    """Grouped bars: busy minutes per day of every unit under each policy."""
+    n_units = ev.district.n_units
+    n_pol = len(ev.results)
+    fig, ax = _figure(min(12.0, max(7.0, 0.15 * n_units * n_pol + 2.0)), 4.2)
+    width = 0.8 / n_pol
+    x = np.arange(n_units)
+    for i, r in enumerate(ev.results):
+        minutes = np.asarray(r.summary["workload_minutes_per_day"], dtype=float)
+        cv = r.summary.get("workload_cv", float("nan"))
+        ax.bar(
+            x - 0.4 + width * (i + 0.5),
+            minutes,
+            width=width,
+            color=_colour(i),
+            label=f"{r.name} (CV {cv:.2f})",
+        )
+    ax.set_xticks(x, [f"patrol_{n}" for n in range(n_units)], rotation=45, ha="right")
+    ax.set_ylabel("busy minutes per day")
+    ax.set_title(f"Workload per unit ({_days(ev)}; CV = imbalance across units)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def presence_heatmap(ev: Evaluation, name: str, path: Path, vmax: float | None = None) -> Path:
+    """Where one policy's units spend their time: unit-minutes per day in each cell.
+
+    Precinct borders are drawn as black lines and service stations as stars.
+    Pass a common ``vmax`` to draw several policies on the same colour scale
+    (the scale is a square root, so thin presence stays visible).
+    """
+    district = ev.district
+    result = ev.result(name)
+    grid = result.occupancy_per_day().reshape(district.rows, district.cols)
+    top = float(vmax) if vmax is not None else float(grid.max())
+    fig, ax = _figure(6.0, 5.2)
+    image = ax.imshow(
+        grid,
+        cmap="magma",
+        norm=PowerNorm(gamma=0.5, vmin=0.0, vmax=max(top, 1e-9)),
+        interpolation="nearest",
+        origin="upper",
+    )
+    fig.colorbar(image, ax=ax, label="unit-minutes per day in the cell (sqrt scale)")
+    borders = _precinct_borders(district.precinct_of_cell, district.rows, district.cols)
+    ax.add_collection(LineCollection(borders, colors="white", linewidths=2.6))
+    ax.add_collection(LineCollection(borders, colors="black", linewidths=1.2))
+    for p, code in enumerate(district.precinct_codes):
+        cells = np.flatnonzero(district.precinct_of_cell == p)
+        r, c = np.divmod(cells, district.cols)
+        ax.text(
+            c.mean(),
+            r.mean(),
+            code,
+            ha="center",
+            va="center",
+            fontsize=13,
+            color="white",
+            alpha=0.55,
+            fontweight="bold",
+        )
+    if district.station_cells.size:
+        sr, sc = np.divmod(district.station_cells, district.cols)
+        ax.scatter(
+            sc,
+            sr,
+            marker="*",
+            s=220,
+            color="cyan",
+            edgecolors="black",
+            linewidths=0.8,
+            zorder=5,
+            label="service station",
+        )
+        ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
+    ax.set_xlim(-0.5, district.cols - 0.5)
+    ax.set_ylim(district.rows - 0.5, -0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("column")
+    ax.set_ylabel("row (north at top)")
+    ax.set_title(f"Presence: {name} ({_days(ev)})")
+    return _save(fig, path)
+
+
+def tradeoff(ev: Evaluation, path: Path) -> Path:
+    """Each policy as a point on (mean response time, thefts per day), lower-left is better.
+
+    Error bars are the paired-bootstrap 95 % interval of the difference to the
+    ``fixed_zone`` baseline (``r.vs_baseline``) shifted by the baseline's value,
+    i.e. drawn around each point. The baseline's own bars are empty by construction.
+    The region left of the p-median travel lower bound is unreachable.
+    """
+    fig, ax = _figure(7.0, 5.0)
+    base = ev.result(BASELINE).summary
+    xs, ys = [], []
+    for i, r in enumerate(ev.results):
+        x, y = float(r.summary["response_mean"]), float(r.summary["thefts_per_day"])
+        if not (np.isfinite(x) and np.isfinite(y)):
+            continue
+        xerr = _shifted_ci(x, base["response_mean"], r.vs_baseline.get("response_mean"))
+        yerr = _shifted_ci(y, base["thefts_per_day"], r.vs_baseline.get("thefts_per_day"))
+        ax.errorbar(
+            [x],
+            [y],
+            xerr=xerr,
+            yerr=yerr,
+            fmt="o",
+            markersize=8,
+            capsize=4,
+            color=_colour(i),
+            label=r.name,
+        )
+        ax.annotate(r.name, (x, y), textcoords="offset points", xytext=(7, 6), fontsize=9)
+        xs.append(x)
+        ys.append(y)
+    bound = ev.limit.get("travel_lower_bound")
+    if bound is not None and np.isfinite(bound):
+        ax.axvspan(
+            0.0,
+            bound,
+            color="0.85",
+            zorder=0,
+            label=f"below the p-median travel bound ({bound:.2f} min)",
+        )
+    right = max(xs, default=1.0)
+    ax.set_xlim(0.0, right * 1.25 + 0.5)
+    ax.set_ylim(bottom=0.0, top=max(ys, default=1.0) * 1.3 + 0.5)
+    ax.set_xlabel("mean response time (minutes)")
+    ax.set_ylabel("thefts per day")
+    ax.set_title(f"Trade-off: response time vs thefts ({_days(ev)}); lower-left is better")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.text(0.5, 0.01, f"Error bars: {CI_CAPTION}.", ha="center", va="bottom", fontsize=8)
+    fig.subplots_adjust(bottom=0.16)
+    return _save(fig, path, tight=False)
+
+
+def write_plots(ev: Evaluation, out_dir: Path) -> list[Path]:
+    """Write every figure of the report into ``out_dir``; returns their paths.
+
+    Files: ``response_cdf.png``, ``thefts_per_day.png``, ``workload.png``,
+    ``tradeoff.png`` and one ``presence_<policy>.png`` per policy (in
+    :func:`presence_files` order).
+    """
+    out_dir = Path(out_dir)
+    paths = [
+        response_time_cdf(ev, out_dir / "response_cdf.png"),
+        thefts_per_day(ev, out_dir / "thefts_per_day.png"),
+        workload_per_unit(ev, out_dir / "workload.png"),
+        tradeoff(ev, out_dir / "tradeoff.png"),
+    ]
+    vmax = max(float(r.occupancy_per_day().max()) for r in ev.results)
+    for r, filename in zip(ev.results, presence_files(ev.results), strict=True):
+        paths.append(presence_heatmap(ev, r.name, out_dir / filename, vmax=vmax))
+    return paths
+
+
+def presence_files(results: Sequence[PolicyResult]) -> list[str]:
+    """File names of the presence heatmaps, one per policy, safe and distinct."""
+    names: list[str] = []
+    for r in results:
+        stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", r.name).strip("._") or "policy"
+        candidate, k = f"presence_{stem}.png", 2
+        while candidate in names:
+            candidate, k = f"presence_{stem}_{k}.png", k + 1
+        names.append(candidate)
+    return names
+
+
+def _figure(width: float, height: float) -> tuple[Figure, object]:
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _save(fig: Figure, path: Path, tight: bool = True) -> Path:
+    path = Path(path)
+    if tight:
+        fig.tight_layout()
+    fig.savefig(path, format="png", dpi=DPI)
+    return path
+
+
+def _colour(i: int) -> str:
+    return f"C{i % 10}"
+
+
+def _days(ev: Evaluation) -> str:
+    days = len(ev.seeds)
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+def _shifted_ci(point: float, base_value: float, diff: dict | None) -> np.ndarray | None:
+    """``[[below], [above]]`` error-bar lengths of ``base + [ci_low, ci_high]`` around ``point``."""
+    if not diff:
+        return None
+    low, high = base_value + diff["ci_low"], base_value + diff["ci_high"]
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return None
+    return np.array([[max(point - low, 0.0)], [max(high - point, 0.0)]])
+
+
+def _precinct_borders(precinct_of_cell: np.ndarray, rows: int, cols: int) -> list:
+    """Line segments (image coordinates) between neighbouring cells of different precincts."""
+    grid = precinct_of_cell.reshape(rows, cols)
+    segments = []
+    for r, c in zip(*np.nonzero(grid[:, 1:] != grid[:, :-1]), strict=True):
+        segments.append([(c + 0.5, r - 0.5), (c + 0.5, r + 0.5)])
+    for r, c in zip(*np.nonzero(grid[1:, :] != grid[:-1, :]), strict=True):
+        segments.append([(c - 0.5, r + 0.5), (c + 0.5, r + 0.5)])
+    return segments

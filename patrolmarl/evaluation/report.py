@@ -1,0 +1,614 @@
+"""The report folder of an evaluation: metrics.json, report.md, report.html and PNG plots.
+
+:func:`write_report` builds the whole folder next to its destination and moves
+it into place only when every file is written, so a failure never leaves a
+half-written report. :func:`format_table` is the headline table for a terminal.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from patrolmarl.evaluation import plots
+from patrolmarl.evaluation.evaluate import (
+    BASELINE,
+    COMPARED,
+    HIGHER_IS_BETTER,
+    Evaluation,
+    config_hash,
+)
+
+METRICS_FILE = "metrics.json"
+MARKDOWN_FILE = "report.md"
+HTML_FILE = "report.html"
+
+
+def write_report(ev: Evaluation, out_dir: Path) -> list[Path]:
+    """Write the report folder of ``ev`` to ``out_dir``.
+
+    The folder holds ``metrics.json`` (:meth:`Evaluation.to_json`, NaN as
+    null), ``report.md``, a self-contained ``report.html`` (plots embedded, no
+    external resources) and the PNG plots of :func:`plots.write_plots`.
+
+    Everything is written into a temporary sibling folder first and renamed to
+    ``out_dir`` at the end. An existing ``out_dir`` is replaced only if it is
+    empty or an earlier report folder; on any error the temporary folder is
+    removed and the error re-raised, leaving ``out_dir`` as it was.
+
+    Parameters
+    ----------
+    ev
+        The evaluation to report.
+    out_dir
+        The report folder to create (or replace).
+
+    Returns
+    -------
+    list of Path
+        The files written, inside ``out_dir``: metrics.json, report.md,
+        report.html, then the plots.
+
+    Raises
+    ------
+    FileExistsError
+        If ``out_dir`` exists and is neither empty nor an earlier report folder.
+    """
+    out_dir = Path(out_dir).absolute()
+    _check_replaceable(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        names = _write_folder(ev, tmp)
+        os.chmod(tmp, 0o777 & ~_umask())
+        _move_into_place(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [out_dir / name for name in names]
+
+
+def format_table(ev: Evaluation) -> str:
+    """The headline table as aligned plain text (one row per policy), for a terminal."""
+    headers = [c.short for c in _HEADLINE]
+    rows = _headline_rows(ev)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = (c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))
+        return "  ".join([first, *rest]).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def _is_missing(x: object) -> bool:
+    return x is None or (isinstance(x, (float, np.floating)) and not math.isfinite(float(x)))
+
+
+def _fmt(x: object, digits: int = 2) -> str:
+    return "n/a" if _is_missing(x) else f"{float(x):.{digits}f}"
+
+
+def _fmt_percent(x: object, digits: int = 1) -> str:
+    return "n/a" if _is_missing(x) else f"{100.0 * float(x):.{digits}f} %"
+
+
+def _fmt_signed(x: object, digits: int = 2) -> str:
+    return "n/a" if _is_missing(x) else f"{float(x):+.{digits}f}"
+
+
+def _fmt_relative(x: object) -> str:
+    return "n/a" if _is_missing(x) else f"{100.0 * float(x):+.1f} %"
+
+
+def _fmt_points(x: object, digits: int = 1) -> str:
+    """A difference of two shares, in percentage points."""
+    return "n/a" if _is_missing(x) else f"{100.0 * float(x):+.{digits}f} pp"
+
+
+@dataclass(frozen=True)
+class _Column:
+    header: str
+    short: str
+    key: str
+    fmt: Callable[[object], str]
+
+
+_HEADLINE = (
+    _Column("Policy", "policy", "", str),
+    _Column("Response mean (min)", "resp", "response_mean", _fmt),
+    _Column("Response p50 (min)", "p50", "response_p50", _fmt),
+    _Column("Response p90 (min)", "p90", "response_p90", _fmt),
+    _Column("Within 5 min", "<=5min", "within_5_min", _fmt_percent),
+    _Column("Within 10 min", "<=10min", "within_10_min", _fmt_percent),
+    _Column("Travel mean (min)", "travel", "travel_mean", _fmt),
+    _Column("Thefts/day", "thefts/d", "thefts_per_day", _fmt),
+    _Column("Closure rate", "closure", "closure_rate", _fmt_percent),
+    _Column("Patrol share", "patrol", "patrol_share", _fmt_percent),
+    _Column("Visibility", "visib.", "visibility", _fmt_percent),
+    _Column("Fallbacks/day", "fallb/d", "fallback_per_day", _fmt),
+    _Column("Workload CV", "wl CV", "workload_cv", _fmt),
+)
+
+# Compared metrics: label, unit of the value, and whether it is a share.
+_COMPARED_LABELS = {
+    "response_mean": ("Response mean", "min"),
+    "travel_mean": ("Travel mean", "min"),
+    "within_5_min": ("Within 5 min", "%"),
+    "within_10_min": ("Within 10 min", "%"),
+    "thefts_per_day": ("Thefts per day", ""),
+    "closure_rate": ("Closure rate", "%"),
+    "visibility": ("Visibility", "%"),
+    "fallback_per_day": ("Fallbacks per day", ""),
+}
+
+_CALIBRATION_LABELS = {
+    "on_scene_calls_per_day": "On-scene calls per day",
+    "patrol_share": "Patrol share of on-scene calls",
+    "closure_rate": "On-scene closure rate",
+}
+_CALIBRATION_SHARES = frozenset({"patrol_share", "closure_rate"})
+
+
+def _headline_rows(ev: Evaluation) -> list[list[str]]:
+    rows = []
+    for r in ev.results:
+        row = [r.name]
+        for col in _HEADLINE[1:]:
+            row.append(col.fmt(r.summary.get(col.key)))
+        rows.append(row)
+    return rows
+
+
+def _is_share(metric: str) -> bool:
+    return _COMPARED_LABELS.get(metric, ("", ""))[1] == "%"
+
+
+def _value(metric: str, x: object) -> str:
+    return _fmt_percent(x) if _is_share(metric) else _fmt(x)
+
+
+def _difference(metric: str, x: object) -> str:
+    if _is_share(metric):
+        return _fmt_points(x)
+    unit = _COMPARED_LABELS.get(metric, ("", ""))[1]
+    text = _fmt_signed(x)
+    return f"{text} {unit}" if unit and text != "n/a" else text
+
+
+def _interval(metric: str, low: object, high: object) -> str:
+    if _is_missing(low) or _is_missing(high):
+        return "n/a"
+    if _is_share(metric):
+        return f"[{100.0 * float(low):+.1f}, {100.0 * float(high):+.1f}] pp"
+    return f"[{float(low):+.2f}, {float(high):+.2f}]"
+
+
+def _reading(metric: str, diff: dict) -> str:
+    if not diff.get("excludes_zero"):
+        return "no clear difference"
+    better = (diff["difference"] > 0) == (metric in HIGHER_IS_BETTER)
+    return "better" if better else "worse"
+
+
+# ----------------------------------------------------------------------------- content
+
+
+@dataclass(frozen=True)
+class _Table:
+    headers: list[str]
+    rows: list[list[str]]
+    align: str  # one of "l"/"r" per column
+
+
+@dataclass(frozen=True)
+class _Image:
+    alt: str
+    filename: str
+    caption: str
+
+
+# A block is (kind, payload): ("h1" | "h2" | "p", str), ("table", _Table), ("image", _Image).
+_Block = tuple[str, object]
+
+
+def _content(ev: Evaluation, plot_files: list[str]) -> list[_Block]:
+    """The report, as blocks rendered identically to Markdown and HTML."""
+    days = len(ev.seeds)
+    sim = ev.district.config.simulation
+    blocks: list[_Block] = [
+        ("h1", f"Patrol evaluation: {ev.district.name}, {days} days, seed {ev.seed}"),
+        (
+            "p",
+            f"Every policy ran on the same {days} days (common random numbers; day d is "
+            f"seeded [{ev.seed}, d]). Baseline: {BASELINE}. Episodes of "
+            f"{sim.episode_minutes:g} minutes from hour {sim.start_hour:g}, steps of "
+            f"{sim.step_minutes:g} min. District config SHA-256 "
+            f"{config_hash(ev.district)[:16]}.",
+        ),
+    ]
+    if sim.episode_minutes != 1440:
+        blocks.append(
+            (
+                "p",
+                f"Note: an episode is {sim.episode_minutes:g} minutes, not a whole day, so "
+                "'per day' figures below are per episode.",
+            )
+        )
+    blocks += [("h2", "Headline"), ("table", _headline_table(ev))]
+    blocks.append(
+        (
+            "p",
+            "Response: minutes from call creation to patrol arrival, street calls reached by "
+            "patrol (p50/p90: median and 90th percentile). Travel: dispatch to arrival. "
+            "Closure rate: patrol-served calls closed on scene. Patrol share: patrol-served / "
+            "all on-scene calls. Visibility: street-traffic-weighted share of cell-minutes "
+            "within sight of a unit. Workload CV: coefficient of variation of busy minutes "
+            "across units (imbalance).",
+        )
+    )
+    blocks += _difference_blocks(ev)
+    blocks += _limit_blocks(ev)
+    blocks += _calibration_blocks(ev)
+    blocks += _figure_blocks(ev, plot_files)
+    return blocks
+
+
+def _headline_table(ev: Evaluation) -> _Table:
+    return _Table(
+        headers=[c.header for c in _HEADLINE],
+        rows=_headline_rows(ev),
+        align="l" + "r" * (len(_HEADLINE) - 1),
+    )
+
+
+def _difference_blocks(ev: Evaluation) -> list[_Block]:
+    blocks: list[_Block] = [("h2", f"Paired differences against {BASELINE}")]
+    others = [r for r in ev.results if r.name != BASELINE]
+    if not others:
+        return [*blocks, ("p", f"Only the baseline ({BASELINE}) was evaluated.")]
+    base = ev.result(BASELINE).summary
+    rows = []
+    for r in others:
+        for metric in COMPARED:
+            diff = r.vs_baseline.get(metric)
+            if diff is None:
+                continue
+            rows.append(
+                [
+                    r.name,
+                    _COMPARED_LABELS.get(metric, (metric, ""))[0],
+                    _value(metric, base.get(metric)),
+                    _value(metric, r.summary.get(metric)),
+                    _difference(metric, diff["difference"]),
+                    _interval(metric, diff["ci_low"], diff["ci_high"]),
+                    _fmt_relative(diff["relative"]),
+                    "yes" if diff.get("excludes_zero") else "no",
+                    _reading(metric, diff),
+                ]
+            )
+    table = _Table(
+        headers=[
+            "Policy",
+            "Metric",
+            BASELINE,
+            "Policy value",
+            "Difference",
+            "95 % CI",
+            "Relative",
+            "CI excludes 0",
+            "Reading",
+        ],
+        rows=rows,
+        align="llrrrrrll",
+    )
+    note = (
+        "Difference = policy - baseline over the same days; 95 % CI from a paired bootstrap "
+        "over days (the same resampled days for both). Shares differ in percentage points "
+        "(pp). 'Better'/'worse' only where the CI excludes zero; higher is better for the "
+        "shares, lower for times, thefts and fallbacks."
+    )
+    return [*blocks, ("table", table), ("p", note)]
+
+
+def _limit_blocks(ev: Evaluation) -> list[_Block]:
+    limit = ev.limit
+    bound = limit.get("travel_lower_bound")
+    blocks: list[_Block] = [
+        ("h2", "The limit: p-median travel time"),
+        (
+            "p",
+            "Calls do not depend on where units are, so the hour's p-median of street-call "
+            "intensity (all units idle at the best sites) bounds the mean travel time of any "
+            "policy from below. The bound is the call-weighted Lagrangian lower bound; the "
+            "gap is the solver's largest relative optimality gap over the 24 hours.",
+        ),
+        (
+            "table",
+            _Table(
+                headers=["Quantity", "Value"],
+                rows=[
+                    ["Travel lower bound (min)", _fmt(bound)],
+                    ["p-median travel at sites (min)", _fmt(limit.get("pmedian_travel_at_sites"))],
+                    ["Max optimality gap", _fmt_percent(limit.get("max_gap"))],
+                ],
+                align="lr",
+            ),
+        ),
+    ]
+    rows = []
+    for r in ev.results:
+        travel = r.summary.get("travel_mean")
+        ok = not _is_missing(travel) and not _is_missing(bound) and float(bound) > 0
+        rows.append(
+            [r.name, _fmt(travel), f"{float(travel) / float(bound):.2f} x" if ok else "n/a"]
+        )
+    blocks.append(
+        (
+            "table",
+            _Table(
+                headers=["Policy", "Travel mean (min)", "Multiple of the bound"],
+                rows=rows,
+                align="lrr",
+            ),
+        )
+    )
+    return blocks
+
+
+def _calibration_blocks(ev: Evaluation) -> list[_Block]:
+    if ev.calibration is None:
+        return []
+    rows = []
+    for key, entry in ev.calibration.items():
+        model, reported = entry.get("model"), entry.get("reported")
+        diff = None if _is_missing(model) or _is_missing(reported) else model - reported
+        if key in _CALIBRATION_SHARES:  # two decimals, as the report gives them
+            cells = [_fmt_percent(model, 2), _fmt_percent(reported, 2), _fmt_points(diff, 2)]
+        else:
+            cells = [_fmt(model), _fmt(reported), _fmt_signed(diff)]
+        rows.append([_CALIBRATION_LABELS.get(key, key), *cells])
+    return [
+        ("h2", "Calibration: the nearest policy against the 2020 report"),
+        (
+            "p",
+            "The nearest policy is the '1+1' rule the district runs; its figures beside the "
+            "press report's (Jan-Nov 2020: about 41 on-scene calls a day, 44.83 % taken by "
+            "street patrol, 86.11 % closed on scene). Differences of shares in percentage "
+            "points (pp).",
+        ),
+        (
+            "table",
+            _Table(
+                headers=["Quantity", "Model (nearest)", "Reported", "Difference"],
+                rows=rows,
+                align="lrrr",
+            ),
+        ),
+    ]
+
+
+def _figure_blocks(ev: Evaluation, plot_files: list[str]) -> list[_Block]:
+    captions = {
+        "response_cdf.png": (
+            "Response-time CDF",
+            "Share of patrol-served street calls reached within x minutes; dashed lines at 5 "
+            "and 10 min, dotted line at the p-median travel lower bound (a bound on the mean).",
+        ),
+        "thefts_per_day.png": (
+            "Thefts per day",
+            "Thefts per day of each policy over the same days (points: days, diamond: mean).",
+        ),
+        "workload.png": (
+            "Workload per unit",
+            "Busy minutes per day of every unit; CV in the legend measures the imbalance.",
+        ),
+        "tradeoff.png": (
+            "Trade-off",
+            "Mean response time against thefts per day (lower-left is better). Error bars: "
+            f"{plots.CI_CAPTION}.",
+        ),
+    }
+    blocks: list[_Block] = [("h2", "Figures")]
+    presence = dict(zip(plots.presence_files(ev.results), ev.results, strict=True))
+    for filename in plot_files:
+        if filename in captions:
+            alt, caption = captions[filename]
+        elif filename in presence:
+            name = presence[filename].name
+            alt = f"Presence heatmap: {name}"
+            caption = (
+                f"Where {name}'s units spend their time (unit-minutes per day per cell, shared "
+                "square-root colour scale); black lines: precinct borders; stars: service "
+                "stations."
+            )
+        else:
+            alt, caption = filename, ""
+        blocks.append(("image", _Image(alt=alt, filename=filename, caption=caption)))
+    return blocks
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def _markdown(blocks: list[_Block]) -> str:
+    out: list[str] = []
+    for kind, payload in blocks:
+        if kind == "h1":
+            out.append(f"# {payload}")
+        elif kind == "h2":
+            out.append(f"## {payload}")
+        elif kind == "p":
+            out.append(str(payload))
+        elif kind == "table":
+            out.append(_markdown_table(payload))
+        elif kind == "image":
+            text = f"![{payload.alt}]({payload.filename})"
+            out.append(f"{text}\n\n*{payload.caption}*" if payload.caption else text)
+    return "\n\n".join(out) + "\n"
+
+
+def _markdown_table(table: _Table) -> str:
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rule = ["---:" if a == "r" else ":---" for a in table.align]
+    lines = [
+        "| " + " | ".join(cell(h) for h in table.headers) + " |",
+        "| " + " | ".join(rule) + " |",
+    ]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in table.rows]
+    return "\n".join(lines)
+
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
+       max-width: 1200px; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; border-bottom: 2px solid #ddd; padding-bottom: .3em; }
+h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #eee; }
+table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }
+th, td { border: 1px solid #ccc; padding: .3em .6em; }
+th { background: #f3f3f3; }
+td.r, th.r { text-align: right; font-variant-numeric: tabular-nums; }
+td.l, th.l { text-align: left; }
+tr:nth-child(even) td { background: #fafafa; }
+figure { margin: 1.5em 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { font-size: .9em; color: #555; font-style: italic; }
+.table-wrap { overflow-x: auto; }
+"""
+
+
+def _html(blocks: list[_Block], folder: Path) -> str:
+    title = next((str(p) for k, p in blocks if k == "h1"), "Patrol evaluation")
+    body: list[str] = []
+    for kind, payload in blocks:
+        if kind in ("h1", "h2"):
+            body.append(f"<{kind}>{html.escape(str(payload))}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{html.escape(str(payload))}</p>")
+        elif kind == "table":
+            body.append(_html_table(payload))
+        elif kind == "image":
+            data = base64.b64encode((folder / payload.filename).read_bytes()).decode("ascii")
+            body.append(
+                "<figure>"
+                f'<img alt="{html.escape(payload.alt)}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{html.escape(payload.caption)}</figcaption>"
+                "</figure>"
+            )
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def _html_table(table: _Table) -> str:
+    head = "".join(
+        f'<th class="{a}">{html.escape(h)}</th>'
+        for h, a in zip(table.headers, table.align, strict=True)
+    )
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="{a}">{html.escape(c)}</td>' for c, a in zip(row, table.align, strict=True)
+        )
+        + "</tr>"
+        for row in table.rows
+    )
+    return (
+        f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody></table></div>"
+    )
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _write_folder(ev: Evaluation, folder: Path) -> list[str]:
+    """Write every file of the report into ``folder``; returns their names."""
+    plot_files = [p.name for p in plots.write_plots(ev, folder)]
+    text = json.dumps(_json_ready(ev.to_json()), indent=2, allow_nan=False)
+    (folder / METRICS_FILE).write_text(text + "\n", encoding="utf-8")
+    blocks = _content(ev, plot_files)
+    (folder / MARKDOWN_FILE).write_text(_markdown(blocks), encoding="utf-8")
+    (folder / HTML_FILE).write_text(_html(blocks, folder), encoding="utf-8")
+    return [METRICS_FILE, MARKDOWN_FILE, HTML_FILE, *plot_files]
+
+
+def _json_ready(obj: object) -> object:
+    """Plain JSON types; NaN and infinities become None (written as null)."""
+    if isinstance(obj, dict):
+        return {str(k): _json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_ready(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _json_ready(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _json_ready(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _is_report_folder(folder: Path) -> bool:
+    """True if ``folder`` holds only files an earlier :func:`write_report` writes."""
+    entries = list(folder.iterdir())
+    names = {e.name for e in entries}
+    ours = all(
+        e.is_file() and (e.name in (METRICS_FILE, MARKDOWN_FILE, HTML_FILE) or e.suffix == ".png")
+        for e in entries
+    )
+    return ours and METRICS_FILE in names
+
+
+def _check_replaceable(out_dir: Path) -> None:
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if not out_dir.is_dir() or out_dir.is_symlink():
+        raise FileExistsError(f"{out_dir} exists and is not a report folder; not replacing it")
+    if any(out_dir.iterdir()) and not _is_report_folder(out_dir):
+        raise FileExistsError(
+            f"{out_dir} is not empty and not an earlier report folder; not replacing it"
+        )
+
+
+def _move_into_place(tmp: Path, out_dir: Path) -> None:
+    """Rename ``tmp`` to ``out_dir``, replacing an existing (checked) folder."""
+    if not out_dir.exists():
+        os.rename(tmp, out_dir)
+        return
+    _check_replaceable(out_dir)
+    old = out_dir.parent / f".{out_dir.name}.{uuid.uuid4().hex[:8]}.old"
+    os.rename(out_dir, old)
+    try:
+        os.rename(tmp, out_dir)
+    except BaseException:
+        os.rename(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
