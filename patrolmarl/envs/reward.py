@@ -1,0 +1,214 @@
+"""The dense shaped reward of a :class:`BatchedSim`, for all B districts at once.
+
+Realised response times are sparse (a street call every hour or so), so the
+environments train on a dense team signal computed from the simulator's state
+after each step ``[t0, t1)``. In minutes (lower cost is better; the reward is
+its negative)::
+
+    cost = response * expected_response   # forecast for the placement at t1
+         + waiting  * waiting_minutes     # realised during [t0, t1)
+         + theft    * expected_thefts     # forecast for the presence at t1
+         - closure  * closed_calls        # realised during [t0, t1)
+
+- ``expected_response``: the response minutes the street calls of the next
+  step are expected to cost, ``step * sum_c rate(hour, c) * eta(c)``, where
+  ``rate`` is the patrol-handled call intensity per minute of cell ``c`` and
+  ``eta(c)`` the travel minutes to ``c`` of the nearest available (idle or
+  moving) unit. When no unit is available, ``eta`` is the time until the first
+  busy unit could get there (its remaining task plus travel from its call's cell).
+- ``waiting_minutes``: the minutes street calls spent unreached (pending or with
+  a unit en route) during the step. Summed over an episode this is exactly the
+  total response time of the calls reached plus the waiting of those still
+  open, so it ties the forecast to the realised outcome.
+- ``expected_thefts``: expected deterrable calls (thefts) of the next step given
+  the presence field at t1, ``step * sum_c theft_rate(hour, c) * factor(c)`` with
+  the simulator's own deterrence factor of the cell's nearby presence.
+- ``closed_calls``: street calls reached during the step (arrival in
+  ``[t0, t1)``) and closed on scene. Closure is drawn per call and does not
+  depend on the policy in this model, so this term only rewards reaching calls
+  within the horizon; it is off by default.
+
+Evaluate on realised outcomes (:mod:`patrolmarl.envs.metrics`), never on this.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from patrolmarl.envs.core import BatchedSim
+from patrolmarl.envs.incidents import deterrence_factor
+from patrolmarl.envs.status import ASSIGNED, EN_ROUTE, IDLE, MOVING, PENDING, SERVED
+
+#: Default weights: minutes of response per minute of response; a theft is
+#: weighed like an hour of response delay; no bonus for on-scene closure.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "response": 1.0,
+    "waiting": 1.0,
+    "theft": 60.0,
+    "closure": 0.0,
+}
+
+
+class ShapedReward:
+    """The shaped team reward of a :class:`BatchedSim`, with its constants precomputed.
+
+    Parameters
+    ----------
+    sim
+        The simulator whose current state is scored; read on every call.
+    response
+        Weight of the expected response minutes of the placement (default 1).
+    waiting
+        Weight of the minutes calls waited unreached during the step (default 1).
+    theft
+        Weight of one expected theft, in response-minute equivalents (default 60).
+    closure
+        Bonus per street call closed on scene during the step (default 0).
+
+    Examples
+    --------
+    >>> reward = ShapedReward(sim, theft=30.0)
+    >>> sim.step(actions)
+    >>> r = reward()  # (B, N), the same team reward for every unit of a district
+    """
+
+    def __init__(
+        self,
+        sim: BatchedSim,
+        *,
+        response: float = DEFAULT_WEIGHTS["response"],
+        waiting: float = DEFAULT_WEIGHTS["waiting"],
+        theft: float = DEFAULT_WEIGHTS["theft"],
+        closure: float = DEFAULT_WEIGHTS["closure"],
+    ) -> None:
+        self.sim = sim
+        self.weights = {
+            "response": float(response),
+            "waiting": float(waiting),
+            "theft": float(theft),
+            "closure": float(closure),
+        }
+        d = sim.district
+        incidents = sim.incidents
+        rate = incidents.rate_per_minute  # (24, T, C)
+        self._street_rate = rate[:, incidents.patrol_type, :].sum(axis=1)  # (24, C)
+        self._theft_rate = rate[:, incidents.deterrable, :].sum(axis=1)  # (24, C)
+        c, n = d.n_cells, sim.n_units
+        # Travel rows of every (unit, origin cell), float32, plus an all-inf row.
+        self._rows = np.concatenate(
+            [
+                d.unit_travel_minutes.astype(np.float32).reshape(n * c, c),
+                np.full((1, c), np.inf, dtype=np.float32),
+            ]
+        )
+        self._unit_row = np.arange(n) * c
+        self._inf_row = n * c
+        self._deterrence = d.config.deterrence
+        nb = d.neighbour
+        rows = np.repeat(np.arange(c), nb.shape[1])[nb.ravel() >= 0]
+        cols = nb.ravel()[nb.ravel() >= 0]
+        w = d.config.deterrence.neighbour_weight
+        # nearby presence = presence @ nearby.T (own cell plus weighted neighbours)
+        self._nearby = csr_matrix(
+            (
+                np.concatenate([np.ones(c), np.full(rows.size, w)]),
+                (np.concatenate([np.arange(c), rows]), np.concatenate([np.arange(c), cols])),
+            ),
+            shape=(c, c),
+        )
+
+    def __call__(self) -> np.ndarray:
+        """``(B, N)`` float64 reward of the current state (the team reward, per unit)."""
+        total = self.team_reward()
+        return np.repeat(total[:, None], self.sim.n_units, axis=1)
+
+    def team_reward(self) -> np.ndarray:
+        """``(B,)`` the weighted reward of each district."""
+        terms = self.components()
+        w = self.weights
+        return (
+            w["closure"] * terms["closed_calls"]
+            - w["response"] * terms["expected_response"]
+            - w["waiting"] * terms["waiting_minutes"]
+            - w["theft"] * terms["expected_thefts"]
+        )
+
+    def components(self) -> dict[str, np.ndarray]:
+        """The unweighted ``(B,)`` terms: see the module docstring."""
+        return {
+            "expected_response": self.expected_response(),
+            "waiting_minutes": self.waiting_minutes(),
+            "expected_thefts": self.expected_thefts(),
+            "closed_calls": self.closed_calls(),
+        }
+
+    def eta(self) -> np.ndarray:
+        """``(B, C)`` minutes until a unit could reach each cell (nearest available first)."""
+        sim = self.sim
+        status = sim.unit_status
+        available = (status == IDLE) | (status == MOVING)
+        # Rows of the unit-travel table; unavailable units read the all-inf row.
+        row = np.where(available, self._unit_row + sim.unit_cell, self._inf_row)  # (B, N)
+        eta = self._rows[row.T].min(axis=0)  # (B, C)
+        none = ~available.any(axis=1)
+        if none.any():
+            # No unit free: the first busy unit to finish its task, from its call's cell.
+            b = np.flatnonzero(none)
+            remaining = np.maximum(sim.unit_free_at[b] - sim.now[b, None], 0.0)
+            service = np.take_along_axis(
+                sim.calls.service[b], np.maximum(sim.unit_call[b], 0), axis=1
+            )
+            remaining += np.where(status[b] == EN_ROUTE, service, 0.0)
+            busy_rows = self._rows[(self._unit_row + sim.unit_target[b]).T]  # (N, b, C)
+            eta[b] = (busy_rows + remaining.T[..., None]).min(axis=0)
+        return eta
+
+    def expected_response(self) -> np.ndarray:
+        """``(B,)`` expected response minutes of the next step's street calls."""
+        sim = self.sim
+        rate = self._street_rate[sim.hour_of_day]  # (B, C)
+        return sim.step_minutes * np.einsum("bc,bc->b", rate, self.eta())
+
+    def waiting_minutes(self) -> np.ndarray:
+        """``(B,)`` minutes street calls spent unreached during the last step."""
+        sim = self.sim
+        log = sim.calls
+        t1 = sim.now.astype(float)[:, None]
+        t0 = t1 - sim.step_minutes
+        status = log.status
+        unreached = (status == PENDING) | (status == ASSIGNED)
+        reached_at = np.where(
+            status == SERVED, log.arrival_time, np.where(unreached, np.inf, -np.inf)
+        )
+        with np.errstate(invalid="ignore"):
+            overlap = np.minimum(t1, reached_at) - np.maximum(t0, log.time)
+        return np.where(overlap > 0, overlap, 0.0).sum(axis=1)
+
+    def expected_thefts(self) -> np.ndarray:
+        """``(B,)`` expected thefts of the next step given the presence field now."""
+        sim = self.sim
+        rate = self._theft_rate[sim.hour_of_day]  # (B, C)
+        nearby = (self._nearby @ sim.presence.T).T
+        factor = deterrence_factor(nearby, self._deterrence)
+        return sim.step_minutes * np.einsum("bc,bc->b", rate, factor)
+
+    def closed_calls(self) -> np.ndarray:
+        """``(B,)`` street calls reached during the last step and closed on scene."""
+        sim = self.sim
+        log = sim.calls
+        t1 = sim.now.astype(float)[:, None]
+        t0 = t1 - sim.step_minutes
+        with np.errstate(invalid="ignore"):
+            arrived = (log.arrival_time >= t0) & (log.arrival_time < t1)
+        return (arrived & log.closed & (log.status == SERVED)).sum(axis=1).astype(float)
+
+
+def shaped_reward(sim: BatchedSim, **weights: float) -> np.ndarray:
+    """``(B, N)`` shaped reward of ``sim``'s current state (one-off; see :class:`ShapedReward`).
+
+    Keyword arguments are the weights ``response``, ``waiting``, ``theft`` and
+    ``closure`` (defaults in :data:`DEFAULT_WEIGHTS`). Build a :class:`ShapedReward`
+    once instead when scoring every step.
+    """
+    return ShapedReward(sim, **weights)()
