@@ -176,6 +176,9 @@ def _bind(plan: BeatPlanFile, district: District, source: str) -> BeatPlan:
                 if w <= 0:
                     raise fail(where, "a cell's weight must be positive")
                 weights[k_sorted, units[name], int(r) * district.cols + int(c)] += w
+    missing = [name for name in units if name not in plan.beats]
+    if missing:
+        raise fail(f"beats.{missing[0]}", "unit missing from the plan (every unit needs a beat)")
     for k in range(len(blocks)):
         for name, n in units.items():
             if not (weights[k, n] > 0).any():

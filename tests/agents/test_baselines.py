@@ -1,0 +1,377 @@
+"""Defining behaviour of the baselines on gaoxin: fixed_zone, nearest, pmedian and random."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import numpy as np
+import pytest
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from patrolmarl.agents.baselines import (
+    FixedZonePolicy,
+    NearestPolicy,
+    PMedianPolicy,
+    RandomPolicy,
+    patrol_weights,
+)
+from patrolmarl.agents.beats import fixed_zone_beats
+from patrolmarl.agents.pmedian import solve_pmedian
+from patrolmarl.agents.policy import SimView
+from patrolmarl.envs.core import BatchedSim
+from patrolmarl.envs.district import District
+from patrolmarl.envs.status import ASSIGNED, FIRST_ACCEPT, IDLE, MOVING, SERVED
+
+# Short and busy. The same config is used by test_policy.py and test_evaluate.py so
+# that gaoxin's hourly p-medians (cached per config) are solved once per process.
+SHARED = {"episode_minutes": 240, "call_types.noise.daily_rate": 300}
+SEEDS = [[11, 0], [11, 1], [11, 2]]
+
+
+@functools.cache
+def _gaoxin() -> District:
+    return District.load("gaoxin", **SHARED)
+
+
+@functools.cache
+def _very_busy() -> District:
+    """Calls outnumber free units at times, so some wait for one (no p-median needed)."""
+    return District.load("gaoxin", **{**SHARED, "call_types.noise.daily_rate": 3000})
+
+
+def _episode(policy, seeds=SEEDS, district=None):
+    """Yield ``(sim, masks, actions)`` before every step of one batched episode."""
+    sim = BatchedSim(district or _gaoxin(), batch_size=len(seeds))
+    policy.bind(SimView(sim))
+    sim.reset(seeds=seeds)
+    policy.reset(np.ones(len(seeds), dtype=bool))
+    while not sim.done.any():
+        masks = sim.action_masks()
+        actions = policy.act(None, masks)
+        assert np.take_along_axis(masks, actions[..., None], axis=2).all()
+        yield sim, masks, actions
+        sim.step(actions)
+
+
+def _accepted_calls(sim: BatchedSim, actions: np.ndarray, b: int) -> dict[int, tuple[int, int]]:
+    """``{call: (unit, k)}`` of district ``b``'s accept actions (one unit per call)."""
+    accepted: dict[int, tuple[int, int]] = {}
+    for n in np.flatnonzero(actions[b] >= FIRST_ACCEPT):
+        k = int(actions[b, n] - FIRST_ACCEPT)
+        call = int(sim.nearest_call[b, n, k])
+        assert call >= 0
+        assert call not in accepted, f"two units accept call {call}"
+        accepted[call] = (int(n), k)
+    return accepted
+
+
+# --------------------------------------------------------------------- fixed_zone
+def test_fixed_zone_beats_partition_each_precinct_among_its_units():
+    d = _gaoxin()
+    sim = BatchedSim(d, batch_size=1)
+    policy = FixedZonePolicy(seed=0)
+    policy.bind(SimView(sim))
+    beats = policy.areas
+    assert beats.shape == (d.n_units, d.n_cells)
+    assert beats.dtype == bool
+    # Disjoint and covering: every cell lies in exactly one beat.
+    np.testing.assert_array_equal(beats.sum(axis=0), np.ones(d.n_cells))
+    owners: dict[int, list[int]] = {p: [] for p in range(d.n_precincts)}
+    for n in range(d.n_units):
+        cells = np.flatnonzero(beats[n])
+        assert cells.size > 0, f"unit {n} has an empty beat"
+        precincts = np.unique(d.precinct_of_cell[cells])
+        assert precincts.size == 1, f"unit {n}'s beat spans precincts {precincts}"
+        p = int(precincts[0])
+        assert d.unit_home_precincts[n, p], f"unit {n} has a beat outside its bound precincts"
+        owners[p].append(n)
+    for p, units in owners.items():
+        assert units, f"precinct {p} has no beat"
+        union = beats[units].any(axis=0)
+        np.testing.assert_array_equal(union, d.precinct_of_cell == p)
+    # Beats balance patrol weight roughly within each precinct (recursive bisection).
+    w = patrol_weights(SimView(sim))
+    for units in owners.values():
+        load = beats[units] @ w
+        assert load.max() <= 3.0 * load.min()
+
+
+def _components(district: District, cells: np.ndarray) -> int:
+    index = {int(c): i for i, c in enumerate(cells)}
+    edges = [
+        (index[int(c)], index[int(nb)])
+        for c in cells
+        for nb in district.neighbour[c]
+        if int(nb) in index
+    ]
+    src, dst = zip(*edges, strict=True) if edges else ((), ())
+    graph = coo_matrix((np.ones(len(src)), (src, dst)), shape=(cells.size, cells.size))
+    return int(connected_components(graph, directed=False)[0])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: _bisect cuts mid-row, leaving 1-cell fragments on gaoxin's "
+    "staircase precinct (e.g. cell (14, 5) or (15, 5) cut off from its unit's beat)",
+)
+@pytest.mark.parametrize("overrides", [{}, SHARED])
+def test_fixed_zone_beats_are_connected(overrides):
+    d = District.load("gaoxin", **overrides)
+    beats = fixed_zone_beats(d, patrol_weights(SimView(BatchedSim(d, batch_size=1))))
+    split = [n for n in range(d.n_units) if _components(d, np.flatnonzero(beats[n])) != 1]
+    assert split == [], f"units with a disconnected beat: {split}"
+
+
+def test_fixed_zone_accepts_only_calls_in_the_accepting_units_beat():
+    policy = FixedZonePolicy(seed=1)
+    accepts = in_beat_chances = 0
+    sim = None
+    for sim, _, actions in _episode(policy):
+        beats = policy.areas
+        available = (sim.unit_status == IDLE) | (sim.unit_status == MOVING)
+        cells = sim.calls.cell[
+            np.arange(sim.batch_size)[:, None, None], np.maximum(sim.nearest_call, 0)
+        ]
+        listed = sim.nearest_call >= 0
+        for b, n in zip(*np.nonzero(actions >= FIRST_ACCEPT), strict=True):
+            k = actions[b, n] - FIRST_ACCEPT
+            call = sim.nearest_call[b, n, k]
+            assert call >= 0
+            assert beats[n, sim.calls.cell[b, call]], (
+                f"unit {n} accepted call {call} at cell {sim.calls.cell[b, call]} outside its beat"
+            )
+            accepts += 1
+        # An available unit with a call of its beat in its list takes the nearest such call.
+        in_beat = listed & beats[np.arange(sim.n_units)[None, :, None], cells]
+        for b, n in zip(*np.nonzero(available & in_beat.any(axis=2)), strict=True):
+            in_beat_chances += 1
+            assert actions[b, n] == FIRST_ACCEPT + int(np.argmax(in_beat[b, n]))
+        # Without an own-beat call, a unit never accepts.
+        idle_ones = ~in_beat.any(axis=2)
+        assert not (idle_ones & (actions >= FIRST_ACCEPT)).any()
+    assert accepts > 20 and in_beat_chances > 20
+    # Calls outside the free units' beats wait for the command centre's fallback.
+    assert sim.fallback_dispatches.sum() > 0
+
+
+# ----------------------------------------------------------------------- nearest
+def _check_nearest_rule(sim: BatchedSim, actions: np.ndarray) -> tuple[int, int]:
+    """Assert the "1+1" rule on one decision; returns (accepts, pending calls left)."""
+    available = (sim.unit_status == IDLE) | (sim.unit_status == MOVING)
+    accepts = left = 0
+    for b in range(sim.batch_size):
+        accepted = _accepted_calls(sim, actions, b)
+        unit_call = {n: call for call, (n, _) in accepted.items()}
+        for call, (n, k) in accepted.items():
+            assert available[b, n]
+            travel = sim.nearest_travel[b, n, k]
+            for m in np.flatnonzero(available[b]):
+                hit = sim.nearest_call[b, m] == call
+                if not hit.any():
+                    continue
+                if unit_call.get(int(m), np.inf) < call:
+                    continue  # m was taken by an older call first
+                assert sim.nearest_travel[b, m][hit][0] >= travel, (
+                    f"call {call}: unit {n} ({travel:.2f} min) accepted, but free unit {m} "
+                    f"is nearer ({sim.nearest_travel[b, m][hit][0]:.2f} min)"
+                )
+            accepts += 1
+        # A pending call nobody accepted is in no list of an available unit left free.
+        for call in sim.pending[b][sim.pending[b] >= 0]:
+            if int(call) in accepted:
+                continue
+            left += 1
+            free = available[b] & (actions[b] < FIRST_ACCEPT)
+            assert not (sim.nearest_call[b][free] == call).any(), (
+                f"call {call} left pending although a free unit had it in its list"
+            )
+    return accepts, left
+
+
+def _check_accepts_took_effect(sim: BatchedSim, accepted: list[tuple[int, int, int]]) -> None:
+    for b, n, call in accepted:
+        assert sim.calls.status[b, call] in (ASSIGNED, SERVED)
+        assert sim.calls.unit[b, call] == n
+        assert not sim.calls.by_fallback[b, call]
+
+
+# pmedian only on the shared config: planning another config's p-medians is slow.
+@pytest.mark.parametrize(
+    ("policy_cls", "busy"), [(NearestPolicy, False), (NearestPolicy, True), (PMedianPolicy, False)]
+)
+def test_nearest_dispatch_sends_the_nearest_free_unit(policy_cls, busy):
+    accepts = left = 0
+    previous: list[tuple[int, int, int]] = []
+    district = _very_busy() if busy else _gaoxin()
+    seeds = SEEDS[:1] if busy else SEEDS
+    for sim, _, actions in _episode(policy_cls(seed=2), seeds=seeds, district=district):
+        _check_accepts_took_effect(sim, previous)
+        a, w = _check_nearest_rule(sim, actions)
+        accepts += a
+        left += w
+        previous = [
+            (b, n, int(sim.nearest_call[b, n, actions[b, n] - FIRST_ACCEPT]))
+            for b, n in zip(*np.nonzero(actions >= FIRST_ACCEPT), strict=True)
+        ]
+    assert accepts > (5 if busy else 20)
+    if busy:  # calls outnumber free units at times: the "left pending" branch is exercised
+        assert left > 0
+
+
+def test_nearest_takes_calls_at_once_when_units_are_free():
+    """With free units everywhere, a call is accepted in the step after it appears."""
+    quiet = District.load("gaoxin", episode_minutes=240, **{"call_types.noise.daily_rate": 60})
+    sim = BatchedSim(quiet, batch_size=2)
+    policy = NearestPolicy(seed=0)
+    policy.bind(SimView(sim))
+    sim.reset(seeds=[[5, 0], [5, 1]])
+    policy.reset(np.ones(2, dtype=bool))
+    accepted = 0
+    while not sim.done.any():
+        actions = policy.act(None, sim.action_masks())
+        available = (sim.unit_status == IDLE) | (sim.unit_status == MOVING)
+        t0 = sim.now.copy()
+        sim.step(actions)
+        for b in range(2):
+            for call in sim.pending[b][sim.pending[b] >= 0]:
+                older = sim.calls.time[b, call] < t0[b]  # was pending at the decision
+                if older and available[b].any():
+                    pytest.fail(f"call {call} was visible at t0 with free units but not taken")
+        accepted += int((actions >= FIRST_ACCEPT).sum())
+    assert accepted > 5
+    record = sim.record(0)
+    assert record.by_fallback.sum() == 0
+
+
+# ----------------------------------------------------------------------- pmedian
+def _brute_force(weights: np.ndarray, travel: np.ndarray, unit_vehicle: np.ndarray) -> float:
+    w = weights / weights.sum()
+    best = np.inf
+    n_cells = w.size
+    for sites in itertools.product(range(n_cells), repeat=unit_vehicle.size - 1):
+        # The last unit's site is vectorised: (C sites, C demand).
+        fixed = travel[unit_vehicle[:-1], list(sites)].min(axis=0) if sites else np.inf
+        totals = (np.minimum(fixed, travel[unit_vehicle[-1]]) * w).sum(axis=1)
+        best = min(best, float(totals.min()))
+    return best
+
+
+def _instance(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """30 cells on a 5x6 grid, 3 units of 1 or 2 vehicle types, skewed demand."""
+    rng = np.random.default_rng(seed)
+    rc = np.stack(np.divmod(np.arange(30), 6), axis=1)
+    manhattan = np.abs(rc[:, None, :] - rc[None, :, :]).sum(axis=2).astype(float)
+    n_types = 1 + seed % 2
+    speed = rng.uniform(0.5, 2.0, size=n_types)
+    travel = manhattan[None] / speed[:, None, None]
+    travel = travel + rng.uniform(0, 0.5, size=travel.shape) * (manhattan[None] > 0)
+    unit_vehicle = np.sort(rng.integers(0, n_types, size=3))
+    return rng.gamma(0.5, size=30), travel, unit_vehicle
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_solve_pmedian_bounds_bracket_the_brute_force_optimum(seed):
+    weights, travel, unit_vehicle = _instance(seed)
+    sol = solve_pmedian(weights, travel, unit_vehicle)
+    optimum = _brute_force(weights, travel, unit_vehicle)
+    assert sol.sites.shape == (3,)
+    w = weights / weights.sum()
+    achieved = float((travel[unit_vehicle, sol.sites].min(axis=0) * w).sum())
+    assert sol.objective == pytest.approx(achieved, rel=1e-12)
+    assert sol.lower_bound <= optimum * (1 + 1e-9)
+    assert optimum <= sol.objective * (1 + 1e-9)
+    assert sol.gap == pytest.approx((sol.objective - sol.lower_bound) / sol.objective)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: greedy + single-unit interchange stops at local optima (about a third "
+    "of small random instances, most with mixed vehicles; up to 24 % above the optimum)",
+)
+def test_solve_pmedian_finds_the_brute_force_optimum():
+    misses = []
+    for seed in range(12):
+        weights, travel, unit_vehicle = _instance(seed)
+        sol = solve_pmedian(weights, travel, unit_vehicle)
+        optimum = _brute_force(weights, travel, unit_vehicle)
+        if sol.objective > optimum * (1 + 1e-9):
+            misses.append((seed, sol.objective, optimum))
+    assert misses == []
+
+
+def test_pmedian_hourly_plan_on_gaoxin():
+    d = _gaoxin()
+    sim = BatchedSim(d, batch_size=1)
+    policy = PMedianPolicy()
+    policy.bind(SimView(sim))
+    plan = policy.plan
+    assert plan.sites.shape == (24, d.n_units)
+    assert len(plan.solutions) == 24
+    street = sim.incidents.street_rate_per_minute()
+    np.testing.assert_allclose(plan.call_weights, street.sum(axis=1) * 60.0)
+    travel = d.travel_minutes
+    for h, sol in enumerate(plan.solutions):
+        assert 0 < sol.lower_bound <= sol.objective
+        assert sol.gap < 0.10, f"hour {h}: gap {sol.gap:.3f}"
+        # The policy's sites are the solution's, re-matched within each vehicle type.
+        for v in np.unique(d.unit_vehicle):
+            units = d.unit_vehicle == v
+            assert sorted(plan.sites[h, units]) == sorted(sol.sites[units])
+        w = street[h] / street[h].sum()
+        at_sites = float((travel[d.unit_vehicle, plan.sites[h]].min(axis=0) * w).sum())
+        assert at_sites == pytest.approx(sol.objective, rel=1e-9)
+    # No single unit can move to a better site (the interchange's local optimum).
+    for h in (3, 20):
+        sol = plan.solutions[h]
+        w = street[h] / street[h].sum()
+        cost = travel * w
+        for n, v in enumerate(d.unit_vehicle):
+            others = np.delete(np.arange(d.n_units), n)
+            without = cost[d.unit_vehicle[others], sol.sites[others]].min(axis=0)
+            best = np.minimum(without[None, :], cost[v]).sum(axis=1).min()
+            assert best >= sol.objective * (1 - 1e-9)
+    # The plan's bound is the call-weighted average of the hourly bounds.
+    bounds = np.array([s.lower_bound for s in plan.solutions])
+    assert plan.mean_travel_bound() == pytest.approx(
+        float(bounds @ plan.call_weights / plan.call_weights.sum())
+    )
+    assert plan.mean_travel_bound() <= plan.mean_travel_at_sites()
+
+
+def test_pmedian_idle_units_head_for_their_hourly_site():
+    policy = PMedianPolicy()
+    moves = 0
+    for sim, _, actions in _episode(policy, seeds=SEEDS[:2]):
+        d = sim.district
+        target = policy.plan.sites[sim.hour_of_day]  # (B, N)
+        idle = sim.unit_status == IDLE
+        patrol = actions < FIRST_ACCEPT
+        for b, n in zip(*np.nonzero(idle & patrol), strict=True):
+            cell, goal = sim.unit_cell[b, n], target[b, n]
+            if cell == goal:
+                assert actions[b, n] == 0
+                continue
+            a = int(actions[b, n])
+            assert 1 <= a <= 4, "an idle unit away from its site must move"
+            nxt = d.neighbour[cell, a - 1]
+            own = d.unit_travel_minutes[n]
+            assert own[nxt, goal] < own[cell, goal]
+            moves += 1
+        # Units that are not idle are never given moves.
+        assert not (~idle & (actions >= 1) & (actions < FIRST_ACCEPT)).any()
+    assert moves > 50
+
+
+# ------------------------------------------------------------------------ random
+def test_random_takes_only_allowed_actions_and_uses_all_of_them():
+    seen = np.zeros(0, dtype=np.int64)
+    masked_out = 0
+    for _, masks, actions in _episode(RandomPolicy(seed=4)):
+        assert np.take_along_axis(masks, actions[..., None], axis=2).all()
+        masked_out += int((~masks).sum())
+        seen = np.union1d(seen, np.unique(actions))
+    assert masked_out > 0  # the check above was not vacuous
+    np.testing.assert_array_equal(seen, np.arange(seen.max() + 1))
+    assert seen.max() >= FIRST_ACCEPT + 1  # stays, all four moves and several accept slots

@@ -1,0 +1,195 @@
+"""The evaluator: determinism, common random numbers, paired statistics and the p-median limit."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import numpy as np
+import pytest
+
+from patrolmarl.agents.baselines import (
+    FixedZonePolicy,
+    NearestPolicy,
+    PMedianPolicy,
+    RandomPolicy,
+)
+from patrolmarl.envs.district import District
+from patrolmarl.envs.incidents import IncidentModel
+from patrolmarl.evaluation.evaluate import BASELINE, COMPARED, evaluate, travel_limit
+from patrolmarl.evaluation.runner import day_seeds
+from patrolmarl.evaluation.statistics import paired_bootstrap
+
+# Short and busy; the same config as the agent tests, so gaoxin's hourly p-medians
+# (cached per config, ~10-30 s to solve) are solved once per test process.
+SHARED = {"episode_minutes": 240, "call_types.noise.daily_rate": 300}
+
+
+@functools.cache
+def _gaoxin() -> District:
+    return District.load("gaoxin", **SHARED)
+
+
+def _dump(ev) -> str:
+    return json.dumps(ev.to_json(), sort_keys=True)
+
+
+def _policies(seed: int = 0) -> list:
+    return [NearestPolicy(seed=seed), RandomPolicy(seed=seed)]
+
+
+@functools.cache
+def _all_baselines():
+    """Every baseline on the same 3 days (shared by several tests)."""
+    policies = [FixedZonePolicy(seed=1), NearestPolicy(seed=1), PMedianPolicy(), RandomPolicy(1)]
+    return evaluate(_gaoxin(), policies, days=3, seed=1, resamples=200)
+
+
+def test_evaluate_is_deterministic_and_depends_on_the_seed():
+    d = _gaoxin()
+    a = evaluate(d, _policies(), days=2, seed=5, resamples=300)
+    b = evaluate(d, _policies(), days=2, seed=5, resamples=300)
+    assert _dump(a) == _dump(b)
+    c = evaluate(d, _policies(), days=2, seed=6, resamples=300)
+    assert _dump(c) != _dump(a)
+    assert c.seeds != a.seeds
+    assert c.result("nearest").summary != a.result("nearest").summary
+    # The baseline is added in front when it is not given.
+    assert [r.name for r in a.results] == [BASELINE, "nearest", "random"]
+    doc = json.loads(_dump(a))
+    assert doc["days"] == 2
+    assert doc["day_seeds"] == [[5, 0], [5, 1]]
+    assert set(doc["policies"]) == {BASELINE, "nearest", "random"}
+    for entry in doc["policies"].values():
+        assert len(entry["per_day"]) == 2
+        assert set(entry["vs_baseline"]) == set(COMPARED)
+
+
+def test_every_policy_meets_the_same_calls_every_day():
+    ev = _all_baselines()
+    incidents = IncidentModel(ev.district)
+    first = ev.results[0]
+    assert len(ev.results) == 4
+    for day in range(3):
+        ref = first.records[day]
+        exogenous = ~incidents.deterrable[ref.type]
+        assert exogenous.sum() > 10
+        for r in ev.results[1:]:
+            rec = r.records[day]
+            keep = ~incidents.deterrable[rec.type]
+            for field in ("time", "type", "cell"):
+                np.testing.assert_array_equal(
+                    getattr(rec, field)[keep], getattr(ref, field)[exogenous], err_msg=field
+                )
+            # Theft candidates are common too; only whether they happen depends on patrol.
+            for field in ("time", "type", "cell"):
+                np.testing.assert_array_equal(getattr(rec, field), getattr(ref, field))
+    # Different days have different calls.
+    assert not np.array_equal(first.records[0].time, first.records[1].time)
+
+
+def test_fixed_zone_against_itself_is_exactly_zero():
+    ev = _all_baselines()
+    base = ev.result(BASELINE)
+    assert set(base.vs_baseline) == set(COMPARED)
+    for metric, diff in base.vs_baseline.items():
+        assert diff["difference"] == 0.0, metric
+        assert diff["ci_low"] == 0.0 and diff["ci_high"] == 0.0, metric
+        assert diff["excludes_zero"] is False
+        assert diff["relative"] == 0.0 or np.isnan(diff["relative"]), metric
+
+
+def test_differences_match_the_pooled_summaries():
+    ev = _all_baselines()
+    base = ev.result(BASELINE).summary
+    for r in ev.results:
+        for metric in COMPARED:
+            diff = r.vs_baseline[metric]
+            expected = r.summary[metric] - base[metric]
+            assert diff["difference"] == pytest.approx(expected, rel=1e-9, abs=1e-12), metric
+            assert diff["ci_low"] <= diff["difference"] + 1e-12 <= diff["ci_high"] + 2e-12
+    # The policies differ from the baseline somewhere.
+    nearest = ev.result("nearest").vs_baseline
+    assert nearest["fallback_per_day"]["difference"] < 0  # nearest rarely needs the fallback
+
+
+def test_day_seeds_are_a_prefix_and_earlier_days_do_not_change():
+    assert day_seeds(9, 5)[:3] == day_seeds(9, 3)
+    assert day_seeds(9, 0) == []
+    seeds = day_seeds(9, 50)
+    assert len({tuple(s) for s in seeds}) == 50
+    assert day_seeds(10, 3) != day_seeds(9, 3)
+    d = _gaoxin()
+    short = evaluate(d, [PMedianPolicy()], days=2, seed=9, resamples=100)
+    longer = evaluate(d, [PMedianPolicy()], days=3, seed=9, resamples=100)
+    assert longer.seeds[:2] == short.seeds
+    for name in (BASELINE, "pmedian"):
+        a, b = short.result(name), longer.result(name)
+        for day in range(2):
+            for field in ("time", "type", "cell"):
+                np.testing.assert_array_equal(
+                    getattr(a.records[day], field), getattr(b.records[day], field)
+                )
+    # pmedian has no randomness of its own: its first two days are unchanged.
+    assert json.dumps(short.result("pmedian").per_day) == json.dumps(
+        longer.result("pmedian").per_day[:2]
+    )
+
+
+def _synthetic(days: int, rng: np.random.Generator, effect: float):
+    calls = rng.integers(5, 30, size=days).astype(float)
+    base = rng.normal(10.0, 3.0, size=days) * calls
+    policy = base - effect * calls + rng.normal(0.0, 2.0, size=days) * np.sqrt(calls)
+    return policy, calls, base, calls
+
+
+def test_paired_bootstrap_contains_the_estimate_and_shrinks_with_days():
+    gen = np.random.default_rng(0)
+    widths = []
+    for days in (10, 40, 160):
+        p_num, p_den, b_num, b_den = _synthetic(days, gen, effect=1.0)
+        d = paired_bootstrap(p_num, p_den, b_num, b_den, np.random.default_rng(1), 2000)
+        point = p_num.sum() / p_den.sum() - b_num.sum() / b_den.sum()
+        assert d.difference == pytest.approx(point)
+        assert d.relative == pytest.approx(point / (b_num.sum() / b_den.sum()))
+        assert d.ci_low <= d.difference <= d.ci_high
+        widths.append(d.ci_high - d.ci_low)
+    assert widths[1] < widths[0] and widths[2] < widths[1]
+    assert widths[2] < 0.6 * widths[0]
+    assert d.excludes_zero  # a true effect of -1 is found with 160 days
+
+
+def test_paired_bootstrap_is_paired_and_seeded():
+    gen = np.random.default_rng(3)
+    p_num, p_den, b_num, b_den = _synthetic(20, gen, effect=0.0)
+    # Identical inputs: exactly zero.
+    d = paired_bootstrap(b_num, b_den, b_num, b_den, np.random.default_rng(0), 500)
+    assert (d.difference, d.ci_low, d.ci_high, d.excludes_zero) == (0.0, 0.0, 0.0, False)
+    # A constant per-day shift: pairing makes the interval collapse onto it.
+    shifted = b_num + 2.0 * b_den
+    d = paired_bootstrap(shifted, b_den, b_num, b_den, np.random.default_rng(0), 500)
+    assert d.difference == pytest.approx(2.0)
+    assert d.ci_low == pytest.approx(2.0) and d.ci_high == pytest.approx(2.0)
+    # Same generator seed, same interval.
+    a = paired_bootstrap(p_num, p_den, b_num, b_den, np.random.default_rng(7), 500)
+    b = paired_bootstrap(p_num, p_den, b_num, b_den, np.random.default_rng(7), 500)
+    assert a == b
+
+
+def test_travel_limit_bounds_the_pmedian_policys_realised_travel():
+    ev = _all_baselines()
+    d = ev.district
+    limit = travel_limit(d, IncidentModel(d))
+    assert limit == ev.limit
+    bound = limit["travel_lower_bound"]
+    assert 0 < bound <= limit["pmedian_travel_at_sites"]
+    assert 0 <= limit["max_gap"] < 0.10
+    assert len(limit["hourly_lower_bound"]) == 24
+    assert min(limit["hourly_lower_bound"]) <= bound <= max(limit["hourly_lower_bound"])
+    pmedian = ev.result("pmedian")
+    assert pmedian.summary["served_by_patrol"] > 50
+    assert pmedian.summary["travel_mean"] >= bound
+    for day in pmedian.per_day:
+        assert day["travel_mean"] >= bound
+    for r in ev.results:  # the limit holds for every policy
+        assert r.summary["travel_mean"] >= bound, r.name

@@ -1,0 +1,367 @@
+"""The ``patrolmarl`` command: simulate/evaluate output and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from patrolmarl.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+GAOXIN = REPO / "configs" / "districts" / "gaoxin.yaml"
+# Short and busy; the same config as the agent/evaluation tests (the p-median limit of
+# `evaluate` is cached per config, so it is solved once per test process).
+SHARED = {"episode_minutes": 240, "call_types.noise.daily_rate": 300}
+
+
+def _gaoxin_dict() -> dict:
+    return yaml.safe_load(GAOXIN.read_text(encoding="utf-8"))
+
+
+def _district_file(tmp_path: Path, change=None, name: str = "district.yaml") -> Path:
+    raw = copy.deepcopy(_gaoxin_dict())
+    if change is not None:
+        change(raw)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _shared_district(tmp_path: Path) -> Path:
+    def change(raw: dict) -> None:
+        raw["simulation"]["episode_minutes"] = SHARED["episode_minutes"]
+        raw["call_types"]["noise"]["daily_rate"] = SHARED["call_types.noise.daily_rate"]
+
+    return _district_file(tmp_path, change, "shared.yaml")
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _subprocess(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run(
+        [sys.executable, "-m", "patrolmarl.cli", *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
+
+
+def _assert_one_line_error(code: int, out: str, err: str, *pieces: str) -> str:
+    assert code == 2, (code, err)
+    assert "Traceback" not in err and "Traceback" not in out
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert err.endswith("\n")
+    assert lines[0].startswith("patrolmarl: error: "), err
+    for piece in pieces:
+        assert piece in lines[0], f"{piece!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+SUMMARY_KEYS = (
+    "response_mean",
+    "response_p50",
+    "response_p90",
+    "within_5_min",
+    "within_10_min",
+    "thefts_per_day",
+    "closure_rate",
+    "patrol_share",
+    "calls_per_day",
+    "on_scene_calls_per_day",
+    "fallback_per_day",
+    "visibility",
+    "days",
+)
+
+
+# ------------------------------------------------------------------------ simulate
+def test_simulate_json_in_process(capsys):
+    code, out, err = _run(capsys, "simulate", "--days", "1", "--json", "--seed", "3")
+    assert code == 0, err
+    doc = json.loads(out)
+    for key in SUMMARY_KEYS:
+        assert key in doc, key
+    assert doc["days"] == 1
+    assert 0 < doc["response_mean"] < 60
+    assert 0 <= doc["within_10_min"] <= 1
+    assert doc["calls_per_day"] > 10
+    # Same seed, same output; another seed, another day.
+    assert _run(capsys, "simulate", "--days", "1", "--json", "--seed", "3")[1] == out
+    assert _run(capsys, "simulate", "--days", "1", "--json", "--seed", "4")[1] != out
+
+
+def test_simulate_text_output(capsys, tmp_path):
+    path = _shared_district(tmp_path)
+    code, out, err = _run(
+        capsys, "simulate", "--district", str(path), "--policy", "fixed_zone", "--days", "2"
+    )
+    assert code == 0, err
+    assert out.startswith("gaoxin: policy fixed_zone, 2 day(s), seed 0")
+    assert "response_mean" in out
+
+
+def test_simulate_json_via_subprocess(tmp_path):
+    proc = _subprocess("simulate", "--days", "1", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["days"] == 1 and "response_mean" in doc
+
+
+def test_bad_input_via_subprocess(tmp_path):
+    proc = _subprocess("simulate", "--district", str(tmp_path / "nope.yaml"), cwd=tmp_path)
+    _assert_one_line_error(proc.returncode, proc.stdout, proc.stderr, "nope.yaml", "not found")
+    assert proc.stdout == ""
+
+
+# ---------------------------------------------------------------------- bad inputs
+def _set(path: str, value):
+    """A change to the district dict: set the dotted ``path`` (list indices allowed)."""
+
+    def change(raw: dict) -> None:
+        *parents, last = path.split(".")
+        node = raw
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return change
+
+
+DISTRICT_ERRORS = {
+    "unknown top-level field": (_set("colour", "red"), ["colour", "unknown field"]),
+    "unknown nested field": (
+        _set("call_types.noise.colour", "red"),
+        ["call_types.noise.colour", "unknown field"],
+    ),
+    "negative call rate": (
+        _set("call_types.noise.daily_rate", -3),
+        ["call_types.noise.daily_rate", "greater than or equal to 0"],
+    ),
+    "station outside the grid": (
+        _set("stations.0.cell", [30, 3]),
+        ["stations.0.cell", "[30, 3]", "outside", "20x20"],
+    ),
+    "precinct with no cells": (
+        _set("precincts.5", {"name": "ghost"}),
+        ["precincts.5", "no cells"],
+    ),
+    "unknown vehicle": (_set("units.1.vehicle", "tank"), ["units.1.vehicle", "tank"]),
+    "short hourly profile": (
+        _set("call_types.help.hourly_profile", [1] * 23),
+        ["call_types.help.hourly_profile"],
+    ),
+    "ragged map": (
+        _set("land_use_map", "SSS\nSS\n"),
+        ["land_use_map"],
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DISTRICT_ERRORS))
+def test_bad_district_file(capsys, tmp_path, kind):
+    change, pieces = DISTRICT_ERRORS[kind]
+    path = _district_file(tmp_path, change)
+    code, out, err = _run(capsys, "simulate", "--district", str(path))
+    _assert_one_line_error(code, out, err, str(path), *pieces)
+    assert out == ""
+
+
+def test_missing_district_file(capsys, tmp_path):
+    path = tmp_path / "missing.yaml"
+    code, out, err = _run(capsys, "simulate", "--district", str(path))
+    _assert_one_line_error(code, out, err, str(path), "not found")
+    code, out, err = _run(capsys, "simulate", "--district", "atlantis")
+    _assert_one_line_error(code, out, err, "atlantis", "gaoxin")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["name: [unclosed\n  x: {\n", "name: gaoxin\n\tcell_size_m: 400\n", "- a\n- list\n"],
+    ids=["unclosed", "tab", "list"],
+)
+def test_malformed_district_yaml(capsys, tmp_path, text):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    code, out, err = _run(capsys, "simulate", "--district", str(path))
+    line = _assert_one_line_error(code, out, err, str(path))
+    assert "YAML" in line or "mapping" in line
+
+
+def test_district_path_is_a_folder(capsys, tmp_path):
+    folder = tmp_path / "d.yaml"
+    folder.mkdir()
+    code, out, err = _run(capsys, "simulate", "--district", str(folder))
+    _assert_one_line_error(code, out, err, str(folder))
+
+
+@pytest.mark.parametrize(
+    ("argv", "pieces"),
+    [
+        (["simulate", "--policy", "bogus"], ["bogus", "fixed_zone", "nearest"]),
+        (["simulate", "--days", "0"], ["--days", "0"]),
+        (["simulate", "--days", "-2"], ["--days"]),
+        (["simulate", "--days", "two"], ["--days", "two"]),
+        (["simulate", "--seed", "-1"], ["--seed"]),
+        (["simulate", "--colour", "red"], ["--colour"]),
+        (["teleport"], ["teleport"]),
+        ([], []),
+        (["evaluate", "--policies", "nearest,,random"], ["--policies", "empty"]),
+        (["evaluate", "--policies", "nearest,nearest"], ["--policies", "twice"]),
+        (["evaluate", "--days", "0"], ["--days"]),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_bad_arguments(capsys, argv, pieces):
+    code, out, err = _run(capsys, *argv)
+    _assert_one_line_error(code, out, err, *pieces)
+
+
+def test_zip_that_is_not_a_model(capsys, tmp_path):
+    garbage = tmp_path / "garbage.zip"
+    garbage.write_bytes(b"this is not a zip archive")
+    code, out, err = _run(capsys, "simulate", "--policy", str(garbage))
+    _assert_one_line_error(code, out, err, str(garbage), "not an SB3 model")
+
+    archive = tmp_path / "archive.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("data", "{}")
+        z.writestr("readme.txt", "holiday photos")
+    code, out, err = _run(capsys, "simulate", "--policy", str(archive))
+    _assert_one_line_error(code, out, err, str(archive), "not a loadable")
+
+    code, out, err = _run(capsys, "simulate", "--policy", str(tmp_path / "absent.zip"))
+    _assert_one_line_error(code, out, err, "absent.zip", "not found")
+
+
+def test_onnx_that_is_garbage(capsys, tmp_path):
+    path = tmp_path / "policy.onnx"
+    path.write_bytes(b"\x08\x07garbage bytes that are no protobuf")
+    code, out, err = _run(capsys, "simulate", "--policy", str(path))
+    _assert_one_line_error(code, out, err, str(path), "ONNX")
+
+
+def _plan(tmp_path: Path, cell: list[int]) -> Path:
+    beats = {f"patrol_{n}": [[[n, 0], [n, 1]]] for n in range(14)}
+    beats["patrol_5"] = [[cell]]
+    doc = {"district": "gaoxin", "blocks": [[0, 24]], "beats": beats}
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def test_beat_plan_with_a_cell_outside_the_grid(capsys, tmp_path):
+    path = _plan(tmp_path, [3, 25])
+    code, out, err = _run(capsys, "simulate", "--policy", str(path))
+    _assert_one_line_error(code, out, err, str(path), "beats.patrol_5.0.0", "[3, 25]", "outside")
+
+
+def test_valid_beat_plan_runs(capsys, tmp_path):
+    path = _plan(tmp_path, [3, 5])
+    district = _shared_district(tmp_path)
+    code, out, err = _run(
+        capsys, "simulate", "--district", str(district), "--policy", str(path), "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["days"] == 1
+
+
+# ------------------------------------------------------------------------ evaluate
+@pytest.mark.parametrize(
+    "policies", ["nearest,bogus", "fixed_zone,missing.zip", "nearest,broken.onnx"]
+)
+def test_evaluate_with_a_bad_policy_writes_nothing(capsys, tmp_path, policies):
+    (tmp_path / "broken.onnx").write_bytes(b"garbage")
+    out_dir = tmp_path / "report"
+    policies = ",".join(
+        str(tmp_path / p) if p.endswith((".zip", ".onnx")) else p for p in policies.split(",")
+    )
+    code, out, err = _run(
+        capsys, "evaluate", "--policies", policies, "--days", "1", "--out", str(out_dir)
+    )
+    _assert_one_line_error(code, out, err)
+    assert not out_dir.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.onnx"]
+
+
+def test_evaluate_refuses_an_unrelated_out_folder_before_running(capsys, tmp_path):
+    district = _shared_district(tmp_path)
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine", encoding="utf-8")
+    code, out, err = _run(
+        capsys, "evaluate", "--district", str(district), "--policies", "nearest",
+        "--days", "1", "--out", str(taken), "--no-progress",
+    )  # fmt: skip
+    _assert_one_line_error(code, out, err, "--out", str(taken))
+    assert [p.name for p in taken.iterdir()] == ["notes.txt"]
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x", encoding="utf-8")
+    code, out, err = _run(
+        capsys, "evaluate", "--district", str(district), "--policies", "nearest",
+        "--days", "1", "--out", str(a_file), "--no-progress",
+    )  # fmt: skip
+    _assert_one_line_error(code, out, err, "--out", str(a_file))
+    assert a_file.read_text(encoding="utf-8") == "x"
+
+
+def test_evaluate_writes_a_report(capsys, tmp_path):
+    district = _shared_district(tmp_path)
+    out_dir = tmp_path / "reports" / "gaoxin"
+    argv = [
+        "evaluate", "--district", str(district), "--policies", "nearest,random",
+        "--days", "2", "--seed", "4", "--out", str(out_dir), "--no-progress",
+    ]  # fmt: skip
+    code, out, err = _run(capsys, *argv)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert f"report: {out_dir / 'report.html'}" in out
+    for name in ("fixed_zone", "nearest", "random"):
+        assert name in out
+    files = {p.name for p in out_dir.iterdir()}
+    assert {"metrics.json", "report.md", "report.html"} <= files
+    assert any(f.endswith(".png") for f in files)
+    doc = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
+    assert doc["days"] == 2 and doc["seed"] == 4
+    assert set(doc["policies"]) == {"fixed_zone", "nearest", "random"}
+    assert doc["limit"]["travel_lower_bound"] > 0
+    assert doc["policies"]["fixed_zone"]["vs_baseline"]["response_mean"]["difference"] == 0
+    # Nothing else was left next to the report (no temporary folders).
+    assert [p.name for p in out_dir.parent.iterdir()] == ["gaoxin"]
+    # Running again replaces the earlier report with identical metrics.
+    first = (out_dir / "metrics.json").read_text(encoding="utf-8")
+    code, _, err = _run(capsys, *argv)
+    assert code == 0, err
+    assert (out_dir / "metrics.json").read_text(encoding="utf-8") == first
+
+
+def test_evaluate_calibration(capsys, tmp_path):
+    district = _shared_district(tmp_path)
+    out_dir = tmp_path / "unused"
+    code, out, err = _run(
+        capsys, "evaluate", "--district", str(district), "--calibration",
+        "--days", "1", "--out", str(out_dir), "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    for key in ("on_scene_calls_per_day", "patrol_share", "closure_rate"):
+        assert key in out
+    assert not out_dir.exists()
