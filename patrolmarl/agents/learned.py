@@ -7,6 +7,7 @@ when loaded, so a model trained for another district is refused.
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 from pathlib import Path
 
@@ -34,23 +35,74 @@ def _check_shapes(path: Path, obs_size: int, n_actions: int, district: District)
         )
 
 
+class ObservationNormalizer:
+    """The observation part of SB3's ``VecNormalize``: ``clip((obs - mean) / sqrt(var + eps))``."""
+
+    def __init__(self, mean: np.ndarray, var: np.ndarray, epsilon: float, clip: float) -> None:
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.var = np.asarray(var, dtype=np.float64)
+        self.epsilon = float(epsilon)
+        self.clip = float(clip)
+
+    @classmethod
+    def from_vecnormalize(cls, vecnormalize) -> ObservationNormalizer | None:
+        """The normaliser of a ``VecNormalize`` (None if it does not normalise observations)."""
+        if not vecnormalize.norm_obs:
+            return None
+        rms = vecnormalize.obs_rms
+        return cls(rms.mean, rms.var, vecnormalize.epsilon, vecnormalize.clip_obs)
+
+    def __call__(self, observations: np.ndarray) -> np.ndarray:
+        scaled = (observations - self.mean) / np.sqrt(self.var + self.epsilon)
+        return np.clip(scaled, -self.clip, self.clip).astype(np.float32)
+
+
+def vecnormalize_sidecar(model_path: Path) -> Path | None:
+    """The VecNormalize file beside a model: ``<stem>_vecnormalize.pkl`` or ``vecnormalize.pkl``."""
+    for candidate in (
+        model_path.with_name(f"{model_path.stem}_vecnormalize.pkl"),
+        model_path.with_name("vecnormalize.pkl"),
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 class SB3ModelPolicy:
-    """A saved stable-baselines3 PPO or sb3-contrib MaskablePPO model (``.zip``)."""
+    """A stable-baselines3 PPO or sb3-contrib MaskablePPO model as a :class:`Policy`.
+
+    Observations are normalised as in training when VecNormalize statistics are given.
+    """
 
     uses_observations = True
 
-    def __init__(self, path: str | Path, district: District) -> None:
+    def __init__(self, model, normalizer: ObservationNormalizer | None, name: str) -> None:
+        self.model = model
+        self.normalizer = normalizer
+        self.name = name
+        self._maskable = type(model).__name__ == "MaskablePPO"
+
+    @classmethod
+    def from_file(cls, path: str | Path, district: District) -> SB3ModelPolicy:
+        """Load ``model.zip`` (and its VecNormalize sidecar), checked against ``district``."""
         path = Path(path)
         if not path.is_file():
             raise PatrolMarlError(f"{path}: file not found")
         if not zipfile.is_zipfile(path):
             raise PatrolMarlError(f"{path}: not an SB3 model file (not a zip archive)")
-        self.name = path.stem
-        self.model = _load_sb3(path)
-        space = self.model.observation_space
-        n_actions = int(getattr(self.model.action_space, "n", -1))
+        model = _load_sb3(path)
+        space = model.observation_space
+        n_actions = int(getattr(model.action_space, "n", -1))
         _check_shapes(path, int(np.prod(space.shape)), n_actions, district)
-        self._maskable = type(self.model).__name__ == "MaskablePPO"
+        sidecar = vecnormalize_sidecar(path)
+        normalizer = None
+        if sidecar is not None:
+            try:
+                with open(sidecar, "rb") as f:
+                    normalizer = ObservationNormalizer.from_vecnormalize(pickle.load(f))
+            except Exception:  # noqa: BLE001 - any unpickling failure is a bad file
+                raise PatrolMarlError(f"{sidecar}: not a VecNormalize statistics file") from None
+        return cls(model, normalizer, path.stem)
 
     def bind(self, view: SimView) -> None:
         """Nothing beyond the observations is needed."""
@@ -62,6 +114,8 @@ class SB3ModelPolicy:
         """Deterministic actions of the model for every agent slot."""
         b, n, d = observations.shape
         flat_obs = observations.reshape(b * n, d)
+        if self.normalizer is not None:
+            flat_obs = self.normalizer(flat_obs)
         kwargs = {"action_masks": action_masks.reshape(b * n, -1)} if self._maskable else {}
         actions, _ = self.model.predict(flat_obs, deterministic=True, **kwargs)
         return np.asarray(actions).reshape(b, n)

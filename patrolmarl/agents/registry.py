@@ -41,7 +41,7 @@ def load_policy(spec: str, district: District, seed: int = 0) -> Policy:
     if not path.exists():
         raise PatrolMarlError(f"{spec}: {FILE_KINDS[suffix]} file not found")
     if suffix == ".zip":
-        return SB3ModelPolicy(path, district)
+        return SB3ModelPolicy.from_file(path, district)
     if suffix == ".onnx":
         return OnnxPolicy(path, district)
     return BeatPlanPolicy(load_beat_plan(path, district), seed=seed, name=path.stem)

@@ -10,10 +10,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from patrolmarl.errors import ConfigError
+from patrolmarl.yaml_config import FieldError, read_yaml_mapping, validate_mapping
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
@@ -177,63 +177,54 @@ class DistrictConfig(_Strict):
             for r, row in enumerate(grid):
                 for c, ch in enumerate(row):
                     if ch not in known:
-                        raise _FieldError(f"{name}", f"row {r} col {c}: unknown code {ch!r}")
+                        raise FieldError(f"{name}", f"row {r} col {c}: unknown code {ch!r}")
         for code in self.precincts:
             if len(code) != 1:
-                raise _FieldError(f"precincts.{code}", "precinct codes are single characters")
+                raise FieldError(f"precincts.{code}", "precinct codes are single characters")
             if not any(code in row for row in self.precinct_map):
-                raise _FieldError(f"precincts.{code}", "precinct has no cells in precinct_map")
+                raise FieldError(f"precincts.{code}", "precinct has no cells in precinct_map")
         for code in self.land_uses:
             if len(code) != 1:
-                raise _FieldError(f"land_uses.{code}", "land-use codes are single characters")
+                raise FieldError(f"land_uses.{code}", "land-use codes are single characters")
         station_names = [s.name for s in self.stations]
         for i, st in enumerate(self.stations):
             if not (st.cell[0] < rows and st.cell[1] < cols):
-                raise _FieldError(
+                raise FieldError(
                     f"stations.{i}.cell", f"{list(st.cell)} is outside the {rows}x{cols} grid"
                 )
             for p in st.precincts:
                 if p not in self.precincts:
-                    raise _FieldError(f"stations.{i}.precincts", f"unknown precinct {p!r}")
+                    raise FieldError(f"stations.{i}.precincts", f"unknown precinct {p!r}")
         for i, group in enumerate(self.units):
             if group.vehicle not in self.vehicles:
-                raise _FieldError(f"units.{i}.vehicle", f"unknown vehicle {group.vehicle!r}")
+                raise FieldError(f"units.{i}.vehicle", f"unknown vehicle {group.vehicle!r}")
             if group.precinct is not None and group.precinct not in self.precincts:
-                raise _FieldError(f"units.{i}.precinct", f"unknown precinct {group.precinct!r}")
+                raise FieldError(f"units.{i}.precinct", f"unknown precinct {group.precinct!r}")
             if group.station is not None and group.station not in station_names:
-                raise _FieldError(f"units.{i}.station", f"unknown station {group.station!r}")
+                raise FieldError(f"units.{i}.station", f"unknown station {group.station!r}")
         for name, ct in self.call_types.items():
             for code in ct.land_use_weights:
                 if code not in self.land_uses:
-                    raise _FieldError(
+                    raise FieldError(
                         f"call_types.{name}.land_use_weights", f"unknown land use {code!r}"
                     )
             for j, hs in enumerate(ct.hotspots):
                 if not (hs.cell[0] < rows and hs.cell[1] < cols):
-                    raise _FieldError(
+                    raise FieldError(
                         f"call_types.{name}.hotspots.{j}.cell",
                         f"{list(hs.cell)} is outside the {rows}x{cols} grid",
                     )
         if not any(ct.handler == "patrol" for ct in self.call_types.values()):
-            raise _FieldError("call_types", "at least one call type must have handler 'patrol'")
+            raise FieldError("call_types", "at least one call type must have handler 'patrol'")
         return self
-
-
-class _FieldError(ValueError):
-    """Raised inside validators to point at a field other than the one validated."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
-        self.field = field
-        self.reason = reason
 
 
 def _check_rect(name: str, grid: list[str], rows: int, cols: int) -> None:
     if len(grid) != rows:
-        raise _FieldError(name, f"has {len(grid)} rows, land_use_map has {rows}")
+        raise FieldError(name, f"has {len(grid)} rows, land_use_map has {rows}")
     for r, row in enumerate(grid):
         if len(row) != cols:
-            raise _FieldError(name, f"row {r} has {len(row)} cells, expected {cols}")
+            raise FieldError(name, f"row {r} has {len(row)} cells, expected {cols}")
 
 
 def builtin_districts() -> list[str]:
@@ -275,41 +266,15 @@ def load_district_config(
         One line naming the file, the field and the reason.
     """
     path = resolve_district_path(district)
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(source, "", "file not found") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, "", f"cannot read file ({exc.__class__.__name__})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(source, "", f"malformed YAML: {where}{problem}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(source, "", "expected a mapping of fields at the top level")
+    raw = read_yaml_mapping(path)
     if overrides:
         raw = _apply_overrides(raw, overrides)
-    return validate_district_dict(raw, source)
+    return validate_district_dict(raw, str(path))
 
 
 def validate_district_dict(raw: dict[str, Any], source: str) -> DistrictConfig:
     """Validate an already-parsed district mapping, raising one-line errors."""
-    try:
-        return DistrictConfig.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        ctx_error = (err.get("ctx") or {}).get("error")
-        if isinstance(ctx_error, _FieldError):
-            raise ConfigError(source, ctx_error.field, ctx_error.reason) from None
-        field = ".".join(str(p) for p in err["loc"])
-        reason = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            reason = "unknown field"
-        raise ConfigError(source, field, reason) from None
+    return validate_mapping(DistrictConfig, raw, source)
 
 
 def _apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
