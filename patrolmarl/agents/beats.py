@@ -44,17 +44,27 @@ def fixed_zone_beats(district: District, weights: np.ndarray) -> np.ndarray:
 
 
 def _bisect(cells: np.ndarray, weights: np.ndarray, k: int, district: District) -> list[np.ndarray]:
+    """Cut ``cells`` into ``k`` parts of balanced weight with straight cuts (whole rows or cols).
+
+    Each cut runs between two rows (or columns) across the longer axis, so parts
+    of an orthogonally convex precinct stay connected.
+    """
     if k == 1:
         return [cells]
     rc = district.cell_rc[cells]
     extent = rc.max(axis=0) - rc.min(axis=0)
     axis = 0 if extent[0] >= extent[1] else 1
     order = np.lexsort((rc[:, 1 - axis], rc[:, axis]))
-    cells = cells[order]
+    cells, line = cells[order], rc[order, axis]
     k_first = k // 2
     cum = np.cumsum(weights[cells])
-    cut = int(np.searchsorted(cum, cum[-1] * k_first / k)) + 1
-    cut = min(max(cut, k_first), cells.size - (k - k_first))
+    # Candidate cuts: where the row (or column) changes, leaving enough cells each side.
+    cuts = np.flatnonzero(np.diff(line)) + 1
+    cuts = cuts[(cuts >= k_first) & (cuts <= cells.size - (k - k_first))]
+    if cuts.size == 0:
+        cuts = np.array([k_first])
+    target = cum[-1] * k_first / k
+    cut = int(cuts[np.argmin(np.abs(cum[cuts - 1] - target))])
     return _bisect(cells[:cut], weights, k_first, district) + _bisect(
         cells[cut:], weights, k - k_first, district
     )

@@ -111,11 +111,6 @@ def _components(district: District, cells: np.ndarray) -> int:
     return int(connected_components(graph, directed=False)[0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: _bisect cuts mid-row, leaving 1-cell fragments on gaoxin's "
-    "staircase precinct (e.g. cell (14, 5) or (15, 5) cut off from its unit's beat)",
-)
 @pytest.mark.parametrize("overrides", [{}, SHARED])
 def test_fixed_zone_beats_are_connected(overrides):
     d = District.load("gaoxin", **overrides)
