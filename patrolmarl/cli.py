@@ -76,6 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only the nearest policy and print its figures beside the report's",
     )
     ev.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    tr = sub.add_parser("train", help="train PPO patrol policies from a YAML config")
+    tr.add_argument(
+        "--config", type=Path, help="training config YAML (e.g. configs/train/ppo.yaml)"
+    )
+    tr.add_argument("--district", default=None, help="override the config's district")
+    tr.add_argument("--timesteps", type=_positive_int, default=None, help="total agent-steps")
+    tr.add_argument("--seeds", default=None, help="comma-separated seeds: one run per seed")
+    tr.add_argument("--run-dir", type=Path, default=None, help="run folder (default runs/<config>)")
+    tr.add_argument("--resume", type=Path, default=None, help="continue the run in this folder")
+    tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
@@ -85,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "simulate":
             return _simulate(args)
+        if args.command == "train":
+            return _train(args)
         return _evaluate(args)
     except PatrolMarlError as exc:
         print(f"patrolmarl: error: {exc}", file=sys.stderr)
@@ -122,7 +135,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from patrolmarl.agents.registry import load_policy
     from patrolmarl.envs.district import District
     from patrolmarl.evaluation.evaluate import evaluate
-    from patrolmarl.evaluation.report import format_table, write_report
+    from patrolmarl.evaluation.report import _check_replaceable, format_table, write_report
 
     district = District.load(args.district)
     names = ["nearest"] if args.calibration else [p.strip() for p in args.policies.split(",")]
@@ -132,8 +145,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise PatrolMarlError(f"--policies: a policy is listed twice in {args.policies!r}")
     policies = [load_policy(name, district, seed=args.seed) for name in names]
     out = args.out or Path("reports") / district.name
-    if out.exists() and not out.is_dir():
-        raise PatrolMarlError(f"--out: {out} exists and is not a folder")
+    if not args.calibration:
+        try:  # before the (long) evaluation: would write_report refuse this folder?
+            _check_replaceable(out.absolute())
+        except FileExistsError as exc:
+            raise PatrolMarlError(f"--out: {exc}") from None
     with _progress(not args.no_progress, len(policies) + 1, district) as on_step:
         ev = evaluate(district, policies, args.days, args.seed, on_step=on_step)
     if args.calibration:
@@ -143,6 +159,58 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(format_table(ev))
     print(f"report: {out / 'report.html'} ({len(written)} files)")
     return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from patrolmarl.envs.district import District
+    from patrolmarl.training.config import TrainConfig, load_train_config
+    from patrolmarl.training.train import train_run, train_seeds
+
+    if args.resume is not None:
+        if args.config is not None or args.run_dir is not None:
+            raise PatrolMarlError("--resume takes the config and folder of the run it continues")
+        run_dir = args.resume
+        saved = run_dir / "config.yaml"
+        if not saved.is_file():
+            raise PatrolMarlError(f"--resume: {run_dir} is not a run folder (no config.yaml)")
+        config = load_train_config(saved)
+    else:
+        if args.config is None:
+            raise PatrolMarlError("train needs --config FILE (or --resume RUN_DIR)")
+        overrides = {"district": args.district, "total_timesteps": args.timesteps}
+        config = load_train_config(args.config, overrides)
+        run_dir = args.run_dir or Path("runs") / args.config.stem
+    if args.resume is not None and args.timesteps is not None:
+        config = TrainConfig.model_validate(
+            config.model_dump() | {"total_timesteps": args.timesteps}
+        )
+    District.load(config.district)  # a bad district fails now, not after set-up
+    progress = not args.no_progress and sys.stderr.isatty()
+    resume = args.resume is not None
+    seeds = _parse_seeds(args.seeds) if args.seeds is not None else None
+    if resume and (run_dir / "seeds.json").is_file():
+        seeds = json.loads((run_dir / "seeds.json").read_text())
+    if seeds is None:
+        summary = train_run(config, run_dir, resume=resume, progress_bar=progress)
+        print(json.dumps(_json_safe(summary["summary"]), indent=2))
+        return 0
+    summary = train_seeds(config, seeds, run_dir, resume=resume, progress_bar=progress)
+    for key in ("response_mean", "thefts_per_day", "response_p90"):
+        row = summary["metrics"][key]
+        print(f"{key:16s} mean {row['mean']:.3f}  sd {row['std']:.3f}  over seeds {seeds}")
+    return 0
+
+
+def _parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise PatrolMarlError(
+            f"--seeds: expected comma-separated whole numbers, got {text!r}"
+        ) from None
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise PatrolMarlError(f"--seeds: seeds must be distinct and non-negative, got {text!r}")
+    return seeds
 
 
 def _calibration_table(calibration: dict) -> str:

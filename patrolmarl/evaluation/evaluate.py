@@ -105,11 +105,13 @@ def evaluate(
     seed: int,
     on_step: Callable[[str, int], None] | None = None,
     resamples: int = 2000,
+    with_limit: bool = True,
 ) -> Evaluation:
     """Run every policy on the same ``days`` seeded days and compare with ``fixed_zone``.
 
     The baseline is added if it is not among ``policies``. Confidence intervals
     are paired bootstrap 95 % intervals over days, seeded from ``seed``.
+    ``with_limit=False`` skips the p-median limit (24 solves; quick checks only).
     """
     from patrolmarl.agents.baselines import FixedZonePolicy
 
@@ -137,7 +139,7 @@ def evaluate(
         seed=seed,
         seeds=seeds,
         results=results,
-        limit=travel_limit(district, incidents),
+        limit=travel_limit(district, incidents) if with_limit else {},
         calibration=_calibration(results),
     )
 

@@ -1,0 +1,151 @@
+"""SB3 callbacks: domain scalars to tensorboard, evaluation on fixed days, checkpoints."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from patrolmarl.agents.learned import ObservationNormalizer, SB3ModelPolicy
+from patrolmarl.envs.district import District
+from patrolmarl.evaluation.evaluate import BASELINE, evaluate
+from patrolmarl.training.config import EvalSettings
+
+DOMAIN_SCALARS = ("response_mean", "response_p90", "thefts", "closure_rate", "fallback_share")
+
+
+class DomainMetricsCallback(BaseCallback):
+    """Logs the realised metrics of the days finished in each rollout under ``patrol/``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._finished: list[dict] = []
+
+    def _on_step(self) -> bool:
+        self._finished.extend(
+            info["episode_metrics"] for info in self.locals["infos"] if "episode_metrics" in info
+        )
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if not self._finished:
+            return
+        for key in DOMAIN_SCALARS:
+            values = np.array([m[key] for m in self._finished], dtype=float)
+            if np.isfinite(values).any():
+                name = "thefts_per_day" if key == "thefts" else key
+                self.logger.record(f"patrol/{name}", float(np.nanmean(values)))
+        self.logger.record("patrol/days_finished", len(self._finished))
+        self._finished.clear()
+
+
+def policy_of(model, vecnormalize, name: str = "ppo") -> SB3ModelPolicy:
+    """The model being trained as an evaluable :class:`Policy` (current normalisation)."""
+    normalizer = (
+        None if vecnormalize is None else ObservationNormalizer.from_vecnormalize(vecnormalize)
+    )
+    return SB3ModelPolicy(model, normalizer, name)
+
+
+def relative_score(summary: dict, baseline: dict, weights: dict[str, float]) -> float:
+    """Weighted sum of a policy's metrics relative to the baseline's (1.0 = as good)."""
+    total = sum(weights.values())
+    return sum(w * summary[m] / baseline[m] for m, w in weights.items()) / total
+
+
+def save_model_atomically(model, vecnormalize, path: Path) -> None:
+    """Save ``path`` (and ``<stem>_vecnormalize.pkl``) via temporary files and renames."""
+    tmp = path.with_name(f".{path.stem}.tmp.zip")
+    model.save(tmp)
+    os.replace(tmp, path)
+    if vecnormalize is not None:
+        stats = path.with_name(f"{path.stem}_vecnormalize.pkl")
+        tmp_stats = stats.with_name(f".{stats.name}.tmp")
+        with open(tmp_stats, "wb") as f:
+            pickle.dump(vecnormalize, f)
+        os.replace(tmp_stats, stats)
+
+
+class PatrolEvalCallback(BaseCallback):
+    """Every ``freq`` timesteps, score the policy on fixed days against fixed_zone.
+
+    The best model by :func:`relative_score` of realised outcomes (never the
+    shaped reward) is saved as ``best.zip`` in the run folder.
+    """
+
+    def __init__(
+        self,
+        district: District,
+        settings: EvalSettings,
+        run_dir: Path,
+        vecnormalize,
+        best_score: float = float("inf"),
+        say: Callable[[str], None] = print,
+    ) -> None:
+        super().__init__()
+        self.district = district
+        self.settings = settings
+        self.run_dir = run_dir
+        self.vecnormalize = vecnormalize
+        self.best_score = best_score
+        self._say = say
+        self._last = 0
+
+    def _on_training_start(self) -> None:
+        self._last = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps - self._last >= self.settings.freq:
+            self._last = self.num_timesteps
+            self.run_evaluation()
+        return True
+
+    def run_evaluation(self) -> float:
+        """Evaluate now, log, keep the best model; returns the score."""
+        ev = evaluate(
+            self.district,
+            [policy_of(self.model, self.vecnormalize)],
+            days=self.settings.days,
+            seed=self.settings.seed,
+            resamples=200,
+            with_limit=False,
+        )
+        ours, base = ev.result("ppo").summary, ev.result(BASELINE).summary
+        score = relative_score(ours, base, self.settings.score_weights)
+        for key in ("response_mean", "response_p90", "thefts_per_day", "closure_rate"):
+            self.logger.record(f"eval/{key}", ours[key])
+            self.logger.record(f"eval/{key}_vs_fixed_zone", ours[key] / base[key])
+        self.logger.record("eval/score", score)
+        best = score < self.best_score
+        if best:
+            self.best_score = score
+            save_model_atomically(self.model, self.vecnormalize, self.run_dir / "best.zip")
+        self._say(
+            f"eval @ {self.num_timesteps:,}: response {ours['response_mean']:.2f} min "
+            f"(fixed_zone {base['response_mean']:.2f}), thefts/day {ours['thefts_per_day']:.2f} "
+            f"({base['thefts_per_day']:.2f}), score {score:.3f}{'  best' if best else ''}"
+        )
+        return score
+
+
+class CheckpointCallback(BaseCallback):
+    """Every ``freq`` timesteps, call ``save()`` (which writes an atomic checkpoint)."""
+
+    def __init__(self, freq: int, save: Callable[[], None]) -> None:
+        super().__init__()
+        self.freq = freq
+        self._save = save
+        self._last = 0
+
+    def _on_training_start(self) -> None:
+        self._last = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps - self._last >= self.freq:
+            self._last = self.num_timesteps
+            self._save()
+        return True

@@ -1,0 +1,109 @@
+"""The training config file (YAML), validated like the district files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from patrolmarl.yaml_config import read_yaml_mapping, validate_mapping
+
+PositiveInt = Annotated[int, Field(ge=1)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PPOSettings(_Strict):
+    """Hyperparameters passed to SB3's PPO / sb3-contrib's MaskablePPO."""
+
+    learning_rate: PositiveFloat = 3e-4
+    n_steps: PositiveInt = 128
+    batch_size: PositiveInt = 4096
+    n_epochs: PositiveInt = 4
+    gamma: Annotated[float, Field(gt=0, le=1)] = 0.99
+    gae_lambda: Annotated[float, Field(ge=0, le=1)] = 0.95
+    clip_range: PositiveFloat = 0.2
+    ent_coef: NonNegativeFloat = 0.01
+    vf_coef: NonNegativeFloat = 0.5
+    max_grad_norm: PositiveFloat = 0.5
+    target_kl: PositiveFloat | None = None
+
+
+class NetworkSettings(_Strict):
+    """The shared actor-critic MLP."""
+
+    net_arch: list[PositiveInt] = [128, 128]
+    activation: Literal["tanh", "relu"] = "tanh"
+
+
+class NormalizeSettings(_Strict):
+    """VecNormalize: running normalisation of observations and rewards."""
+
+    observations: bool = True
+    rewards: bool = True
+    clip_obs: PositiveFloat = 10.0
+
+
+class RewardWeights(_Strict):
+    """Weights of the shaped reward terms (see :mod:`patrolmarl.envs.reward`)."""
+
+    response: NonNegativeFloat = 1.0
+    waiting: NonNegativeFloat = 1.0
+    theft: NonNegativeFloat = 60.0
+    closure: NonNegativeFloat = 0.0
+
+
+class EvalSettings(_Strict):
+    """Evaluation during training, on fixed days against fixed_zone.
+
+    The best model is the one with the lowest ``score``: a weighted sum of the
+    policy's realised metrics relative to fixed_zone's on the same days
+    (e.g. response_mean 0.5 and thefts_per_day 0.5: 1.0 = as good as fixed_zone).
+    At the end, the best model is scored on ``final_days`` days against
+    fixed_zone and ``final_baselines``.
+    """
+
+    freq: PositiveInt = 500_000
+    days: PositiveInt = 5
+    seed: Annotated[int, Field(ge=0)] = 10_000
+    score_weights: dict[Literal["response_mean", "thefts_per_day", "response_p90"], float] = {
+        "response_mean": 0.5,
+        "thefts_per_day": 0.5,
+    }
+    final_days: PositiveInt = 30
+    final_baselines: list[Literal["nearest", "pmedian", "random"]] = ["nearest", "pmedian"]
+
+
+class TrainConfig(_Strict):
+    """A whole training config file."""
+
+    algorithm: Literal["ppo", "maskable_ppo"] = "maskable_ppo"
+    district: str = "gaoxin"
+    n_districts: PositiveInt = 16
+    total_timesteps: PositiveInt = 5_000_000
+    seed: Annotated[int, Field(ge=0)] = 0
+    torch_threads: PositiveInt = 1
+    checkpoint_freq: PositiveInt = 500_000
+    ppo: PPOSettings = PPOSettings()
+    network: NetworkSettings = NetworkSettings()
+    normalize: NormalizeSettings = NormalizeSettings()
+    reward: RewardWeights = RewardWeights()
+    eval: EvalSettings = EvalSettings()
+
+
+def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read and validate a training config; ``overrides`` replace top-level keys.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file, the field and the reason.
+    """
+    raw = read_yaml_mapping(Path(path))
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return validate_mapping(TrainConfig, raw, str(path))

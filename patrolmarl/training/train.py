@@ -1,0 +1,230 @@
+"""Train PPO / MaskablePPO patrol policies: one run per seed, checkpoints, resume, final report.
+
+A run folder holds ``config.yaml`` (the resolved config), ``tb/`` (tensorboard),
+``checkpoints/`` (see :mod:`patrolmarl.training.checkpoint`), ``best.zip`` (+
+``best_vecnormalize.pkl``, the best model by the evaluation score),
+``final.zip``, and ``report/`` (the final evaluation against the baselines).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.vec_env import VecNormalize
+
+from patrolmarl.agents.baselines import BASELINES
+from patrolmarl.agents.learned import SB3ModelPolicy
+from patrolmarl.envs.district import District
+from patrolmarl.envs.vec_env import PatrolVecEnv
+from patrolmarl.errors import PatrolMarlError
+from patrolmarl.evaluation.evaluate import evaluate
+from patrolmarl.evaluation.report import write_report
+from patrolmarl.training.callbacks import (
+    CheckpointCallback,
+    DomainMetricsCallback,
+    PatrolEvalCallback,
+    save_model_atomically,
+)
+from patrolmarl.training.checkpoint import load_latest_checkpoint, save_checkpoint
+from patrolmarl.training.config import TrainConfig
+
+TB_NAME = "ppo"
+
+
+def _algorithm(name: str):
+    if name == "maskable_ppo":
+        from sb3_contrib import MaskablePPO
+
+        return MaskablePPO
+    from stable_baselines3 import PPO
+
+    return PPO
+
+
+def train_run(
+    config: TrainConfig,
+    run_dir: Path,
+    resume: bool = False,
+    progress_bar: bool = False,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train (or resume) one run in ``run_dir``; returns the final evaluation summary.
+
+    When resuming, ``config`` is the run's own (``config.yaml``), possibly with a
+    larger ``total_timesteps``; training continues from the latest checkpoint.
+
+    Raises
+    ------
+    PatrolMarlError
+        If a fresh run would overwrite an existing one, or there is nothing to resume.
+    """
+    checkpoint = load_latest_checkpoint(run_dir) if resume else None
+    if checkpoint is None and (
+        (run_dir / "checkpoints").exists() or (run_dir / "final.json").exists()
+    ):
+        raise PatrolMarlError(f"--run-dir: {run_dir} already holds a run (use --resume)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
+    torch.set_num_threads(config.torch_threads)
+    district = District.load(config.district)
+    venv = PatrolVecEnv(
+        district, config.n_districts, seed=config.seed, reward_weights=config.reward.model_dump()
+    )
+    algorithm = _algorithm(config.algorithm)
+    if checkpoint is not None:
+        vecnormalize = _load_vecnormalize(checkpoint.vecnormalize_path, venv)
+        env = vecnormalize or venv
+        model = algorithm.load(checkpoint.model_path, env=env, device="cpu")
+        venv.set_rng_state(checkpoint.restore_rng()["env"])  # after load, which reseeds
+        best_score = checkpoint.state.get("best_score", float("inf"))
+        say(f"resuming {run_dir} at step {model.num_timesteps:,}")
+    else:
+        norm = config.normalize
+        vecnormalize = (
+            VecNormalize(
+                venv,
+                norm_obs=norm.observations,
+                norm_reward=norm.rewards,
+                clip_obs=norm.clip_obs,
+                gamma=config.ppo.gamma,
+            )
+            if norm.observations or norm.rewards
+            else None
+        )
+        env = vecnormalize or venv
+        model = algorithm(
+            "MlpPolicy",
+            env,
+            seed=config.seed,
+            device="cpu",
+            tensorboard_log=str(run_dir / "tb"),
+            policy_kwargs={
+                "net_arch": list(config.network.net_arch),
+                "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[
+                    config.network.activation
+                ],
+            },
+            **config.ppo.model_dump(),
+        )
+        best_score = float("inf")
+
+    evaluator = PatrolEvalCallback(
+        district, config.eval, run_dir, vecnormalize, best_score=best_score, say=say
+    )
+
+    def save() -> None:
+        state = {
+            "num_timesteps": model.num_timesteps,
+            "config": config.model_dump(),
+            "best_score": evaluator.best_score,
+        }
+        save_checkpoint(run_dir, model, vecnormalize, state, {"env": venv.rng_state()})
+
+    callbacks = CallbackList(
+        [DomainMetricsCallback(), evaluator, CheckpointCallback(config.checkpoint_freq, save)]
+    )
+    remaining = config.total_timesteps - model.num_timesteps
+    started = time.perf_counter()
+    if remaining > 0:
+        model.learn(
+            remaining,
+            callback=callbacks,
+            tb_log_name=TB_NAME,
+            reset_num_timesteps=checkpoint is None,
+            progress_bar=progress_bar,
+        )
+    minutes = (time.perf_counter() - started) / 60.0
+    save()
+    save_model_atomically(model, vecnormalize, run_dir / "final.zip")
+    if not (run_dir / "best.zip").exists():
+        evaluator.run_evaluation()
+    say(f"trained {model.num_timesteps:,} timesteps in {minutes:.1f} min; final evaluation ...")
+    summary = final_evaluation(district, run_dir, config)
+    summary["train_minutes_this_session"] = minutes
+    (run_dir / "final.json").write_text(json.dumps(summary, indent=2))
+    venv.close()
+    return summary
+
+
+def _load_vecnormalize(path: Path, venv: PatrolVecEnv) -> VecNormalize | None:
+    if not path.is_file():
+        return None
+    vecnormalize = VecNormalize.load(str(path), venv)
+    vecnormalize.training = True
+    return vecnormalize
+
+
+def final_evaluation(district: District, run_dir: Path, config: TrainConfig) -> dict[str, Any]:
+    """Score ``best.zip`` against the baselines on ``eval.final_days`` days; write ``report/``."""
+    best = SB3ModelPolicy.from_file(run_dir / "best.zip", district)
+    best.name = "ppo"
+    policies = [best] + [BASELINES[name](seed=config.seed) for name in config.eval.final_baselines]
+    ev = evaluate(district, policies, days=config.eval.final_days, seed=config.eval.seed)
+    write_report(ev, run_dir / "report")
+    ours = ev.result("ppo")
+    return {
+        "seed": config.seed,
+        "summary": {k: v for k, v in ours.summary.items() if isinstance(v, int | float)},
+        "vs_fixed_zone": ours.vs_baseline,
+        "limit": {"travel_lower_bound": ev.limit["travel_lower_bound"]},
+    }
+
+
+def train_seeds(
+    config: TrainConfig,
+    seeds: list[int],
+    run_dir: Path,
+    resume: bool = False,
+    progress_bar: bool = False,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """One run per seed under ``run_dir/seed_<s>``, then a summary across seeds.
+
+    ``run_dir`` also gets ``config.yaml`` and ``seeds.json`` so that the whole
+    set can be resumed with ``--resume run_dir``.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
+    (run_dir / "seeds.json").write_text(json.dumps(seeds))
+    finals = []
+    for seed in seeds:
+        seed_dir = run_dir / f"seed_{seed}"
+        done = seed_dir / "final.json"
+        if resume and done.exists():
+            finals.append(json.loads(done.read_text()))
+            continue
+        has_checkpoint = (seed_dir / "checkpoints" / "latest").exists()
+        finals.append(
+            train_run(
+                config.model_copy(update={"seed": seed}),
+                seed_dir,
+                resume=resume and has_checkpoint,
+                progress_bar=progress_bar,
+                say=say,
+            )
+        )
+    summary = seeds_summary(finals)
+    (run_dir / "seeds_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def seeds_summary(finals: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and standard deviation across seeds of each final metric."""
+    keys = finals[0]["summary"].keys()
+    table = {}
+    for key in keys:
+        values = np.array([f["summary"][key] for f in finals], dtype=float)
+        table[key] = {
+            "mean": float(np.nanmean(values)),
+            "std": float(np.nanstd(values, ddof=1)) if len(values) > 1 else 0.0,
+            "values": values.tolist(),
+        }
+    return {"seeds": [f["seed"] for f in finals], "metrics": table}
