@@ -141,12 +141,20 @@ class Simulation(_Strict):
     coarse_block_cells: Annotated[int, Field(ge=1)] = 4
 
 
+class GeoOrigin(_Strict):
+    """WGS84 position of the grid's north-west corner (row 0, col 0 top-left)."""
+
+    lat: Annotated[float, Field(ge=-85, le=85)]
+    lon: Annotated[float, Field(ge=-180, le=180)]
+
+
 class DistrictConfig(_Strict):
     """A whole district file."""
 
     name: str
     description: str = ""
     cell_size_m: PositiveFloat
+    origin: GeoOrigin | None = None
     land_use_map: list[str] = Field(min_length=1)
     precinct_map: list[str] = Field(min_length=1)
     land_uses: dict[str, LandUse]
