@@ -28,6 +28,14 @@ its negative)::
   depend on the policy in this model, so this term only rewards reaching calls
   within the horizon; it is off by default.
 
+Credit: with ``credit="team"`` every unit of a district gets the district's
+reward. With ``credit="local"`` each term is split among the units so that the
+units' rewards add up to the team reward: a cell's expected response and theft
+go to the unit nearest it (the unit that would answer it), a call's waiting to
+the unit sent to it (or, while pending, the nearest available unit), a
+closure to the unit that closed it. Local credit tells each of the 14 agents
+what its own placement and choices cost, which the shared team signal hides.
+
 Evaluate on realised outcomes (:mod:`patrolmarl.envs.metrics`), never on this.
 """
 
@@ -65,6 +73,9 @@ class ShapedReward:
         Weight of one expected theft, in response-minute equivalents (default 60).
     closure
         Bonus per street call closed on scene during the step (default 0).
+    credit
+        "team": every unit gets its district's reward; "local": the terms are
+        split among units (see the module docstring), adding up to the team reward.
 
     Examples
     --------
@@ -81,8 +92,12 @@ class ShapedReward:
         waiting: float = DEFAULT_WEIGHTS["waiting"],
         theft: float = DEFAULT_WEIGHTS["theft"],
         closure: float = DEFAULT_WEIGHTS["closure"],
+        credit: str = "team",
     ) -> None:
+        if credit not in ("team", "local"):
+            raise ValueError(f"credit must be 'team' or 'local', not {credit!r}")
         self.sim = sim
+        self.credit = credit
         self.weights = {
             "response": float(response),
             "waiting": float(waiting),
@@ -119,9 +134,30 @@ class ShapedReward:
         )
 
     def __call__(self) -> np.ndarray:
-        """``(B, N)`` float64 reward of the current state (the team reward, per unit)."""
+        """``(B, N)`` float64 reward of each unit (team or local credit)."""
+        if self.credit == "local":
+            return self.unit_rewards()
         total = self.team_reward()
         return np.repeat(total[:, None], self.sim.n_units, axis=1)
+
+    def unit_rewards(self) -> np.ndarray:
+        """``(B, N)`` local-credit rewards; each district's row sums to its team reward."""
+        sim = self.sim
+        b, n = sim.batch_size, sim.n_units
+        eta, owner = self._eta_and_owner()
+        flat_owner = (np.arange(b)[:, None] * n + owner).ravel()
+        hour = sim.hour_of_day
+        response = sim.step_minutes * self._street_rate[hour] * eta
+        thefts = sim.step_minutes * self._theft_rate[hour] * self._theft_factor()
+        w = self.weights
+        cost = np.bincount(
+            flat_owner,
+            (w["response"] * response + w["theft"] * thefts).ravel(),
+            minlength=b * n,
+        ).reshape(b, n)
+        cost += w["waiting"] * self._waiting_by_unit()
+        cost -= w["closure"] * self._closed_by_unit()
+        return -cost
 
     def team_reward(self) -> np.ndarray:
         """``(B,)`` the weighted reward of each district."""
@@ -145,12 +181,18 @@ class ShapedReward:
 
     def eta(self) -> np.ndarray:
         """``(B, C)`` minutes until a unit could reach each cell (nearest available first)."""
+        return self._eta_and_owner()[0]
+
+    def _eta_and_owner(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`eta` and the ``(B, C)`` index of the unit achieving it."""
         sim = self.sim
         status = sim.unit_status
         available = (status == IDLE) | (status == MOVING)
         # Rows of the unit-travel table; unavailable units read the all-inf row.
         row = np.where(available, self._unit_row + sim.unit_cell, self._inf_row)  # (B, N)
-        eta = self._rows[row.T].min(axis=0)  # (B, C)
+        travel = self._rows[row.T]  # (N, B, C)
+        owner = travel.argmin(axis=0)  # (B, C)
+        eta = np.take_along_axis(travel, owner[None], axis=0)[0]
         none = ~available.any(axis=1)
         if none.any():
             # No unit free: the first busy unit to finish its task, from its call's cell.
@@ -161,8 +203,10 @@ class ShapedReward:
             )
             remaining += np.where(status[b] == EN_ROUTE, service, 0.0)
             busy_rows = self._rows[(self._unit_row + sim.unit_target[b]).T]  # (N, b, C)
-            eta[b] = (busy_rows + remaining.T[..., None]).min(axis=0)
-        return eta
+            busy = busy_rows + remaining.T[..., None]
+            owner[b] = busy.argmin(axis=0)
+            eta[b] = np.take_along_axis(busy, owner[b][None], axis=0)[0]
+        return eta, owner
 
     def expected_response(self) -> np.ndarray:
         """``(B,)`` expected response minutes of the next step's street calls."""
@@ -172,6 +216,10 @@ class ShapedReward:
 
     def waiting_minutes(self) -> np.ndarray:
         """``(B,)`` minutes street calls spent unreached during the last step."""
+        return self._waiting_per_call().sum(axis=1)
+
+    def _waiting_per_call(self) -> np.ndarray:
+        """``(B, D)`` minutes each call of the day spent unreached during the last step."""
         sim = self.sim
         log = sim.calls
         t1 = sim.now.astype(float)[:, None]
@@ -183,25 +231,62 @@ class ShapedReward:
         )
         with np.errstate(invalid="ignore"):
             overlap = np.minimum(t1, reached_at) - np.maximum(t0, log.time)
-        return np.where(overlap > 0, overlap, 0.0).sum(axis=1)
+        return np.where(overlap > 0, overlap, 0.0)
+
+    def _waiting_by_unit(self) -> np.ndarray:
+        """``(B, N)`` waiting minutes charged to the unit sent (or nearest available, or all)."""
+        sim = self.sim
+        b, n = sim.batch_size, sim.n_units
+        waited = self._waiting_per_call()
+        bi, ci = np.nonzero(waited)
+        out = np.zeros((b, n))
+        if bi.size == 0:
+            return out
+        minutes = waited[bi, ci]
+        unit = sim.calls.unit[bi, ci].copy()
+        open_ = unit < 0
+        if open_.any():
+            ob, oc = bi[open_], ci[open_]
+            available = (sim.unit_status[ob] == IDLE) | (sim.unit_status[ob] == MOVING)
+            travel = self._rows[self._unit_row + sim.unit_cell[ob], sim.calls.cell[ob, oc][:, None]]
+            travel = np.where(available, travel, np.inf)
+            nearest = travel.argmin(axis=1)
+            unit[open_] = np.where(available.any(axis=1), nearest, -1)
+        shared = unit < 0  # nobody available: the whole district shares the wait
+        np.add.at(out, (bi[~shared], unit[~shared]), minutes[~shared])
+        np.add.at(out, bi[shared], (minutes[shared] / n)[:, None])
+        return out
 
     def expected_thefts(self) -> np.ndarray:
         """``(B,)`` expected thefts of the next step given the presence field now."""
         sim = self.sim
         rate = self._theft_rate[sim.hour_of_day]  # (B, C)
-        nearby = (self._nearby @ sim.presence.T).T
-        factor = deterrence_factor(nearby, self._deterrence)
-        return sim.step_minutes * np.einsum("bc,bc->b", rate, factor)
+        return sim.step_minutes * np.einsum("bc,bc->b", rate, self._theft_factor())
+
+    def _theft_factor(self) -> np.ndarray:
+        """``(B, C)`` deterrence factor of each cell's nearby presence now."""
+        nearby = (self._nearby @ self.sim.presence.T).T
+        return deterrence_factor(nearby, self._deterrence)
 
     def closed_calls(self) -> np.ndarray:
         """``(B,)`` street calls reached during the last step and closed on scene."""
+        return self._closed_mask().sum(axis=1).astype(float)
+
+    def _closed_mask(self) -> np.ndarray:
         sim = self.sim
         log = sim.calls
         t1 = sim.now.astype(float)[:, None]
         t0 = t1 - sim.step_minutes
         with np.errstate(invalid="ignore"):
             arrived = (log.arrival_time >= t0) & (log.arrival_time < t1)
-        return (arrived & log.closed & (log.status == SERVED)).sum(axis=1).astype(float)
+        return arrived & log.closed & (log.status == SERVED)
+
+    def _closed_by_unit(self) -> np.ndarray:
+        """``(B, N)`` closures of the last step, credited to the unit that closed the call."""
+        bi, ci = np.nonzero(self._closed_mask())
+        out = np.zeros((self.sim.batch_size, self.sim.n_units))
+        np.add.at(out, (bi, self.sim.calls.unit[bi, ci]), 1.0)
+        return out
 
 
 def shaped_reward(sim: BatchedSim, **weights: float) -> np.ndarray:

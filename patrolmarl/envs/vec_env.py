@@ -59,7 +59,8 @@ class PatrolVecEnv(VecEnv):
         automatic); :meth:`seed` replaces it at the next :meth:`reset`.
     reward_weights
         Keyword arguments of :class:`ShapedReward` (``response``, ``waiting``,
-        ``theft``, ``closure``).
+        ``theft``, ``closure``, ``credit``). The episode return ``r`` reported
+        once per district is the mean over its agents of their summed rewards.
 
     Examples
     --------
@@ -132,10 +133,10 @@ class PatrolVecEnv(VecEnv):
             raise RuntimeError("step() before reset()")
         self.sim.step(self._actions)
         self._actions = None
-        team = self.reward_fn.team_reward()  # (B,)
-        self._episode_return += team
+        unit_rewards = self.reward_fn()  # (B, N): team or local credit
+        self._episode_return += unit_rewards.sum(axis=1) / self.n_agents
         self._episode_length += 1
-        rewards = np.repeat(team.astype(np.float32), self.n_agents)
+        rewards = unit_rewards.astype(np.float32).ravel()
         obs = self._observe()
         finished = self.sim.done
         dones = np.repeat(finished, self.n_agents)

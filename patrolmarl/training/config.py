@@ -50,12 +50,13 @@ class NormalizeSettings(_Strict):
 
 
 class RewardWeights(_Strict):
-    """Weights of the shaped reward terms (see :mod:`patrolmarl.envs.reward`)."""
+    """Weights and credit of the shaped reward (see :mod:`patrolmarl.envs.reward`)."""
 
     response: NonNegativeFloat = 1.0
     waiting: NonNegativeFloat = 1.0
     theft: NonNegativeFloat = 60.0
     closure: NonNegativeFloat = 0.0
+    credit: Literal["team", "local"] = "local"
 
 
 class EvalSettings(_Strict):

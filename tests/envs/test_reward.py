@@ -229,3 +229,39 @@ def test_closed_calls_are_counted_once(district):
     late = closed & (log.arrival_time[0] >= sim.now[0])
     assert closed.sum() > 0
     assert counted == closed.sum() - late.sum()
+
+
+def test_local_credit_splits_the_team_reward_among_units():
+    d = District.load("gaoxin", episode_minutes=240, **{"call_types.noise.daily_rate": 300})
+    sim = BatchedSim(d, batch_size=3, seed=0)
+    sim.reset()
+    team = ShapedReward(sim, closure=1.0)
+    local = ShapedReward(sim, closure=1.0, credit="local")
+    rng = np.random.default_rng(0)
+    spread = 0.0
+    for _ in range(200):
+        masks = sim.action_masks()
+        score = rng.random(masks.shape)
+        score[~masks] = -1.0
+        sim.step(score.argmax(axis=2))
+        per_unit = local()
+        np.testing.assert_allclose(per_unit.sum(axis=1), team.team_reward(), rtol=1e-12, atol=1e-12)
+        spread = max(spread, float(np.ptp(per_unit, axis=1).max()))
+    assert spread > 0.0  # units are credited differently, not the team value split evenly
+
+
+def test_local_credit_charges_a_cell_to_the_unit_nearest_it():
+    d = District.load("gaoxin", episode_minutes=60)
+    sim = BatchedSim(d, batch_size=1, seed=0)
+    sim.reset()
+    local = ShapedReward(sim, waiting=0.0, theft=0.0, credit="local")
+    # Park every unit but unit 0 in one corner: unit 0 (at its start) owns most cells.
+    sim.unit_cell[0, 1:] = 0
+    per_unit = local()[0]
+    assert per_unit[0] < per_unit[1:].sum()  # unit 0 carries most of the response cost
+
+
+def test_unknown_credit_is_refused():
+    sim = BatchedSim(District.load("gaoxin", episode_minutes=60), batch_size=1)
+    with pytest.raises(ValueError, match="credit"):
+        ShapedReward(sim, credit="shared")

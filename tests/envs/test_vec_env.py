@@ -143,8 +143,9 @@ def test_day_end_truncates_every_slot(district):
     for b in range(B):
         ep = infos[b * n_units]["episode"]
         assert ep["l"] == DAY and ep["t"] >= 0.0
-        day_rewards = np.array([r[b * n_units] for r in out["rew"]], dtype=np.float64)
-        assert ep["r"] == pytest.approx(day_rewards.sum(), rel=1e-5)
+        district_slots = slice(b * n_units, (b + 1) * n_units)
+        day_rewards = np.array([r[district_slots] for r in out["rew"]], dtype=np.float64)
+        assert ep["r"] == pytest.approx(day_rewards.sum() / n_units, rel=1e-5)
         assert infos[b * n_units]["episode_metrics"]["calls_created"] >= 0
 
 
