@@ -135,7 +135,11 @@ def _load_sb3(path: Path):
 
 
 class OnnxPolicy:
-    """An ONNX file mapping observations ``(batch, D)`` (and masks ``(batch, A)``) to logits."""
+    """An ONNX file mapping observations ``(batch, D)`` (and masks ``(batch, A)``) to logits.
+
+    The logits are its first output; ``patrolmarl export`` writes such files
+    (raw observations and float masks in, masked log-probabilities and actions out).
+    """
 
     uses_observations = True
 
@@ -162,7 +166,9 @@ class OnnxPolicy:
             raise PatrolMarlError(f"{path}: ONNX model needs fixed observation and logit sizes")
         _check_shapes(path, obs_size, n_actions, district)
         self._inputs = [i.name for i in inputs]
-        self.name = path.stem
+        # An export folder's policy.onnx (with its policy.json) is named after the folder.
+        exported = path.name == "policy.onnx" and (path.parent / "policy.json").is_file()
+        self.name = path.parent.name if exported else path.stem
 
     def bind(self, view: SimView) -> None:
         """Nothing beyond the observations is needed."""

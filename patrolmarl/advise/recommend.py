@@ -1,0 +1,178 @@
+"""Recommendations: an exported policy's action for every unit of a snapshot, in words or JSON.
+
+Units that would accept the same call are resolved as the simulator does: the
+one with the shortest travel time takes it (ties: the lower unit number), the
+others stay (or continue moving).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from patrolmarl.advise.exported import load_exported
+from patrolmarl.advise.snapshot import Cell, Situation, format_clock, situation
+from patrolmarl.advise.validation import read_snapshot
+from patrolmarl.envs.status import FIRST_ACCEPT, UNIT_STATUS_NAMES
+from patrolmarl.policy_card import MOVE_NAMES, unit_names
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One unit's recommended action.
+
+    ``kind`` is ``accept`` (``call_id``, ``call_type``, ``target_cell`` = the
+    call's cell, ``eta_minutes`` by the unit's travel time, ``distance_km`` along
+    the grid's rows and columns), ``move`` (``target_cell`` = the next cell),
+    ``stay`` or ``continue`` (a busy or moving unit). ``note`` explains a
+    recommendation changed by another unit taking the same call.
+    """
+
+    unit: str
+    status: str
+    cell: Cell
+    action: int
+    kind: str
+    call_id: str | int | None = None
+    call_type: str | None = None
+    target_cell: Cell | None = None
+    eta_minutes: float | None = None
+    distance_km: float | None = None
+    note: str | None = None
+
+    def words(self) -> str:
+        """One line, e.g. ``patrol_3: accept call 17 (dispute, 1.2 km, ETA 4 min)``."""
+        if self.kind == "accept":
+            return (
+                f"{self.unit}: accept call {self.call_id} ({self.call_type}, "
+                f"{self.distance_km:.1f} km, ETA {self.eta_minutes:.0f} min)"
+            )
+        if self.kind == "move":
+            direction = MOVE_NAMES[self.action - 1]
+            return f"{self.unit}: move {direction} to cell {_cell_text(self.target_cell)}"
+        note = f" ({self.note})" if self.note else ""
+        if self.kind == "stay":
+            return f"{self.unit}: stay at cell {_cell_text(self.cell)}{note}"
+        if self.status == "moving":
+            return f"{self.unit}: moving, continue{note}"
+        return f"{self.unit}: busy ({self.status}), continue"
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields that apply, cells as ``[row, col]``."""
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        for key in ("cell", "target_cell"):
+            if key in out:
+                out[key] = list(out[key])
+        return out
+
+
+@dataclass(frozen=True)
+class Advice:
+    """The recommendations for one snapshot."""
+
+    district: str
+    clock: str
+    policy: str
+    pending_calls: int
+    recommendations: tuple[Recommendation, ...]
+
+    def words(self) -> str:
+        """A heading line, then one line per unit."""
+        head = (
+            f"{self.district} at {self.clock}, {self.pending_calls} pending call(s), "
+            f"policy {self.policy}:"
+        )
+        return "\n".join([head, *(f"  {r.words()}" for r in self.recommendations)])
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """One object per unit."""
+        return [r.to_json() for r in self.recommendations]
+
+
+def advise(policy: Path, snapshot: Path) -> Advice:
+    """The exported ``policy``'s recommendations for the situation in the file ``snapshot``."""
+    exported = load_exported(policy)
+    snap = read_snapshot(snapshot, exported.district)
+    sit = situation(snap, exported.district)
+    actions = exported.policy.act(sit.observations[None], sit.masks[None])[0]
+    return Advice(
+        district=exported.district.name,
+        clock=format_clock(snap.minute_of_day),
+        policy=exported.name,
+        pending_calls=len(sit.calls),
+        recommendations=tuple(recommend(sit, actions)),
+    )
+
+
+def recommend(sit: Situation, actions: np.ndarray) -> list[Recommendation]:
+    """Each unit's recommendation for ``(N,)`` actions in the situation ``sit``."""
+    sim = sit.sim
+    district = sim.district
+    names = unit_names(district)
+    actions, notes = _resolve_accepts(sit, np.asarray(actions, dtype=np.int64), names)
+    out = []
+    for n, name in enumerate(names):
+        a = int(actions[n])
+        cell = _cell(district.cell_rc[sim.unit_cell[0, n]])
+        base = {
+            "unit": name,
+            "status": UNIT_STATUS_NAMES[int(sim.unit_status[0, n])],
+            "cell": cell,
+            "action": a,
+        }
+        if a >= FIRST_ACCEPT:
+            k = a - FIRST_ACCEPT
+            call = sit.calls[int(sim.nearest_call[0, n, k])]
+            steps = abs(call.cell[0] - cell[0]) + abs(call.cell[1] - cell[1])
+            out.append(
+                Recommendation(
+                    **base,
+                    kind="accept",
+                    call_id=call.id,
+                    call_type=call.type,
+                    target_cell=call.cell,
+                    eta_minutes=round(float(sim.nearest_travel[0, n, k]), 2),
+                    distance_km=round(steps * district.config.cell_size_m / 1000.0, 2),
+                )
+            )
+        elif a > 0:
+            target = district.neighbour[sim.unit_cell[0, n], a - 1]
+            out.append(
+                Recommendation(**base, kind="move", target_cell=_cell(district.cell_rc[target]))
+            )
+        else:
+            kind = "stay" if base["status"] == "idle" else "continue"
+            out.append(Recommendation(**base, kind=kind, note=notes.get(n)))
+    return out
+
+
+def _resolve_accepts(
+    sit: Situation, actions: np.ndarray, names: list[str]
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Actions with each call accepted by one unit only, and notes for the others."""
+    sim = sit.sim
+    claims: dict[int, list[tuple[float, int]]] = {}
+    for n in np.flatnonzero(actions >= FIRST_ACCEPT):
+        k = actions[n] - FIRST_ACCEPT
+        call = int(sim.nearest_call[0, n, k])
+        claims.setdefault(call, []).append((float(sim.nearest_travel[0, n, k]), int(n)))
+    actions = actions.copy()
+    notes = {}
+    for call, units in claims.items():
+        winner = min(units)[1]
+        for _, n in units:
+            if n != winner:
+                actions[n] = 0
+                notes[n] = f"call {sit.calls[call].id} goes to {names[winner]}, who is nearer"
+    return actions, notes
+
+
+def _cell(rc: np.ndarray) -> Cell:
+    return (int(rc[0]), int(rc[1]))
+
+
+def _cell_text(cell: Cell | None) -> str:
+    return f"({cell[0]}, {cell[1]})"

@@ -1,0 +1,82 @@
+"""Shared fixtures: run folders of tiny trained policies (export and advise tests)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+TINY_TIMESTEPS = 1792  # two rollouts of 2 districts x 14 units x 32 steps
+# The final evaluation's summary rows, as `patrolmarl train` writes them in report/metrics.json.
+TINY_METRICS = {
+    "district": "gaoxin",
+    "district_config_sha256": "0" * 64,
+    "seed": 10000,
+    "days": 1,
+    "baseline": "fixed_zone",
+    "policies": {
+        "fixed_zone": {"summary": {"response_mean": 4.5, "thefts_per_day": 3.0}, "per_day": []},
+        "ppo": {"summary": {"response_mean": 4.0, "thefts_per_day": None}, "per_day": []},
+    },
+}
+
+
+def _train_tiny_run(run_dir: Path, algorithm: str) -> Path:
+    """A run folder as ``patrolmarl train`` leaves it, from a few hundred simulator steps."""
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from patrolmarl.envs.district import District
+    from patrolmarl.envs.vec_env import PatrolVecEnv
+    from patrolmarl.training.callbacks import save_model_atomically
+    from patrolmarl.training.config import TrainConfig
+
+    config = TrainConfig(
+        algorithm=algorithm,
+        district="gaoxin",
+        n_districts=2,
+        total_timesteps=TINY_TIMESTEPS,
+        seed=3,
+        ppo={"n_steps": 32, "batch_size": 448, "n_epochs": 2, "learning_rate": 1e-3},
+        network={"net_arch": [64, 64]},
+        eval={"days": 1, "final_days": 1, "final_baselines": ["nearest"]},
+    )
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
+    venv = PatrolVecEnv(District.load(config.district), config.n_districts, seed=config.seed)
+    env = VecNormalize(venv, clip_obs=config.normalize.clip_obs, gamma=config.ppo.gamma)
+    algo = {"ppo": PPO, "maskable_ppo": MaskablePPO}[algorithm]
+    model = algo(
+        "MlpPolicy",
+        env,
+        seed=config.seed,
+        device="cpu",
+        policy_kwargs={"net_arch": list(config.network.net_arch)},
+        **config.ppo.model_dump(),
+    )
+    model.learn(config.total_timesteps)
+    for name in ("best", "final"):
+        save_model_atomically(model, env, run_dir / f"{name}.zip")
+    (run_dir / "report").mkdir()
+    (run_dir / "report" / "metrics.json").write_text(json.dumps(TINY_METRICS))
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``tiny_run(algorithm)``: the run folder of a tiny ``ppo`` or ``maskable_ppo`` on gaoxin.
+
+    Trained once per algorithm and session; treat it as read-only.
+    """
+    runs: dict[str, Path] = {}
+
+    def make(algorithm: str = "maskable_ppo") -> Path:
+        if algorithm not in runs:
+            folder = tmp_path_factory.mktemp(f"run_{algorithm}")
+            runs[algorithm] = _train_tiny_run(folder, algorithm)
+        return runs[algorithm]
+
+    return make

@@ -1,0 +1,232 @@
+"""``patrolmarl export``: the ONNX file alone decides as the SB3 model does; card; errors."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+import yaml
+
+from patrolmarl.agents.baselines import RandomPolicy
+from patrolmarl.agents.learned import OnnxPolicy, SB3ModelPolicy
+from patrolmarl.agents.policy import SimView
+from patrolmarl.cli import main
+from patrolmarl.envs.core import BatchedSim
+from patrolmarl.envs.district import District
+from patrolmarl.envs.observations import ObservationBuilder
+from patrolmarl.evaluation.evaluate import config_hash
+from patrolmarl.evaluation.runner import day_seeds, run_policy
+from patrolmarl.policy_card import FORMAT_VERSION, MASKED_LOGIT, action_meanings
+from patrolmarl.training import export
+from patrolmarl.training.export import export_run
+
+N_OBSERVATIONS = 1000
+
+
+@pytest.fixture(scope="module")
+def gaoxin() -> District:
+    return District.load("gaoxin")
+
+
+@pytest.fixture(scope="module")
+def real_observations(gaoxin: District) -> tuple[np.ndarray, np.ndarray]:
+    """1,000 raw observations and masks met by units under random allowed actions over a day.
+
+    Up to half are rows where a call can be accepted, the rest from every 37th
+    step, so that all the mask patterns are well represented.
+    """
+    sim = BatchedSim(gaoxin, batch_size=8)
+    sim.reset(seeds=list(range(8)))
+    builder = ObservationBuilder(sim)
+    policy = RandomPolicy(seed=0)
+    policy.bind(SimView(sim))
+    with_calls, others = [], []
+    for step in range(sim.n_steps):
+        obs, masks = builder.observe(), sim.action_masks()
+        can_accept = masks[..., 5:].any(axis=2)
+        with_calls.append((obs[can_accept], masks[can_accept]))
+        if step % 37 == 0:
+            others.append((obs[~can_accept], masks[~can_accept]))
+        sim.step(policy.act(obs, masks))
+    half = N_OBSERVATIONS // 2
+    calls_obs = np.concatenate([o for o, _ in with_calls])[:half]
+    calls_masks = np.concatenate([m for _, m in with_calls])[:half]
+    rest = N_OBSERVATIONS - calls_obs.shape[0]
+    obs = np.concatenate([calls_obs, np.concatenate([o for o, _ in others])[:rest]])
+    masks = np.concatenate([calls_masks, np.concatenate([m for _, m in others])[:rest]])
+    assert obs.shape[0] == N_OBSERVATIONS
+    assert masks[:, 5:].any(axis=1).sum() >= 200  # many rows where calls can be accepted
+    return obs, masks
+
+
+def _sb3_reference(run: Path, obs: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The SB3 model's masked log-probabilities and deterministic actions on raw ``obs``."""
+    with open(run / "best_vecnormalize.pkl", "rb") as f:
+        normalized = pickle.load(f).normalize_obs(obs)
+    algorithm = yaml.safe_load((run / "config.yaml").read_text())["algorithm"]
+    if algorithm == "maskable_ppo":
+        from sb3_contrib import MaskablePPO
+
+        model = MaskablePPO.load(run / "best.zip", device="cpu")
+        with torch.no_grad():
+            dist = model.policy.get_distribution(torch.as_tensor(normalized), action_masks=masks)
+        actions, _ = model.predict(normalized, deterministic=True, action_masks=masks)
+        return dist.distribution.logits.numpy(), actions
+    from stable_baselines3 import PPO
+
+    model = PPO.load(run / "best.zip", device="cpu")
+    with torch.no_grad():
+        logits = model.policy.get_distribution(torch.as_tensor(normalized)).distribution.logits
+        masked = torch.where(torch.as_tensor(masks), logits, torch.tensor(MASKED_LOGIT))
+        log_probs = torch.log_softmax(masked, dim=-1).numpy()
+    return log_probs, np.argmax(log_probs, axis=1)
+
+
+@pytest.mark.parametrize("algorithm", ["maskable_ppo", "ppo"])
+def test_onnx_matches_sb3_on_real_observations(tiny_run, real_observations, tmp_path, algorithm):
+    run = tiny_run(algorithm)
+    out = export_run(run, tmp_path / "exports" / algorithm)
+    obs, masks = real_observations
+    session = onnxruntime.InferenceSession(str(out / "policy.onnx"))
+    logits, actions = session.run(
+        ["logits", "action"], {"observation": obs, "action_mask": masks.astype(np.float32)}
+    )
+    ref_logits, ref_actions = _sb3_reference(run, obs, masks)
+
+    assert actions.dtype == np.int64 and actions.shape == (N_OBSERVATIONS,)
+    agree = int((actions == ref_actions).sum())
+    gap = float(np.abs(logits - ref_logits)[masks].max())
+    accepting = int(masks[:, 5:].any(axis=1).sum())
+    print(
+        f"{algorithm}: actions agree on {agree}/{N_OBSERVATIONS} ({accepting} could accept a "
+        f"call), max logit difference {gap:.2e}"
+    )
+    assert agree == N_OBSERVATIONS
+    assert gap < 1e-5
+    assert masks[np.arange(N_OBSERVATIONS), actions].all()
+    assert (logits[~masks] < MASKED_LOGIT / 2).all()
+
+
+def test_policy_card(tiny_run, gaoxin, tmp_path):
+    run = tiny_run("maskable_ppo")
+    out = export_run(run, tmp_path / "card", model="final")
+    card = json.loads((out / "policy.json").read_text())
+    builder = ObservationBuilder(BatchedSim(gaoxin))
+
+    assert card["format_version"] == FORMAT_VERSION
+    assert card["district"]["name"] == "gaoxin"
+    assert card["district"]["district_config_sha256"] == config_hash(gaoxin)
+    assert card["observation"]["size"] == builder.size
+    assert card["observation"]["layout"] == [
+        {"name": f.name, "start": f.start, "stop": f.stop, "meaning": f.meaning}
+        for f in builder.layout
+    ]
+    assert card["actions"] == {"count": 9, "meanings": action_meanings(4)}
+    assert card["actions"]["meanings"][1].startswith("move north")
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert card["training"] == {"seed": 3, "config": config}
+    assert card["source"]["model"] == "final.zip"
+    assert card["source"]["num_timesteps"] >= 1792
+    assert card["observation"]["normalization"]["clip"] == 10.0
+    policies = card["evaluation"]["policies"]
+    assert policies["ppo"] == {"response_mean": 4.0, "thefts_per_day": None}
+    assert set(policies) == {"fixed_zone", "ppo"}
+    session = onnxruntime.InferenceSession(str(out / "policy.onnx"))
+    assert [i["name"] for i in card["onnx"]["inputs"]] == [i.name for i in session.get_inputs()]
+    assert [o["name"] for o in card["onnx"]["outputs"]] == [o.name for o in session.get_outputs()]
+    assert session.get_inputs()[0].shape == ["batch", builder.size]
+
+
+def test_onnx_policy_runs_days_as_the_sb3_model(tiny_run, tmp_path):
+    run = tiny_run("maskable_ppo")
+    out = export_run(run, tmp_path / "tiny")
+    district = District.load("gaoxin", episode_minutes=240, **{"call_types.noise.daily_rate": 300})
+    onnx_policy = OnnxPolicy(out / "policy.onnx", district)
+    assert onnx_policy.name == "tiny"
+    seeds = day_seeds(0, 1)
+    ours = run_policy(district, onnx_policy, seeds)
+    theirs = run_policy(district, SB3ModelPolicy.from_file(run / "best.zip", district), seeds)
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(a.status, b.status)
+        np.testing.assert_array_equal(a.unit, b.unit)
+        np.testing.assert_array_equal(a.occupied_steps, b.occupied_steps)
+
+
+def test_cli_export_then_evaluate(tiny_run, tmp_path, capsys):
+    run = tiny_run("maskable_ppo")
+    out = tmp_path / "exports" / "tiny"
+    assert main(["export", str(run), "--out", str(out)]) == 0
+    assert "policy.onnx" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["policy.json", "policy.onnx"]
+    # Exporting again replaces the earlier export.
+    assert main(["export", str(run), "--out", str(out), "--model", "final"]) == 0
+    assert json.loads((out / "policy.json").read_text())["source"]["model"] == "final.zip"
+    assert [p.name for p in out.parent.iterdir()] == ["tiny"]  # no temporary folders left
+    capsys.readouterr()
+
+    argv = ["evaluate", "--policies", f"fixed_zone,{out / 'policy.onnx'}", "--days", "1"]
+    assert main([*argv, "--out", str(tmp_path / "report"), "--no-progress"]) == 0
+    table = capsys.readouterr().out
+    assert any(line.startswith("tiny ") for line in table.splitlines()), table
+
+
+def _assert_one_line_error(capsys, argv: list[str], *pieces: str) -> None:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1 and err.startswith("patrolmarl: error: "), err
+    for piece in pieces:
+        assert piece in err, (piece, err)
+
+
+def _copy_run(run: Path, to: Path, without: tuple[str, ...] = ()) -> Path:
+    to.mkdir()
+    for name in ("config.yaml", "best.zip", "best_vecnormalize.pkl"):
+        if name not in without:
+            (to / name).write_bytes((run / name).read_bytes())
+    return to
+
+
+def test_bad_run_folders(tiny_run, tmp_path, capsys):
+    run = tiny_run("maskable_ppo")
+    out = str(tmp_path / "out")
+    _assert_one_line_error(capsys, ["export", str(tmp_path), "--out", out], "not a run folder")
+    _assert_one_line_error(
+        capsys, ["export", str(tmp_path / "nowhere"), "--out", out], "not a run folder"
+    )
+    no_model = _copy_run(run, tmp_path / "no_model", without=("best.zip",))
+    _assert_one_line_error(capsys, ["export", str(no_model), "--out", out], "file not found")
+    _assert_one_line_error(
+        capsys, ["export", str(no_model), "--out", out, "--model", "last"], "--model"
+    )
+    corrupt = _copy_run(run, tmp_path / "corrupt")
+    (corrupt / "best.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    _assert_one_line_error(capsys, ["export", str(corrupt), "--out", out], "best.zip")
+    junk = _copy_run(run, tmp_path / "junk")
+    with zipfile.ZipFile(junk / "best.zip", "w") as z:
+        z.writestr("data", "{}")
+    _assert_one_line_error(capsys, ["export", str(junk), "--out", out], "not a loadable")
+    no_stats = _copy_run(run, tmp_path / "no_stats", without=("best_vecnormalize.pkl",))
+    _assert_one_line_error(capsys, ["export", str(no_stats), "--out", out], "best_vecnormalize.pkl")
+    bad_stats = _copy_run(run, tmp_path / "bad_stats")
+    (bad_stats / "best_vecnormalize.pkl").write_bytes(b"not a pickle")
+    _assert_one_line_error(capsys, ["export", str(bad_stats), "--out", out], "VecNormalize")
+    _assert_one_line_error(capsys, ["export", str(run), "--out", str(run)], "not an earlier export")
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_export_leaves_nothing(tiny_run, tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(export.torch.onnx, "export", fail)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_run(tiny_run("maskable_ppo"), tmp_path / "exports" / "x")
+    assert list((tmp_path / "exports").iterdir()) == []
