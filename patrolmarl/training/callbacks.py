@@ -51,10 +51,18 @@ def policy_of(model, vecnormalize, name: str = "ppo") -> SB3ModelPolicy:
     return SB3ModelPolicy(model, normalizer, name)
 
 
+def ratio_to_baseline(ours: float, base: float) -> float:
+    """``ours / base``; 1.0 when both are 0, ``inf`` when only the baseline's is 0."""
+    if base == 0:
+        return 1.0 if ours == 0 else float("inf")
+    return ours / base
+
+
 def relative_score(summary: dict, baseline: dict, weights: dict[str, float]) -> float:
     """Weighted sum of a policy's metrics relative to the baseline's (1.0 = as good)."""
     total = sum(weights.values())
-    return sum(w * summary[m] / baseline[m] for m, w in weights.items()) / total
+    score = sum(w * ratio_to_baseline(summary[m], baseline[m]) for m, w in weights.items() if w)
+    return score / total
 
 
 def save_model_atomically(model, vecnormalize, path: Path) -> None:
@@ -118,11 +126,14 @@ class PatrolEvalCallback(BaseCallback):
         score = relative_score(ours, base, self.settings.score_weights)
         for key in ("response_mean", "response_p90", "thefts_per_day", "closure_rate"):
             self.logger.record(f"eval/{key}", ours[key])
-            self.logger.record(f"eval/{key}_vs_fixed_zone", ours[key] / base[key])
+            self.logger.record(f"eval/{key}_vs_fixed_zone", ratio_to_baseline(ours[key], base[key]))
         self.logger.record("eval/score", score)
-        best = score < self.best_score
+        # The first evaluated model is kept even with a non-finite score (e.g. no theft at
+        # all by fixed_zone on short evaluation days): the final report needs a best.zip.
+        best = score < self.best_score or not (self.run_dir / "best.zip").exists()
         if best:
-            self.best_score = score
+            if score < self.best_score:
+                self.best_score = score
             save_model_atomically(self.model, self.vecnormalize, self.run_dir / "best.zip")
         self._say(
             f"eval @ {self.num_timesteps:,}: response {ours['response_mean']:.2f} min "

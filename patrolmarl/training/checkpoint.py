@@ -67,6 +67,10 @@ def save_checkpoint(
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{model.num_timesteps}"
+    repeat = 1
+    while final.exists():  # a second save at the same step never touches the first
+        final = root / f"step_{model.num_timesteps}_{repeat}"
+        repeat += 1
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     try:
         model.save(tmp / "model.zip")
@@ -83,8 +87,6 @@ def save_checkpoint(
         (tmp / "state.json").write_text(json.dumps(state, indent=2))
         for f in tmp.iterdir():
             _fsync(f)
-        if final.exists():
-            shutil.rmtree(final)
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -119,10 +121,19 @@ def _fsync(path: Path) -> None:
         os.fsync(f.fileno())
 
 
+def _step_key(name: str) -> tuple[int, int] | None:
+    """(step, repeat) of a ``step_<N>`` or ``step_<N>_<k>`` folder name; None otherwise."""
+    parts = name.split("_")[1:]
+    if not 1 <= len(parts) <= 2 or not all(p.isdigit() for p in parts):
+        return None
+    return int(parts[0]), int(parts[1]) if len(parts) == 2 else 0
+
+
 def _prune(root: Path, keep: str) -> None:
     """Delete all but the newest ``KEEP_LAST`` checkpoints (never ``keep``) and stale temps."""
     steps = sorted(
-        (p for p in root.glob("step_*") if p.is_dir()), key=lambda p: int(p.name.split("_")[1])
+        (p for p in root.glob("step_*") if p.is_dir() and _step_key(p.name) is not None),
+        key=lambda p: _step_key(p.name),
     )
     for old in steps[:-KEEP_LAST]:
         if old.name != keep:

@@ -67,9 +67,7 @@ def train_run(
         If a fresh run would overwrite an existing one, or there is nothing to resume.
     """
     checkpoint = load_latest_checkpoint(run_dir) if resume else None
-    if checkpoint is None and (
-        (run_dir / "checkpoints").exists() or (run_dir / "final.json").exists()
-    ):
+    if checkpoint is None and _holds_a_run(run_dir):
         raise PatrolMarlError(f"--run-dir: {run_dir} already holds a run (use --resume)")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
@@ -82,7 +80,11 @@ def train_run(
     if checkpoint is not None:
         vecnormalize = _load_vecnormalize(checkpoint.vecnormalize_path, venv)
         env = vecnormalize or venv
-        model = algorithm.load(checkpoint.model_path, env=env, device="cpu")
+        # tensorboard_log: this folder's tb/, not the path saved in the model (which is
+        # stale if the run folder was moved or copied, or given relative to another cwd).
+        model = algorithm.load(
+            checkpoint.model_path, env=env, device="cpu", tensorboard_log=str(run_dir / "tb")
+        )
         venv.set_rng_state(checkpoint.restore_rng()["env"])  # after load, which reseeds
         best_score = checkpoint.state.get("best_score", float("inf"))
         say(f"resuming {run_dir} at step {model.num_timesteps:,}")
@@ -154,6 +156,11 @@ def train_run(
     return summary
 
 
+def _holds_a_run(run_dir: Path) -> bool:
+    """Whether a fresh run would overwrite a run (or a set of seeds) in ``run_dir``."""
+    return any((run_dir / name).exists() for name in ("checkpoints", "final.json", "seeds.json"))
+
+
 def _load_vecnormalize(path: Path, venv: PatrolVecEnv) -> VecNormalize | None:
     if not path.is_file():
         return None
@@ -191,6 +198,8 @@ def train_seeds(
     ``run_dir`` also gets ``config.yaml`` and ``seeds.json`` so that the whole
     set can be resumed with ``--resume run_dir``.
     """
+    if not resume and _holds_a_run(run_dir):  # before config.yaml and seeds.json change
+        raise PatrolMarlError(f"--run-dir: {run_dir} already holds a run (use --resume)")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
     (run_dir / "seeds.json").write_text(json.dumps(seeds))

@@ -1,0 +1,236 @@
+"""Checkpoints survive SIGKILL; resume continues the step count, tensorboard run and RNGs.
+
+One training process is killed with SIGKILL after its first checkpoints (module
+fixture); each test resumes a copy of that run folder in-process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+from patrolmarl.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+GAOXIN = REPO / "configs" / "districts" / "gaoxin.yaml"
+ROLLOUT = 32 * 14  # n_steps x agent slots: agent-steps per PPO iteration
+EXTRA = 2 * ROLLOUT  # resumes train this many agent-steps beyond the checkpoint
+
+
+def write_district(folder: Path) -> Path:
+    """gaoxin with a 240-minute day and busy noise calls (as in tests/evaluation)."""
+    raw = yaml.safe_load(GAOXIN.read_text(encoding="utf-8"))
+    raw["simulation"]["episode_minutes"] = 240
+    raw["call_types"]["noise"]["daily_rate"] = 300
+    path = folder / "district.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def write_long_config(folder: Path) -> Path:
+    """Minutes of training if left alone; a checkpoint every PPO iteration."""
+    config = {
+        "algorithm": "maskable_ppo",
+        "district": str(write_district(folder)),
+        "n_districts": 1,
+        "total_timesteps": 5_000_000,
+        "seed": 0,
+        "torch_threads": 1,
+        "checkpoint_freq": ROLLOUT,
+        "ppo": {"n_steps": 32, "batch_size": 64, "n_epochs": 1},
+        "network": {"net_arch": [16]},
+        "eval": {"freq": 1_000_000, "days": 1, "final_days": 1, "final_baselines": ["nearest"]},
+    }
+    path = folder / "long.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run_cli(*argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def latest(run_dir: Path) -> tuple[Path, dict]:
+    """The folder ``checkpoints/latest`` names and its state.json."""
+    name = (run_dir / "checkpoints" / "latest").read_text().strip()
+    folder = run_dir / "checkpoints" / name
+    return folder, json.loads((folder / "state.json").read_text())
+
+
+def assert_complete_checkpoint(folder: Path) -> dict:
+    """All four files present and loadable; returns state.json."""
+    from sb3_contrib import MaskablePPO
+
+    state = json.loads((folder / "state.json").read_text())
+    assert state["num_timesteps"] > 0
+    # step_<N>, or step_<N>_<k> for a later save at the same step
+    assert folder.name.split("_")[1] == str(state["num_timesteps"])
+    model = MaskablePPO.load(folder / "model.zip", device="cpu")
+    assert model.num_timesteps == state["num_timesteps"]
+    with open(folder / "vecnormalize.pkl", "rb") as f:
+        stats = pickle.load(f)
+    assert stats.obs_rms.count > 1
+    rng = torch.load(folder / "rng.pt", weights_only=False)
+    assert {"torch", "numpy_global", "python", "extra"} <= set(rng)
+    assert "env" in rng["extra"]
+    return state
+
+
+def tb_steps(run_dir: Path, tag: str = "time/fps") -> tuple[list[Path], dict[str, list[int]]]:
+    """The tensorboard run folders, and the steps of ``tag`` in each event file of the first."""
+    runs = sorted(p for p in (run_dir / "tb").iterdir() if p.is_dir())
+    per_file = {}
+    for path in runs[0].glob("events.out.tfevents.*"):
+        per_file[path.name] = [
+            event.step
+            for event in EventFileLoader(str(path)).Load()
+            if any(v.tag == tag for v in event.summary.value)
+        ]
+    return runs, per_file
+
+
+@pytest.fixture(scope="module")
+def killed_run(tmp_path_factory) -> tuple[Path, dict]:
+    """A run folder whose training process was SIGKILLed after its first checkpoints."""
+    folder = tmp_path_factory.mktemp("killed")
+    run_dir = folder / "run"
+    config = write_long_config(folder)
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    with open(folder / "stdout.txt", "w") as out, open(folder / "stderr.txt", "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "patrolmarl", "train", "--config", str(config)]
+            + ["--run-dir", str(run_dir), "--no-progress"],
+            cwd=folder,
+            env=env,
+            stdout=out,
+            stderr=err,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not (run_dir / "checkpoints" / "latest").exists():
+                assert proc.poll() is None, (folder / "stderr.txt").read_text()
+                assert time.monotonic() < deadline, "no checkpoint within 120 s"
+                time.sleep(0.1)
+            time.sleep(1.0)  # a few more iterations: the kill may land mid-save
+            assert proc.poll() is None, "training ended before it was killed"
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (run_dir / "final.json").exists()
+    checkpoint, state = latest(run_dir)
+    assert_complete_checkpoint(checkpoint)
+    return run_dir, state
+
+
+def copy_run(run_dir: Path, dest: Path) -> Path:
+    shutil.copytree(run_dir, dest)
+    return dest
+
+
+def test_checkpoint_after_sigkill_is_complete(killed_run):
+    run_dir, state = killed_run
+    assert state["num_timesteps"] % ROLLOUT == 0
+    assert state["config"]["total_timesteps"] == 5_000_000
+    folders = [p.name for p in (run_dir / "checkpoints").iterdir() if p.name.startswith("step_")]
+    assert 1 <= len(folders) <= 3  # KEEP_LAST plus possibly one not yet pruned
+
+
+def add_crash_debris(run_dir: Path) -> tuple[Path, Path]:
+    """A stale temp folder (a save killed midway) and a stray step folder `latest` does not name."""
+    root = run_dir / "checkpoints"
+    stale = root / ".tmp-crashed"
+    stale.mkdir()
+    (stale / "model.zip").write_bytes(b"PK\x03\x04 truncated")
+    stray = root / "step_999999"
+    stray.mkdir()
+    (stray / "model.zip").write_bytes(b"not a zip")
+    (stray / "state.json").write_text("{broken")
+    (root / "step_backup").mkdir()  # not a step number: left alone, no crash
+    return stale, stray
+
+
+def test_resume_after_sigkill(killed_run, tmp_path):
+    run_dir = copy_run(killed_run[0], tmp_path / "run")
+    step = killed_run[1]["num_timesteps"]
+    # Atomicity: debris of a crash mid-save must not matter (nor be picked up).
+    stale, stray = add_crash_debris(run_dir)
+    _, before = tb_steps(run_dir)
+    target = step + EXTRA
+    code, out, err = run_cli("train", "--resume", run_dir, "--timesteps", target, "--no-progress")
+    assert code == 0, err
+    assert f"resuming {run_dir} at step {step:,}" in out
+    folder, state = latest(run_dir)
+    assert folder.name != stray.name
+    assert_complete_checkpoint(folder)
+    assert state["num_timesteps"] >= target and state["num_timesteps"] > step
+    assert state["config"]["total_timesteps"] == target
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["total_timesteps"] == target
+    assert not stale.exists()  # stale temps are cleaned up at the next save
+    assert (run_dir / "checkpoints" / "step_backup").is_dir()
+    for name in ("best.zip", "final.zip", "final.json", "report/metrics.json"):
+        assert (run_dir / name).is_file(), name
+
+    runs, after = tb_steps(run_dir)
+    assert len(runs) == 1, runs  # the same tensorboard run, continued
+    new_files = set(after) - set(before)
+    assert len(new_files) == 1, after  # one new event file for the resumed session
+    assert all(after[name] == steps for name, steps in before.items())
+    resumed = after[new_files.pop()]
+    assert resumed, "no time/fps logged after resuming"
+    assert min(resumed) > step  # continues past the checkpoint, no restart at 0
+    assert max(resumed) >= target
+
+
+def final_parameters(run_dir: Path) -> dict[str, torch.Tensor]:
+    from sb3_contrib import MaskablePPO
+
+    return MaskablePPO.load(run_dir / "final.zip", device="cpu").policy.state_dict()
+
+
+def test_resume_is_deterministic(killed_run, tmp_path):
+    step = killed_run[1]["num_timesteps"]
+    runs = [copy_run(killed_run[0], tmp_path / name) for name in ("a", "b")]
+    for run_dir in runs:
+        code, _, err = run_cli(
+            "train", "--resume", run_dir, "--timesteps", step + EXTRA, "--no-progress"
+        )
+        assert code == 0, err
+    states = [latest(r)[1] for r in runs]
+    assert states[0]["num_timesteps"] == states[1]["num_timesteps"] > step
+    a, b = (final_parameters(r) for r in runs)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    with open(runs[0] / "final_vecnormalize.pkl", "rb") as f:
+        norm_a = pickle.load(f)
+    with open(runs[1] / "final_vecnormalize.pkl", "rb") as f:
+        norm_b = pickle.load(f)
+    assert (norm_a.obs_rms.mean == norm_b.obs_rms.mean).all()
+    assert norm_a.ret_rms.var == norm_b.ret_rms.var
+    # And it did train: the parameters moved away from the checkpoint's.
+    from sb3_contrib import MaskablePPO
+
+    start = MaskablePPO.load(
+        killed_run[0] / "checkpoints" / f"step_{step}" / "model.zip", device="cpu"
+    ).policy.state_dict()
+    assert any(not torch.equal(start[n], a[n]) for n in a)

@@ -1,0 +1,320 @@
+"""``patrolmarl train`` end to end, in-process: run folder, tensorboard, report, errors.
+
+Tiny runs: one district of 14 agent slots, a 240-minute day (the same district
+config as the agent/evaluation tests, so the p-median limit of the final report
+is solved once per test process), 32-step rollouts and a 16-unit network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from patrolmarl.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+GAOXIN = REPO / "configs" / "districts" / "gaoxin.yaml"
+DAY_MINUTES = 240
+AGENTS = 14  # patrol units of gaoxin: one agent slot each
+# One day of one district is DAY_MINUTES * AGENTS = 3,360 agent-steps: 4,000 finish one.
+TIMESTEPS = 4000
+
+
+def write_district(folder: Path) -> Path:
+    """gaoxin with a 240-minute day and busy noise calls (as in tests/evaluation)."""
+    raw = yaml.safe_load(GAOXIN.read_text(encoding="utf-8"))
+    raw["simulation"]["episode_minutes"] = DAY_MINUTES
+    raw["call_types"]["noise"]["daily_rate"] = 300
+    path = folder / "district.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def tiny_config(folder: Path, algorithm: str = "ppo", **changes) -> dict:
+    """A training config small enough for a test (a dict, see :func:`write_config`)."""
+    config = {
+        "algorithm": algorithm,
+        "district": str(write_district(folder)),
+        "n_districts": 1,
+        "total_timesteps": TIMESTEPS,
+        "seed": 0,
+        "torch_threads": 1,
+        "checkpoint_freq": 1500,
+        "ppo": {"n_steps": 32, "batch_size": 64, "n_epochs": 1},
+        "network": {"net_arch": [16]},
+        "eval": {"freq": 1500, "days": 1, "final_days": 1, "final_baselines": ["nearest"]},
+    }
+    config.update(changes)
+    return config
+
+
+def write_config(folder: Path, config: dict, name: str = "tiny.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+    """``patrolmarl.cli.main`` with its stdout and stderr captured."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_one_line_error(code: int, out: str, err: str, *pieces: str) -> str:
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err and "Traceback" not in out
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("patrolmarl: error: "), err
+    for piece in pieces:
+        assert piece in lines[0], f"{piece!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+def scalars(tb_run: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar of one tensorboard run folder: tag -> [(step, value)]."""
+    acc = EventAccumulator(str(tb_run), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+# ------------------------------------------------------------------------ a whole run
+@pytest.fixture(scope="module", params=["ppo", "maskable_ppo"])
+def trained(request, tmp_path_factory):
+    """One tiny run per algorithm through the CLI: (algorithm, folder, run_dir, exit, out, err)."""
+    algorithm = request.param
+    folder = tmp_path_factory.mktemp(algorithm)
+    config = write_config(folder, tiny_config(folder, algorithm))
+    run_dir = folder / "run"
+    code, out, err = run_cli("train", "--config", config, "--run-dir", run_dir, "--no-progress")
+    return algorithm, folder, run_dir, code, out, err
+
+
+def test_run_folder_layout(trained):
+    algorithm, _, run_dir, code, out, err = trained
+    assert code == 0, err
+    assert "Traceback" not in err
+    # The last line block of stdout is the final summary as JSON.
+    summary = json.loads(out[out.index("{") :])
+    assert summary["days"] == 1 and "response_mean" in summary
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["algorithm"] == algorithm and saved["total_timesteps"] == TIMESTEPS
+    for name in ("best.zip", "best_vecnormalize.pkl", "final.zip", "final.json"):
+        assert (run_dir / name).is_file(), name
+
+    latest = (run_dir / "checkpoints" / "latest").read_text().strip()
+    step = run_dir / "checkpoints" / latest
+    assert step.is_dir() and latest.startswith("step_")
+    for name in ("model.zip", "vecnormalize.pkl", "rng.pt", "state.json"):
+        assert (step / name).is_file(), name
+    state = json.loads((step / "state.json").read_text())
+    assert state["num_timesteps"] >= TIMESTEPS
+    assert latest == f"step_{state['num_timesteps']}"
+    assert state["config"]["algorithm"] == algorithm
+    assert np.isfinite(state["best_score"])
+    assert not list((run_dir / "checkpoints").glob(".tmp-*"))
+
+    metrics = json.loads((run_dir / "report" / "metrics.json").read_text())
+    assert set(metrics["policies"]) == {"ppo", "fixed_zone", "nearest"}
+    assert metrics["days"] == 1
+    assert (run_dir / "report" / "report.html").is_file()
+
+
+def test_tensorboard_scalars(trained):
+    _, _, run_dir, code, _, err = trained
+    assert code == 0, err
+    runs = [p for p in (run_dir / "tb").iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    assert list(runs[0].glob("events.out.tfevents.*"))
+    tags = scalars(runs[0])
+    # At least one simulated day finished during training: domain scalars were logged.
+    assert tags.get("patrol/response_mean"), sorted(tags)
+    assert all(np.isfinite(v) and v > 0 for _, v in tags["patrol/response_mean"])
+    assert tags["patrol/days_finished"][0][1] >= 1
+    assert len(tags.get("eval/score", [])) >= 2, sorted(tags)  # eval.freq 1500 of 4000
+    assert tags.get("time/fps") and tags.get("train/loss")
+
+
+def test_best_model_loads_and_evaluates(trained):
+    algorithm, folder, run_dir, code, _, err = trained
+    assert code == 0, err
+    from patrolmarl.agents.registry import load_policy
+    from patrolmarl.envs.district import District
+
+    district = District.load(folder / "district.yaml")
+    policy = load_policy(str(run_dir / "best.zip"), district)
+    assert type(policy.model).__name__ == {"ppo": "PPO", "maskable_ppo": "MaskablePPO"}[algorithm]
+    assert policy.normalizer is not None  # best_vecnormalize.pkl was picked up
+
+    out_dir = folder / "evaluation"
+    code, out, err = run_cli(
+        "evaluate",
+        "--district",
+        folder / "district.yaml",
+        "--policies",
+        f"fixed_zone,{run_dir / 'best.zip'}",
+        "--days",
+        "1",
+        "--out",
+        out_dir,
+        "--no-progress",
+    )
+    assert code == 0, err
+    assert "report:" in out
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert set(metrics["policies"]) == {"fixed_zone", "best"}
+
+
+def test_fresh_run_into_existing_run_is_refused(trained):
+    _, folder, run_dir, code, _, err = trained
+    assert code == 0, err
+    before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
+    config_text = (run_dir / "config.yaml").read_text()
+    code, out, err = run_cli(
+        "train", "--config", folder / "tiny.yaml", "--run-dir", run_dir, "--no-progress"
+    )
+    assert_one_line_error(code, out, err, str(run_dir), "--resume")
+    assert out == ""
+    assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before
+    assert (run_dir / "config.yaml").read_text() == config_text
+
+
+# ------------------------------------------------------------------------ several seeds
+def test_several_seeds(tmp_path):
+    config = write_config(tmp_path, tiny_config(tmp_path))
+    run_dir = tmp_path / "seeds"
+    code, out, err = run_cli(
+        "train",
+        "--config",
+        config,
+        "--run-dir",
+        run_dir,
+        "--seeds",
+        "0,1",
+        "--timesteps",
+        "900",
+        "--no-progress",
+    )
+    assert code == 0, err
+    for seed in (0, 1):
+        seed_dir = run_dir / f"seed_{seed}"
+        assert (seed_dir / "best.zip").is_file() and (seed_dir / "final.zip").is_file()
+        assert yaml.safe_load((seed_dir / "config.yaml").read_text())["seed"] == seed
+        assert json.loads((seed_dir / "final.json").read_text())["seed"] == seed
+    assert json.loads((run_dir / "seeds.json").read_text()) == [0, 1]
+    summary = json.loads((run_dir / "seeds_summary.json").read_text())
+    assert summary["seeds"] == [0, 1]
+    row = summary["metrics"]["response_mean"]
+    assert len(row["values"]) == 2
+    assert row["mean"] == pytest.approx(np.mean(row["values"]))
+    assert row["std"] == pytest.approx(np.std(row["values"], ddof=1))
+    assert "response_mean" in out and "over seeds [0, 1]" in out
+
+    # A fresh set of seeds into the same folder is refused and changes nothing.
+    files = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    for argv in (["--seeds", "2,3"], ["--seeds", "0,1"], []):
+        code, out, err = run_cli(
+            "train", "--config", config, "--run-dir", run_dir, "--no-progress", *argv
+        )
+        assert_one_line_error(code, out, err, str(run_dir), "--resume")
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == files
+
+
+# ------------------------------------------------------------------------ bad input
+BAD_CONFIGS = {
+    "unknown field": ({"ppo": {"n_stepz": 32}}, ["ppo.n_stepz", "unknown field"]),
+    "unknown top-level field": ({"colour": "red"}, ["colour", "unknown field"]),
+    "negative learning rate": (
+        {"ppo": {"learning_rate": -0.001}},
+        ["ppo.learning_rate", "greater than 0"],
+    ),
+    "unknown algorithm": ({"algorithm": "dqn"}, ["algorithm"]),
+    "zero timesteps": ({"total_timesteps": 0}, ["total_timesteps"]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_CONFIGS))
+def test_bad_train_config(tmp_path, kind):
+    changes, pieces = BAD_CONFIGS[kind]
+    config = tiny_config(tmp_path)
+    config.update(changes)
+    path = write_config(tmp_path, config, "bad.yaml")
+    run_dir = tmp_path / "run"
+    code, out, err = run_cli("train", "--config", path, "--run-dir", run_dir, "--no-progress")
+    assert_one_line_error(code, out, err, str(path), *pieces)
+    assert out == ""
+    assert not run_dir.exists()
+
+
+@pytest.mark.parametrize(
+    "text", ["algorithm: ppo\nppo: {n_steps: [unclosed\n", "- a\n- list\n"], ids=["yaml", "list"]
+)
+def test_malformed_train_config(tmp_path, text):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    code, out, err = run_cli("train", "--config", path, "--run-dir", tmp_path / "run")
+    assert_one_line_error(code, out, err, str(path))
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_train_config(tmp_path):
+    path = tmp_path / "missing.yaml"
+    code, out, err = run_cli("train", "--config", path, "--run-dir", tmp_path / "run")
+    assert_one_line_error(code, out, err, str(path), "not found")
+
+
+def test_bad_district_in_train_config(tmp_path):
+    path = write_config(tmp_path, tiny_config(tmp_path, district=str(tmp_path / "nope.yaml")))
+    code, out, err = run_cli("train", "--config", path, "--run-dir", tmp_path / "run")
+    assert_one_line_error(code, out, err, "nope.yaml", "not found")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_needs_a_config(tmp_path):
+    code, out, err = run_cli("train", "--run-dir", tmp_path / "run")
+    assert_one_line_error(code, out, err, "--config")
+
+
+def test_resume_of_a_folder_that_is_not_a_run(tmp_path):
+    code, out, err = run_cli("train", "--resume", tmp_path)
+    assert_one_line_error(code, out, err, str(tmp_path), "not a run folder")
+    code, out, err = run_cli("train", "--resume", tmp_path / "missing")
+    assert_one_line_error(code, out, err, "missing", "not a run folder")
+    # A config.yaml but no checkpoint: nothing to resume from.
+    write_config(tmp_path, tiny_config(tmp_path), "config.yaml")
+    code, out, err = run_cli("train", "--resume", tmp_path, "--no-progress")
+    assert_one_line_error(code, out, err, str(tmp_path), "no checkpoint")
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_resume_takes_no_config(tmp_path):
+    config = write_config(tmp_path, tiny_config(tmp_path))
+    code, out, err = run_cli("train", "--resume", tmp_path, "--config", config)
+    assert_one_line_error(code, out, err, "--resume")
+
+
+def test_relative_score_when_the_baseline_scores_zero():
+    """Short evaluation days often have no theft at all: no ZeroDivisionError mid-training."""
+    from patrolmarl.training.callbacks import relative_score
+
+    weights = {"response_mean": 0.5, "thefts_per_day": 0.5}
+    base = {"response_mean": 4.0, "thefts_per_day": 0.0}
+    assert relative_score({"response_mean": 6.0, "thefts_per_day": 0.0}, base, weights) == 1.25
+    assert relative_score({"response_mean": 2.0, "thefts_per_day": 1.0}, base, weights) == np.inf
+    assert (
+        relative_score(
+            {"response_mean": 8.0, "thefts_per_day": 1.0},
+            base,
+            {"response_mean": 1.0, "thefts_per_day": 0.0},
+        )
+        == 2.0
+    )
