@@ -77,6 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
+    bt = sub.add_parser("beats", help="derive, map and judge recommended beats from a policy")
+    bt.add_argument("--policy", required=True, help="baseline name or policy file")
+    bt.add_argument("--district", default="gaoxin", help="built-in name or YAML path")
+    bt.add_argument("--days", type=_positive_int, default=30)
+    bt.add_argument("--blocks", type=_day_blocks, default=4, help="time blocks a day (divides 24)")
+    bt.add_argument("--share", type=_share, default=0.8, help="share of idle patrol time per beat")
+    bt.add_argument("--seed", type=_seed, default=0)
+    bt.add_argument("--out", type=Path, default=None, help="folder (default beats/<policy>)")
+    bt.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
     tr = sub.add_parser("train", help="train PPO patrol policies from a YAML config")
     tr.add_argument(
         "--config", type=Path, help="training config YAML (e.g. configs/train/ppo.yaml)"
@@ -87,6 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--run-dir", type=Path, default=None, help="run folder (default runs/<config>)")
     tr.add_argument("--resume", type=Path, default=None, help="continue the run in this folder")
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    ex = sub.add_parser("export", help="write a trained policy as policy.onnx + policy.json")
+    ex.add_argument("run_dir", type=Path, help="run folder of patrolmarl train")
+    ex.add_argument("--out", type=Path, required=True, help="export folder (e.g. exports/NAME)")
+    ex.add_argument("--model", choices=("best", "final"), default="best")
+
+    ad = sub.add_parser("advise", help="recommend each unit's next action in a real situation")
+    ad.add_argument("--policy", type=Path, required=True, help="export folder (or its .onnx)")
+    ad.add_argument(
+        "--snapshot", type=Path, required=True, help="situation JSON (schemas/snapshot.schema.json)"
+    )
+    ad.add_argument("--json", action="store_true", help="print the recommendations as JSON")
     return parser
 
 
@@ -98,9 +120,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _simulate(args)
         if args.command == "train":
             return _train(args)
+        if args.command == "export":
+            return _export(args)
+        if args.command == "advise":
+            return _advise(args)
+        if args.command == "beats":
+            return _beats(args)
         return _evaluate(args)
     except PatrolMarlError as exc:
-        print(f"patrolmarl: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:  # some errors list several problems
+            print(f"patrolmarl: error: {line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("patrolmarl: interrupted", file=sys.stderr)
@@ -161,6 +190,38 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _day_blocks(text: str) -> int:
+    value = _positive_int(text)
+    if 24 % value:
+        raise argparse.ArgumentTypeError(f"must divide 24 (1, 2, 3, 4, 6, 8, 12, 24), got {value}")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {value:g}")
+    return value
+
+
+def _beats(args: argparse.Namespace) -> int:
+    from patrolmarl.envs.district import District
+    from patrolmarl.evaluation.beat_recommendation import recommend_beats
+
+    district = District.load(args.district)
+    out = args.out or Path("beats") / Path(args.policy).stem
+    with _progress(not args.no_progress, 4, district) as on_step:
+        rec = recommend_beats(
+            district, args.policy, args.days, args.seed, args.blocks, args.share, out, on_step
+        )
+    print(rec.judgement.to_text())
+    print(f"beats: {rec.out_dir} (plan.yaml, beats.geojson, schedule.csv, maps, judgement, report)")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from patrolmarl.envs.district import District
     from patrolmarl.training.config import TrainConfig, load_train_config
@@ -198,6 +259,22 @@ def _train(args: argparse.Namespace) -> int:
     for key in ("response_mean", "thefts_per_day", "response_p90"):
         row = summary["metrics"][key]
         print(f"{key:16s} mean {row['mean']:.3f}  sd {row['std']:.3f}  over seeds {seeds}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from patrolmarl.training.export import export_run
+
+    out = export_run(args.run_dir, args.out, model=args.model)
+    print(f"exported {args.run_dir / (args.model + '.zip')} to {out}/ (policy.onnx, policy.json)")
+    return 0
+
+
+def _advise(args: argparse.Namespace) -> int:
+    from patrolmarl.advise import advise
+
+    advice = advise(args.policy, args.snapshot)
+    print(json.dumps(advice.to_json(), indent=2) if args.json else advice.words())
     return 0
 
 

@@ -39,7 +39,7 @@ FORMAT = "patrolmarl.beat_plan/1"
 class BeatPlanFile(BaseModel):
     """The validated shape of a beat-plan file (cells are checked against the district later)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     format: Literal["patrolmarl.beat_plan/1"] = FORMAT
     district: str
@@ -73,33 +73,40 @@ class BeatPlan:
         """Block index of each hour of day."""
         return np.searchsorted(self.block_start_hours, hour, side="right") - 1
 
-    def to_yaml(self) -> str:
-        """The plan in the file format (cells with their weights)."""
+    def to_yaml(self, header: str = "") -> str:
+        """The plan in the file format, ready to edit: one cell per line, a comment per block.
+
+        Weights keep 4 significant digits. ``header`` lines become comments at the top.
+        """
         d = self.district
         blocks = list(zip(self.block_start_hours.tolist(), self._block_ends(), strict=True))
-        beats = {}
-        for n in range(d.n_units):
-            per_block = []
-            for k in range(len(blocks)):
-                cells = np.flatnonzero(self.weights[k, n] > 0)
-                per_block.append(
-                    [
-                        [int(c // d.cols), int(c % d.cols), round(float(self.weights[k, n, c]), 4)]
-                        for c in cells
-                    ]
-                )
-            beats[f"patrol_{n}"] = per_block
         doc = {
             "format": FORMAT,
             "district": d.name,
             "dispatch": self.dispatch,
             "blocks": [list(b) for b in blocks],
-            "beats": beats,
         }
-        return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None)
+        lines = [f"# {line}".rstrip() for line in header.splitlines()]
+        lines += [yaml.safe_dump(doc, sort_keys=False, default_flow_style=None).rstrip(), "beats:"]
+        for n in range(d.n_units):
+            lines.append(f"  patrol_{n}:")
+            for k, (start, end) in enumerate(blocks):
+                cells = np.flatnonzero(self.weights[k, n] > 0)
+                count = f"{cells.size} cell" + ("s" if cells.size != 1 else "")
+                lines.append(f"    - # hours {start:g} to {end:g}: {count}")
+                lines += [
+                    f"      - [{c // d.cols}, {c % d.cols}, {_weight(self.weights[k, n, c])}]"
+                    for c in cells
+                ]
+        return "\n".join(lines) + "\n"
 
     def _block_ends(self) -> list[float]:
         return [*self.block_start_hours[1:].tolist(), 24.0]
+
+
+def _weight(w: float) -> str:
+    """A positive weight with 4 significant digits, never rounded to zero, always with a dot."""
+    return np.format_float_positional(w, precision=4, fractional=False, trim="0")
 
 
 def load_beat_plan(path: str | Path, district: District) -> BeatPlan:

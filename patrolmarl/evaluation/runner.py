@@ -26,6 +26,7 @@ def run_policy(
     policy: Policy,
     seeds: Sequence[Sequence[int]],
     on_step: Callable[[int], None] | None = None,
+    observe: Callable[[SimView], None] | None = None,
 ) -> list[EpisodeRecord]:
     """Play ``policy`` for one episode on each seeded day, all days as one batch.
 
@@ -40,6 +41,9 @@ def run_policy(
         policy the same calls and theft candidates.
     on_step
         Called after every step with the number of steps taken (progress bars).
+    observe
+        Called before every step with the read-only view of the state the
+        policy acts on (e.g. to record where units patrol).
 
     Returns
     -------
@@ -47,12 +51,15 @@ def run_policy(
         One per day, in the order of ``seeds``.
     """
     sim = BatchedSim(district, batch_size=len(seeds))
-    policy.bind(SimView(sim))
+    view = SimView(sim)
+    policy.bind(view)
     sim.reset(seeds=list(seeds))
     policy.reset(np.ones(len(seeds), dtype=bool))
     builder = ObservationBuilder(sim) if getattr(policy, "uses_observations", False) else None
     steps = 0
     while not sim.done.any():
+        if observe is not None:
+            observe(view)
         observations = builder.observe() if builder is not None else None
         sim.step(policy.act(observations, sim.action_masks()))
         steps += 1

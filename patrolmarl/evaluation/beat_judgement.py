@@ -1,0 +1,160 @@
+"""Judge a static beat plan against the policy it was derived from and the fixed-zone baseline.
+
+The share of the source policy's gain the plan keeps, per metric (lower is
+better for both)::
+
+    kept = (fixed_zone - plan) / (fixed_zone - source)
+
+1 means the static plan does as well as the source, 0 no better than fixed
+zones; n/a when the source does not beat fixed zones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from patrolmarl.evaluation.evaluate import BASELINE, Evaluation
+
+JUDGED = ("response_mean", "thefts_per_day")
+LABELS = {"response_mean": "response mean (min)", "thefts_per_day": "thefts per day"}
+
+
+def gain_kept(baseline: float, plan: float, source: float) -> float | None:
+    """``(baseline - plan) / (baseline - source)``, or None when the source has no gain."""
+    gain = baseline - source
+    if not (math.isfinite(gain) and math.isfinite(plan)) or gain <= 0:
+        return None
+    return (baseline - plan) / gain
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The plan beside its source and the baseline on the same days."""
+
+    source: str
+    plan: str
+    days: int
+    seed: int
+    rows: dict[str, dict[str, dict]]  # policy -> metric -> value and difference to baseline
+    kept: dict[str, float | None]  # metric -> share of the source's gain kept
+    source_gain_significant: dict[str, bool]
+
+    def to_json(self) -> dict:
+        """The content of ``judgement.json``."""
+        return {
+            "source": self.source,
+            "plan": self.plan,
+            "baseline": BASELINE,
+            "days": self.days,
+            "seed": self.seed,
+            "in_sample": True,
+            "policies": self.rows,
+            "gain_kept": self.kept,
+            "source_gain_significant": self.source_gain_significant,
+        }
+
+    def to_text(self) -> str:
+        """Plain text for the terminal (also the body of ``judgement.md``)."""
+        lines = [f"Judgement on {self.days} day(s), seed {self.seed} (vs {BASELINE}, 95 % CI):"]
+        for name, metrics in self.rows.items():
+            cells = []
+            for metric in JUDGED:
+                row = metrics[metric]
+                cells.append(f"{LABELS[metric]} {_fmt(row['value'])}{_vs(row)}")
+            lines.append(f"  {name:18s} " + "; ".join(cells))
+        lines.append("Share of the source policy's gain kept by the static plan:")
+        for metric in JUDGED:
+            lines.append(f"  {LABELS[metric]:20s} {self._kept_text(metric)}")
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        """The content of ``judgement.md``."""
+        header = "| Policy | " + " | ".join(
+            f"{LABELS[m]} | vs {BASELINE} [95 % CI]" for m in JUDGED
+        )
+        lines = [
+            f"# Judgement of the beat plan derived from `{self.source}`",
+            "",
+            f"`{self.plan}` (the static plan, `plan.yaml`), its source `{self.source}` and "
+            f"`{BASELINE}` on the same {self.days} day(s), seed {self.seed}. The plan was "
+            "derived from these days (in-sample); evaluate it with another `--seed` for "
+            "days it has not seen.",
+            "",
+            header + " |",
+            "|---" * (1 + 2 * len(JUDGED)) + "|",
+        ]
+        for name, metrics in self.rows.items():
+            cells = []
+            for metric in JUDGED:
+                row = metrics[metric]
+                cells += [_fmt(row["value"]), _vs(row).strip(" ()") or "-"]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines += [
+            "",
+            "## Share of the source policy's gain kept by the static plan",
+            "",
+            f"(`{BASELINE}` - plan) / (`{BASELINE}` - source); 1 = as good as the source, "
+            f"0 = no better than `{BASELINE}`.",
+            "",
+        ]
+        lines += [f"- {LABELS[m]}: {self._kept_text(m)}" for m in JUDGED]
+        return "\n".join(lines) + "\n"
+
+    def _kept_text(self, metric: str) -> str:
+        kept = self.kept[metric]
+        if kept is None:
+            return f"n/a ({self.source} has no gain over {BASELINE})"
+        text = f"{100.0 * kept:.0f} %"
+        if not self.source_gain_significant[metric]:
+            text += f" (the source's gain over {BASELINE} is not significant: read with care)"
+        return text
+
+
+def judge(ev: Evaluation, source: str, plan: str) -> Judgement:
+    """The judgement of ``plan`` against ``source`` and the baseline, from one evaluation."""
+    rows = {}
+    for name in dict.fromkeys([BASELINE, source, plan]):
+        result = ev.result(name)
+        rows[name] = {
+            metric: {
+                "value": _finite(float(result.summary[metric])),
+                "vs_baseline": None
+                if name == BASELINE
+                else {k: _finite(v) for k, v in result.vs_baseline[metric].items()},
+            }
+            for metric in JUDGED
+        }
+    base = ev.result(BASELINE).summary
+    kept = {
+        m: gain_kept(
+            float(base[m]),
+            float(ev.result(plan).summary[m]),
+            float(ev.result(source).summary[m]),
+        )
+        for m in JUDGED
+    }
+    significant = {
+        m: source != BASELINE
+        and bool(ev.result(source).vs_baseline[m]["excludes_zero"])
+        and kept[m] is not None
+        for m in JUDGED
+    }
+    return Judgement(source, plan, len(ev.seeds), ev.seed, rows, kept, significant)
+
+
+def _finite(x: object) -> object:
+    """``x``, or None for a NaN or infinite float (JSON has neither)."""
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+def _fmt(x: float | None, sign: str = "") -> str:
+    return "n/a" if x is None else f"{x:{sign}.2f}"
+
+
+def _vs(row: dict) -> str:
+    diff = row["vs_baseline"]
+    if diff is None:
+        return ""
+    low, high = _fmt(diff["ci_low"], "+"), _fmt(diff["ci_high"], "+")
+    return f" ({_fmt(diff['difference'], '+')} [{low}, {high}])"

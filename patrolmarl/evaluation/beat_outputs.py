@@ -1,0 +1,217 @@
+"""The files of a beats folder: plan.yaml, beats.geojson, schedule.csv, maps and the judgement.
+
+:func:`staged_folder` gives a temporary sibling of the destination to write
+into and moves it into place only when everything is written, so a failure
+never leaves a half-written folder. An existing destination is replaced only
+if it is empty or an earlier beats folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from patrolmarl.agents.beat_plan import BeatPlan
+from patrolmarl.envs.district import District
+from patrolmarl.envs.incidents import IncidentModel
+from patrolmarl.evaluation.beat_derivation import DerivedBeats
+from patrolmarl.evaluation.beat_geometry import cell_centre_on_map, cell_polygons, to_map
+from patrolmarl.evaluation.beat_judgement import Judgement
+from patrolmarl.evaluation.beat_maps import beat_map
+
+PLAN_FILE = "plan.yaml"
+GEOJSON_FILE = "beats.geojson"
+SCHEDULE_FILE = "schedule.csv"
+JUDGEMENT_JSON = "judgement.json"
+JUDGEMENT_MD = "judgement.md"
+REPORT_DIR = "report"
+SCHEDULE_COLUMNS = ("unit", "block", "start_hour", "end_hour", "row", "col", "share", "dwell_rank")
+_FILES = {PLAN_FILE, GEOJSON_FILE, SCHEDULE_FILE, JUDGEMENT_JSON, JUDGEMENT_MD, REPORT_DIR}
+
+
+def map_file(block: int) -> str:
+    """File name of the map of ``block``."""
+    return f"beats_block_{block}.png"
+
+
+def check_replaceable(out_dir: Path) -> None:
+    """Raise FileExistsError unless ``out_dir`` is absent, empty or an earlier beats folder."""
+    out_dir = Path(out_dir)
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if out_dir.is_symlink() or not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} exists and is not a beats folder; not replacing it")
+    names = {e.name for e in out_dir.iterdir()}
+    ours = all(n in _FILES or (n.startswith("beats_block_") and n.endswith(".png")) for n in names)
+    if names and not (ours and PLAN_FILE in names):
+        raise FileExistsError(
+            f"{out_dir} is not empty and not an earlier beats folder; not replacing it"
+        )
+
+
+@contextmanager
+def staged_folder(out_dir: Path) -> Iterator[Path]:
+    """Yield an empty temporary sibling of ``out_dir``; on success it replaces ``out_dir``.
+
+    On any error the temporary folder is removed and ``out_dir`` left as it was.
+    """
+    out_dir = Path(out_dir).absolute()
+    check_replaceable(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        yield tmp
+        mask = os.umask(0o022)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)
+        _move_into_place(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_plan(folder: Path, plan: BeatPlan, header: str) -> Path:
+    """``plan.yaml``: the plan in the beat-plan format, ``header`` as comments."""
+    path = folder / PLAN_FILE
+    path.write_text(plan.to_yaml(header), encoding="utf-8")
+    return path
+
+
+def beats_geojson(district: District, beats: DerivedBeats) -> dict:
+    """A FeatureCollection with one (Multi)Polygon feature per unit and block.
+
+    Coordinates are WGS84 lon/lat when the district has an ``origin``, else
+    metres east and north of the grid's north-west corner (see :func:`to_map`).
+    """
+    digits = 7 if district.config.origin is not None else 3
+    features = []
+    for n in range(district.n_units):
+        for k in range(beats.block_hours.size - 1):
+            mask = beats.cells[k, n].reshape(district.rows, district.cols)
+            polygons = [
+                [np.round(to_map(ring, district), digits).tolist() for ring in polygon]
+                for polygon in cell_polygons(mask)
+            ]
+            geometry = (
+                {"type": "Polygon", "coordinates": polygons[0]}
+                if len(polygons) == 1
+                else {"type": "MultiPolygon", "coordinates": polygons}
+            )
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": geometry,
+                    "properties": _properties(district, beats, k, n, digits),
+                }
+            )
+    crs = (
+        "WGS84 lon/lat"
+        if district.config.origin is not None
+        else "metres, x east and y north of the grid's north-west corner"
+    )
+    return {
+        "type": "FeatureCollection",
+        "patrolmarl": {
+            "district": district.name,
+            "coordinates": crs,
+            "cell_size_m": district.config.cell_size_m,
+            "share": beats.share,
+        },
+        "features": features,
+    }
+
+
+def write_geojson(folder: Path, district: District, beats: DerivedBeats) -> Path:
+    """``beats.geojson`` (see :func:`beats_geojson`)."""
+    path = folder / GEOJSON_FILE
+    path.write_text(json.dumps(beats_geojson(district, beats)) + "\n", encoding="utf-8")
+    return path
+
+
+def write_schedule(folder: Path, district: District, beats: DerivedBeats) -> Path:
+    """``schedule.csv``: one row per beat cell, most time first, dwell rank where it waits."""
+    path = folder / SCHEDULE_FILE
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(SCHEDULE_COLUMNS)
+        for n in range(district.n_units):
+            for k in range(beats.block_hours.size - 1):
+                w = beats.weights[k, n]
+                for c in np.argsort(-w, kind="stable")[: int((w > 0).sum())]:
+                    rank = int(beats.dwell_rank[k, n, c])
+                    writer.writerow(
+                        [
+                            f"patrol_{n}",
+                            k,
+                            f"{beats.block_hours[k]:g}",
+                            f"{beats.block_hours[k + 1]:g}",
+                            c // district.cols,
+                            c % district.cols,
+                            f"{w[c]:.6f}",
+                            rank if rank else "",
+                        ]
+                    )
+    return path
+
+
+def write_maps(folder: Path, district: District, beats: DerivedBeats, source: str) -> list[Path]:
+    """One PNG map per block (:func:`beat_map`)."""
+    incidents = IncidentModel(district)
+    return [
+        beat_map(district, beats, k, folder / map_file(k), source, incidents)
+        for k in range(beats.block_hours.size - 1)
+    ]
+
+
+def write_judgement(folder: Path, judgement: Judgement) -> list[Path]:
+    """``judgement.json`` and ``judgement.md``."""
+    text = json.dumps(judgement.to_json(), indent=2, allow_nan=False)
+    (folder / JUDGEMENT_JSON).write_text(text + "\n", encoding="utf-8")
+    (folder / JUDGEMENT_MD).write_text(judgement.to_markdown(), encoding="utf-8")
+    return [folder / JUDGEMENT_JSON, folder / JUDGEMENT_MD]
+
+
+def _properties(district: District, beats: DerivedBeats, k: int, n: int, digits: int) -> dict:
+    dwell = []
+    for c in np.flatnonzero(beats.dwell_rank[k, n]):
+        r, col = divmod(int(c), district.cols)
+        where = np.round(cell_centre_on_map(r, col, district), digits).tolist()
+        dwell.append({"rank": int(beats.dwell_rank[k, n, c]), "row": r, "col": col, "at": where})
+    dwell.sort(key=lambda d: d["rank"])
+    return {
+        "unit": f"patrol_{n}",
+        "vehicle": district.vehicle_names[district.unit_vehicle[n]],
+        "block": k,
+        "start_hour": float(beats.block_hours[k]),
+        "end_hour": float(beats.block_hours[k + 1]),
+        "share": round(float(beats.kept_share[k, n]), 4),
+        "cells": int(beats.cells[k, n].sum()),
+        "patrol_minutes_per_day": round(float(beats.patrol_minutes_per_day[k, n]), 1),
+        "borrowed": bool(beats.borrowed[k, n]),
+        "dwell_points": dwell,
+    }
+
+
+def _move_into_place(tmp: Path, out_dir: Path) -> None:
+    """Rename ``tmp`` to ``out_dir``, replacing an existing (checked) folder."""
+    if not out_dir.exists():
+        os.rename(tmp, out_dir)
+        return
+    check_replaceable(out_dir)
+    old = out_dir.parent / f".{out_dir.name}.{uuid.uuid4().hex[:8]}.old"
+    os.rename(out_dir, old)
+    try:
+        os.rename(tmp, out_dir)
+    except BaseException:
+        os.rename(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
