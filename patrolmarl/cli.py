@@ -164,7 +164,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     from patrolmarl.agents.registry import load_policy
     from patrolmarl.envs.district import District
     from patrolmarl.evaluation.evaluate import evaluate
-    from patrolmarl.evaluation.report import _check_replaceable, format_table, write_report
+    from patrolmarl.evaluation.report import format_table, is_report_folder, write_report
+    from patrolmarl.output_folder import check_replaceable
 
     district = District.load(args.district)
     names = ["nearest"] if args.calibration else [p.strip() for p in args.policies.split(",")]
@@ -176,7 +177,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     out = args.out or Path("reports") / district.name
     if not args.calibration:
         try:  # before the (long) evaluation: would write_report refuse this folder?
-            _check_replaceable(out.absolute())
+            check_replaceable(out.absolute(), "report", is_report_folder)
         except FileExistsError as exc:
             raise PatrolMarlError(f"--out: {exc}") from None
     with _progress(not args.no_progress, len(policies) + 1, district) as on_step:

@@ -1,21 +1,14 @@
 """The files of a beats folder: plan.yaml, beats.geojson, schedule.csv, maps and the judgement.
 
-:func:`staged_folder` gives a temporary sibling of the destination to write
-into and moves it into place only when everything is written, so a failure
-never leaves a half-written folder. An existing destination is replaced only
-if it is empty or an earlier beats folder.
+The folder is written whole or not at all (:mod:`patrolmarl.output_folder`); an
+existing one is replaced only if it is empty or an earlier beats folder
+(:func:`is_beats_folder`).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
-import tempfile
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -43,40 +36,10 @@ def map_file(block: int) -> str:
     return f"beats_block_{block}.png"
 
 
-def check_replaceable(out_dir: Path) -> None:
-    """Raise FileExistsError unless ``out_dir`` is absent, empty or an earlier beats folder."""
-    out_dir = Path(out_dir)
-    if not out_dir.exists() and not out_dir.is_symlink():
-        return
-    if out_dir.is_symlink() or not out_dir.is_dir():
-        raise FileExistsError(f"{out_dir} exists and is not a beats folder; not replacing it")
-    names = {e.name for e in out_dir.iterdir()}
+def is_beats_folder(names: set[str]) -> bool:
+    """True if a folder holding ``names`` is an earlier beats output."""
     ours = all(n in _FILES or (n.startswith("beats_block_") and n.endswith(".png")) for n in names)
-    if names and not (ours and PLAN_FILE in names):
-        raise FileExistsError(
-            f"{out_dir} is not empty and not an earlier beats folder; not replacing it"
-        )
-
-
-@contextmanager
-def staged_folder(out_dir: Path) -> Iterator[Path]:
-    """Yield an empty temporary sibling of ``out_dir``; on success it replaces ``out_dir``.
-
-    On any error the temporary folder is removed and ``out_dir`` left as it was.
-    """
-    out_dir = Path(out_dir).absolute()
-    check_replaceable(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
-        yield tmp
-        mask = os.umask(0o022)
-        os.umask(mask)
-        os.chmod(tmp, 0o777 & ~mask)
-        _move_into_place(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return ours and PLAN_FILE in names
 
 
 def write_plan(folder: Path, plan: BeatPlan, header: str) -> Path:
@@ -199,19 +162,3 @@ def _properties(district: District, beats: DerivedBeats, k: int, n: int, digits:
         "borrowed": bool(beats.borrowed[k, n]),
         "dwell_points": dwell,
     }
-
-
-def _move_into_place(tmp: Path, out_dir: Path) -> None:
-    """Rename ``tmp`` to ``out_dir``, replacing an existing (checked) folder."""
-    if not out_dir.exists():
-        os.rename(tmp, out_dir)
-        return
-    check_replaceable(out_dir)
-    old = out_dir.parent / f".{out_dir.name}.{uuid.uuid4().hex[:8]}.old"
-    os.rename(out_dir, old)
-    try:
-        os.rename(tmp, out_dir)
-    except BaseException:
-        os.rename(old, out_dir)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

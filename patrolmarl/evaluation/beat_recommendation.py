@@ -23,8 +23,7 @@ from patrolmarl.evaluation.beat_derivation import DerivedBeats, derive_beats
 from patrolmarl.evaluation.beat_judgement import Judgement, judge
 from patrolmarl.evaluation.beat_outputs import (
     REPORT_DIR,
-    check_replaceable,
-    staged_folder,
+    is_beats_folder,
     write_geojson,
     write_judgement,
     write_maps,
@@ -35,6 +34,7 @@ from patrolmarl.evaluation.evaluate import Evaluation, evaluate
 from patrolmarl.evaluation.patrol_time import record_patrol_time
 from patrolmarl.evaluation.report import write_report
 from patrolmarl.evaluation.runner import day_seeds
+from patrolmarl.output_folder import check_replaceable, staged_folder
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def recommend_beats(
         For a policy that cannot be loaded or an ``out_dir`` that is not replaceable.
     """
     try:  # before the runs: would the folder be refused at the end?
-        check_replaceable(Path(out_dir).absolute())
+        check_replaceable(Path(out_dir).absolute(), "beats", is_beats_folder)
     except FileExistsError as exc:
         raise PatrolMarlError(f"--out: {exc}") from None
     source = load_policy(policy, district, seed=seed)
@@ -91,7 +91,7 @@ def recommend_beats(
     hook = (lambda n: on_step(label, n)) if on_step else None
     time = record_patrol_time(district, source, seeds, n_blocks, on_step=hook)
     beats = derive_beats(time, district, share)
-    with staged_folder(out_dir) as folder:
+    with staged_folder(out_dir, "beats", is_beats_folder) as folder:
         header = (
             f"Recommended beats of {district.name}, derived by `patrolmarl beats` from the "
             f"policy {policy}\non {days} day(s), seed {seed}: each beat is the fewest cells "

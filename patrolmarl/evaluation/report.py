@@ -11,10 +11,6 @@ import base64
 import html
 import json
 import math
-import os
-import shutil
-import tempfile
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +25,7 @@ from patrolmarl.evaluation.evaluate import (
     Evaluation,
     config_hash,
 )
+from patrolmarl.output_folder import staged_folder
 
 METRICS_FILE = "metrics.json"
 MARKDOWN_FILE = "report.md"
@@ -66,16 +63,8 @@ def write_report(ev: Evaluation, out_dir: Path) -> list[Path]:
         If ``out_dir`` exists and is neither empty nor an earlier report folder.
     """
     out_dir = Path(out_dir).absolute()
-    _check_replaceable(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
-    try:
+    with staged_folder(out_dir, "report", is_report_folder) as tmp:
         names = _write_folder(ev, tmp)
-        os.chmod(tmp, 0o777 & ~_umask())
-        _move_into_place(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return [out_dir / name for name in names]
 
 
@@ -569,46 +558,7 @@ def _json_ready(obj: object) -> object:
     return obj
 
 
-def _is_report_folder(folder: Path) -> bool:
-    """True if ``folder`` holds only files an earlier :func:`write_report` writes."""
-    entries = list(folder.iterdir())
-    names = {e.name for e in entries}
-    ours = all(
-        e.is_file() and (e.name in (METRICS_FILE, MARKDOWN_FILE, HTML_FILE) or e.suffix == ".png")
-        for e in entries
-    )
+def is_report_folder(names: set[str]) -> bool:
+    """True if a folder holding ``names`` is an earlier :func:`write_report` output."""
+    ours = all(n in (METRICS_FILE, MARKDOWN_FILE, HTML_FILE) or n.endswith(".png") for n in names)
     return ours and METRICS_FILE in names
-
-
-def _check_replaceable(out_dir: Path) -> None:
-    if not out_dir.exists() and not out_dir.is_symlink():
-        return
-    if not out_dir.is_dir() or out_dir.is_symlink():
-        raise FileExistsError(f"{out_dir} exists and is not a report folder; not replacing it")
-    if any(out_dir.iterdir()) and not _is_report_folder(out_dir):
-        raise FileExistsError(
-            f"{out_dir} is not empty and not an earlier report folder; not replacing it"
-        )
-
-
-def _move_into_place(tmp: Path, out_dir: Path) -> None:
-    """Rename ``tmp`` to ``out_dir``, replacing an existing (checked) folder."""
-    if not out_dir.exists():
-        os.rename(tmp, out_dir)
-        return
-    _check_replaceable(out_dir)
-    old = out_dir.parent / f".{out_dir.name}.{uuid.uuid4().hex[:8]}.old"
-    os.rename(out_dir, old)
-    try:
-        os.rename(tmp, out_dir)
-    except BaseException:
-        os.rename(old, out_dir)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _umask() -> int:
-    """The process umask (read by setting and restoring it)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask

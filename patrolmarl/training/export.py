@@ -12,10 +12,6 @@ place, so it is never seen half-written.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,6 +22,7 @@ import torch
 from patrolmarl.agents.learned import ObservationNormalizer, SB3ModelPolicy
 from patrolmarl.envs.district import District
 from patrolmarl.errors import PatrolMarlError
+from patrolmarl.output_folder import check_replaceable, staged_folder
 from patrolmarl.policy_card import (
     ACTION_OUTPUT,
     CARD_FILE,
@@ -144,26 +141,21 @@ def _evaluation_table(run_dir: Path) -> dict[str, Any] | None:
     }
 
 
-def _is_export_folder(folder: Path) -> bool:
-    names = {p.name for p in folder.iterdir()}
+def _is_export_folder(names: set[str]) -> bool:
     return CARD_FILE in names and names <= {CARD_FILE, ONNX_FILE}
 
 
 def _check_replaceable(out: Path) -> None:
     """Refuse an ``out`` that exists and is neither empty nor an earlier export."""
-    if not out.exists() and not out.is_symlink():
-        return
-    if out.is_symlink() or not out.is_dir():
-        raise PatrolMarlError(f"--out: {out} exists and is not a folder; not replacing it")
-    if any(out.iterdir()) and not _is_export_folder(out):
-        raise PatrolMarlError(f"--out: {out} is not empty and not an earlier export")
+    try:
+        check_replaceable(out, "export", _is_export_folder)
+    except FileExistsError as exc:
+        raise PatrolMarlError(f"--out: {exc}") from None
 
 
 def _write_folder(out: Path, graph: MaskedPolicyGraph, card: dict[str, Any]) -> None:
     """Write ``policy.onnx`` and ``policy.json`` in a temporary folder renamed to ``out``."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with staged_folder(out, "export", _is_export_folder) as tmp:
         obs_size = card["observation"]["size"]
         n_actions = card["actions"]["count"]
         batch = {0: "batch"}
@@ -189,26 +181,3 @@ def _write_folder(out: Path, graph: MaskedPolicyGraph, card: dict[str, Any]) -> 
         onnx.checker.check_model(str(tmp / ONNX_FILE))
         text = json.dumps(card, indent=2, allow_nan=False)
         (tmp / CARD_FILE).write_text(text + "\n", encoding="utf-8")
-        umask = os.umask(0o022)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        _move_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _move_into_place(tmp: Path, out: Path) -> None:
-    """Rename ``tmp`` to ``out``, replacing an existing (checked) folder."""
-    if not out.exists():
-        os.rename(tmp, out)
-        return
-    _check_replaceable(out)
-    old = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.old"
-    os.rename(out, old)
-    try:
-        os.rename(tmp, out)
-    except BaseException:
-        os.rename(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

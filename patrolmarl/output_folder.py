@@ -1,0 +1,75 @@
+"""Output folders written whole or not at all: staged in a temporary sibling, then swapped in.
+
+A command that writes a folder (report, beats, export) stages every file in a
+temporary sibling and renames it into place at the end; on any error the
+staged folder is removed and the target is left as it was. An existing target
+is replaced only if it is empty or an earlier output of the same kind, judged
+by the file names it holds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+NamesCheck = Callable[[set[str]], bool]
+
+
+def check_replaceable(out_dir: Path, kind: str, is_earlier_output: NamesCheck) -> None:
+    """Raise FileExistsError unless ``out_dir`` is absent, empty or an earlier ``kind`` folder.
+
+    ``is_earlier_output`` gets the set of names in the folder.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if out_dir.is_symlink() or not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} exists and is not a {kind} folder; not replacing it")
+    names = {entry.name for entry in out_dir.iterdir()}
+    if names and not is_earlier_output(names):
+        raise FileExistsError(
+            f"{out_dir} is not empty and not an earlier {kind} folder; not replacing it"
+        )
+
+
+@contextmanager
+def staged_folder(out_dir: Path, kind: str, is_earlier_output: NamesCheck) -> Iterator[Path]:
+    """Yield an empty temporary sibling of ``out_dir``; when the block ends, it replaces it.
+
+    Raises FileExistsError before anything is written if ``out_dir`` may not be
+    replaced (see :func:`check_replaceable`).
+    """
+    out_dir = Path(out_dir).absolute()
+    check_replaceable(out_dir, kind, is_earlier_output)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        yield tmp
+        mask = os.umask(0o022)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes it owner-only
+        _swap_in(tmp, out_dir, kind, is_earlier_output)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _swap_in(tmp: Path, out_dir: Path, kind: str, is_earlier_output: NamesCheck) -> None:
+    """Rename ``tmp`` to ``out_dir``, moving a replaceable old folder away first."""
+    if not out_dir.exists():
+        os.rename(tmp, out_dir)
+        return
+    check_replaceable(out_dir, kind, is_earlier_output)
+    old = out_dir.parent / f".{out_dir.name}.{uuid.uuid4().hex[:8]}.old"
+    os.rename(out_dir, old)
+    try:
+        os.rename(tmp, out_dir)
+    except BaseException:
+        os.rename(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
