@@ -29,7 +29,12 @@ its negative)::
   within the horizon; it is off by default.
 
 Credit: with ``credit="team"`` every unit of a district gets the district's
-reward. With ``credit="local"`` each term is split among the units so that the
+reward. With ``credit="difference"`` a unit's response term is instead its
+difference reward: how much more the next step's calls would cost without it,
+``sum over the cells it is nearest to of rate(c) * (second_eta(c) - eta(c))``.
+Only the unit's own placement moves it, and any move that raises it lowers the
+team's expected response by the same amount (it is aligned); the waiting and
+theft terms stay shared. With ``credit="local"`` each term is split among the units so that the
 units' rewards add up to the team reward: a cell's expected response and theft
 go to the unit nearest it (the unit that would answer it), a call's waiting to
 the unit sent to it (or, while pending, the nearest available unit), a
@@ -75,7 +80,8 @@ class ShapedReward:
         Bonus per street call closed on scene during the step (default 0).
     credit
         "team": every unit gets its district's reward; "local": the terms are
-        split among units (see the module docstring), adding up to the team reward.
+        split among units (see the module docstring), adding up to the team
+        reward; "difference": the response term is each unit's marginal value.
 
     Examples
     --------
@@ -94,8 +100,8 @@ class ShapedReward:
         closure: float = DEFAULT_WEIGHTS["closure"],
         credit: str = "team",
     ) -> None:
-        if credit not in ("team", "local"):
-            raise ValueError(f"credit must be 'team' or 'local', not {credit!r}")
+        if credit not in ("team", "local", "difference"):
+            raise ValueError(f"credit must be 'team', 'local' or 'difference', not {credit!r}")
         self.sim = sim
         self.credit = credit
         self.weights = {
@@ -137,8 +143,42 @@ class ShapedReward:
         """``(B, N)`` float64 reward of each unit (team or local credit)."""
         if self.credit == "local":
             return self.unit_rewards()
+        if self.credit == "difference":
+            return self.difference_rewards()
         total = self.team_reward()
         return np.repeat(total[:, None], self.sim.n_units, axis=1)
+
+    def difference_rewards(self) -> np.ndarray:
+        """``(B, N)``: each unit's marginal response value plus the shared other terms.
+
+        The response part is ``response * step * sum_c rate(c) * (eta_without_unit(c) -
+        eta(c))`` over the cells the unit is nearest to (zero for unavailable
+        units); waiting, theft and closure are the team's, as in :meth:`team_reward`.
+        """
+        sim = self.sim
+        b, n = sim.batch_size, sim.n_units
+        status = sim.unit_status
+        available = (status == IDLE) | (status == MOVING)
+        row = np.where(available, self._unit_row + sim.unit_cell, self._inf_row)
+        travel = self._rows[row.T]  # (N, B, C)
+        two = np.partition(travel, 1, axis=0)[:2] if n > 1 else np.stack([travel[0], travel[0]])
+        owner = travel.argmin(axis=0)
+        gap = two[1] - two[0]
+        # With one (or no) unit available the marginal value is unbounded: cap it at the
+        # district's longest trip so that rewards stay finite.
+        gap = np.where(np.isfinite(gap), gap, float(self._rows[: self._inf_row].max()))
+        gap = np.where(np.isfinite(two[0]), gap, 0.0)
+        value = sim.step_minutes * self._street_rate[sim.hour_of_day] * gap  # (B, C)
+        flat_owner = (np.arange(b)[:, None] * n + owner).ravel()
+        marginal = np.bincount(flat_owner, value.ravel(), minlength=b * n).reshape(b, n)
+        w = self.weights
+        terms = self.components()
+        shared = (
+            w["closure"] * terms["closed_calls"]
+            - w["waiting"] * terms["waiting_minutes"]
+            - w["theft"] * terms["expected_thefts"]
+        )
+        return w["response"] * marginal + shared[:, None]
 
     def unit_rewards(self) -> np.ndarray:
         """``(B, N)`` local-credit rewards; each district's row sums to its team reward."""

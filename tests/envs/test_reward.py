@@ -265,3 +265,30 @@ def test_unknown_credit_is_refused():
     sim = BatchedSim(District.load("gaoxin", episode_minutes=60), batch_size=1)
     with pytest.raises(ValueError, match="credit"):
         ShapedReward(sim, credit="shared")
+
+
+def test_difference_credit_pays_each_unit_its_marginal_response_value():
+    d = District.load("gaoxin", episode_minutes=240)
+    sim = BatchedSim(d, batch_size=2, seed=0)
+    sim.reset()
+    rng = np.random.default_rng(1)
+    for _ in range(60):
+        masks = sim.action_masks()
+        score = rng.random(masks.shape)
+        score[~masks] = -1.0
+        sim.step(score.argmax(axis=2))
+    team = ShapedReward(sim)
+    difference = ShapedReward(sim, credit="difference")
+    rewards = difference()
+    terms = team.components()
+    shared = -(terms["waiting_minutes"] + DEFAULT_WEIGHTS["theft"] * terms["expected_thefts"])
+    for unit in np.flatnonzero((sim.unit_status[0] == IDLE) | (sim.unit_status[0] == MOVING))[:4]:
+        with_unit = team.expected_response()[0]
+        saved = sim.unit_status[0, unit], sim.unit_free_at[0, unit]
+        sim.unit_status[0, unit] = ON_SCENE  # take the unit out of reach
+        sim.unit_free_at[0, unit] = sim.now[0] + 1e6
+        without_unit = team.expected_response()[0]
+        sim.unit_status[0, unit], sim.unit_free_at[0, unit] = saved
+        marginal = rewards[0, unit] - shared[0]
+        assert marginal == pytest.approx(without_unit - with_unit, rel=1e-9, abs=1e-12)
+        assert marginal >= 0.0
