@@ -290,5 +290,6 @@ def test_difference_credit_pays_each_unit_its_marginal_response_value():
         without_unit = team.expected_response()[0]
         sim.unit_status[0, unit], sim.unit_free_at[0, unit] = saved
         marginal = rewards[0, unit] - shared[0]
-        assert marginal == pytest.approx(without_unit - with_unit, rel=1e-9, abs=1e-12)
+        # travel tables are float32 in the reward: agree to float32 precision
+        assert marginal == pytest.approx(without_unit - with_unit, rel=1e-6, abs=1e-9)
         assert marginal >= 0.0
