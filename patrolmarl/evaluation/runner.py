@@ -16,7 +16,10 @@ from patrolmarl.envs.observations import ObservationBuilder
 def day_seeds(seed: int, days: int) -> list[list[int]]:
     """The seeds of evaluation days ``0..days-1`` under a base ``seed``.
 
-    Day ``d`` is seeded with ``[seed, d]``: adding days never changes the earlier ones.
+    Day ``d`` is seeded with ``[seed, d]``: adding days never changes the calls
+    of the earlier ones. (A policy's own randomness, such as the random patrol
+    of the baselines, comes from one generator over the whole batch, so its
+    choices on a day can change when other days are added.)
     """
     return [[int(seed), d] for d in range(days)]
 
