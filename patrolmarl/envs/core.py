@@ -61,6 +61,7 @@ from patrolmarl.envs.status import (
     HANDED_OVER,
     IDLE,
     MOVING,
+    N_MOVES,
     ON_SCENE,
     PENDING,
     SERVED,
@@ -164,6 +165,10 @@ class BatchedSim:
     nearest_call, nearest_travel
         ``(B, N, K)`` each unit's K nearest pending calls (day-call index, -1 if
         none) and its travel minutes to them, as of the last reset or step.
+
+    The ``(B, N)`` unit arrays and the ``(B, C)`` fields are C-contiguous and
+    updated in place (the step writes through flat views of them): change their
+    contents, do not replace them.
     """
 
     def __init__(self, district: District, batch_size: int = 1, seed: int | None = None) -> None:
@@ -191,9 +196,12 @@ class BatchedSim:
         precincts = [cfg.precincts[c] for c in district.precinct_codes]
         self._pool_size = np.array([p.responders for p in precincts], dtype=np.int64)
         self._pool_travel = np.array([p.responder_travel_minutes for p in precincts])
-        self._visible_cells = _chebyshev_disc(district, sim.visible_radius_cells)  # (C, M)
+        disc = _chebyshev_disc(district, sim.visible_radius_cells)  # (C, M)
+        # Off-grid entries repeat the cell itself: a cell is counted once however often seen.
+        self._visible_cells = np.where(disc >= 0, disc, np.arange(district.n_cells)[:, None])
         self._nb_weight = cfg.deterrence.neighbour_weight
         self._neighbour = district.neighbour
+        self._mask_table = _mask_table(district.neighbour >= 0, self.k_calls)
 
         b, n, c = batch_size, self.n_units, district.n_cells
         self.step_count = np.zeros(b, dtype=np.int64)
@@ -215,6 +223,11 @@ class BatchedSim:
         self.calls = CallLog.empty(b, 64)
         self.nearest_call = np.full((b, n, self.k_calls), -1, dtype=np.int64)
         self.nearest_travel = np.full((b, n, self.k_calls), np.inf)
+        self._nearest_count = np.zeros((b, n), dtype=np.int64)  # valid entries (they come first)
+        self._nearest_rows = np.arange(b)  # districts whose nearest calls may be set
+        # Offset of each unit's district in flattened (B * C) cell arrays, by flat unit index.
+        self._cell_base = np.repeat(np.arange(b) * c, n)
+        self._seen = np.zeros(b * c, dtype=np.int64)  # scratch of _update_presence, kept zero
 
     # ------------------------------------------------------------------ clock
     @property
@@ -282,6 +295,63 @@ class BatchedSim:
         self.next_call[idx] = 0
         self._update_nearest_calls()
 
+    def load_state(
+        self,
+        b: int,
+        step: int,
+        unit_cell: np.ndarray,
+        unit_status: np.ndarray,
+        unit_free_at: np.ndarray,
+        call_time: np.ndarray,
+        call_type: np.ndarray,
+        call_cell: np.ndarray,
+        presence: np.ndarray | None = None,
+    ) -> None:
+        """Put district ``b`` in a given situation, e.g. a real one to be advised on.
+
+        The district is reset (its drawn day discarded), then its clock is set
+        to ``step``, its units to ``unit_cell`` / ``unit_status`` (``(N,)``;
+        ``unit_free_at``: minutes from the episode start at which a busy or
+        moving unit's task ends), its pending street calls to ``call_time`` /
+        ``call_type`` / ``call_cell`` (``(M,)``; they become day-calls
+        ``0..M-1`` in this order, which breaks ties in nearness as call order
+        does, so give them in time order) and its presence field to
+        ``presence`` (``(C,)``, zero by default).
+
+        Units' targets and assigned calls, the precinct pools and the rest of
+        the day are not part of the situation: the loaded district gives
+        observations and :meth:`action_masks`; stepping it is not supported.
+        """
+        self.reset(seeds=[0], mask=np.arange(self.batch_size) == b)
+        self.episode_seed[b] = None
+        m = len(call_time)
+        if m > self.calls.time.shape[1]:
+            self.calls.grow(m)
+        zeros = np.zeros(m)
+        pending = DayCalls(
+            time=np.asarray(call_time, dtype=float),
+            type=np.asarray(call_type, dtype=np.int64),
+            cell=np.asarray(call_cell, dtype=np.int64),
+            service=zeros,
+            closure_u=zeros,
+            theft_u=zeros,
+        )
+        self.calls.load_day(b, pending)
+        self.calls.status[b, :m] = PENDING
+        self.next_call[b] = m
+        if m > self.pending.shape[1]:
+            extra = np.full((self.batch_size, m - self.pending.shape[1]), -1, dtype=np.int64)
+            self.pending = np.concatenate([self.pending, extra], axis=1)
+        self.pending[b, :m] = np.arange(m)
+        self.step_count[b] = step
+        self.unit_cell[b] = unit_cell
+        self.unit_target[b] = unit_cell
+        self.unit_status[b] = unit_status
+        self.unit_free_at[b] = unit_free_at
+        if presence is not None:
+            self.presence[b] = presence
+        self._update_nearest_calls()
+
     def record(self, b: int) -> EpisodeRecord:
         """A copy of district ``b``'s episode so far, for :func:`episode_metrics`."""
         log, n = self.calls, int(self.calls.n_calls[b])
@@ -335,21 +405,18 @@ class BatchedSim:
 
     def action_masks(self) -> np.ndarray:
         """``(B, N, A)`` bool: which actions each unit may take now."""
-        b, n = self.batch_size, self.n_units
-        status = self.unit_status
-        available = (status == IDLE) | (status == MOVING)
-        mask = np.zeros((b, n, self.n_actions), dtype=bool)
-        mask[..., 0] = True
-        moves_ok = self._neighbour[self.unit_cell] >= 0  # (B, N, 4)
-        mask[..., 1:FIRST_ACCEPT] = moves_ok & (status == IDLE)[..., None]
-        mask[..., FIRST_ACCEPT:] = (self.nearest_call >= 0) & available[..., None]
-        return mask
+        return self._mask_table.take(self._mask_rows(), axis=0)
+
+    def _mask_rows(self) -> np.ndarray:
+        """``(B, N)`` each unit's row of the mask table (see :func:`_mask_table`)."""
+        status_class = _STATUS_CLASS.take(self.unit_status)
+        row = (self.unit_cell * _N_CLASSES + status_class) * (self.k_calls + 1)
+        return row + self._nearest_count
 
     def _mask_allows(self, actions: np.ndarray) -> np.ndarray:
-        mask = self.action_masks()
-        a = np.clip(actions, 0, self.n_actions - 1)
-        ok = np.take_along_axis(mask, a[..., None], axis=2)[..., 0]
-        return ok & (actions >= 0) & (actions < self.n_actions)
+        """``(B, N)`` True where ``actions`` is in range and allowed by the mask."""
+        flat = self._mask_rows() * self.n_actions + np.clip(actions, 0, self.n_actions - 1)
+        return self._mask_table.take(flat) & (actions >= 0) & (actions < self.n_actions)
 
     def _apply_accepts(self, actions: np.ndarray, t0: np.ndarray) -> None:
         bi, ni = np.nonzero(actions >= FIRST_ACCEPT)
@@ -381,52 +448,61 @@ class BatchedSim:
         self.pending[bi, np.argmax(self.pending[bi] == call[:, None], axis=1)] = -1
 
     def _apply_moves(self, actions: np.ndarray, t0: np.ndarray) -> None:
-        bi, ni = np.nonzero((actions >= 1) & (actions < FIRST_ACCEPT))
-        if bi.size == 0:
+        units = np.flatnonzero((actions >= 1) & (actions < FIRST_ACCEPT))  # flat (B * N)
+        if units.size == 0:
             return
-        direction = actions[bi, ni] - 1
-        cell = self.unit_cell[bi, ni]
-        self.unit_status[bi, ni] = MOVING
-        self.unit_target[bi, ni] = self._neighbour[cell, direction]
-        self.unit_free_at[bi, ni] = t0[bi] + self._unit_moves[ni, cell, direction]
+        bi, ni = np.divmod(units, self.n_units)
+        # Flat indices into the (C, 4) neighbours and the (N, C, 4) move times.
+        move = self.unit_cell.reshape(-1)[units] * N_MOVES + actions.reshape(-1)[units] - 1
+        self.unit_status.reshape(-1)[units] = MOVING
+        self.unit_target.reshape(-1)[units] = self._neighbour.take(move)
+        minutes = self._unit_moves.take(ni * self._neighbour.size + move)
+        self.unit_free_at.reshape(-1)[units] = t0[bi] + minutes
 
     def _advance_units(self, t1: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Process unit events due by t1; returns follow-up jobs (b, call, release)."""
         log = self.calls
+        n = self.n_units
+        # Flat (B * N) views of the unit state.
+        status, cell, free_at = (
+            a.reshape(-1) for a in (self.unit_status, self.unit_cell, self.unit_free_at)
+        )
+        target, unit_call = self.unit_target.reshape(-1), self.unit_call.reshape(-1)
+        t1_unit = np.repeat(t1, n)
         jobs = []
         while True:
-            due = (self.unit_status != IDLE) & (self.unit_free_at <= t1[:, None])
-            if not due.any():
+            units = np.flatnonzero((status != IDLE) & (free_at <= t1_unit))
+            if units.size == 0:
                 return jobs
-            status = self.unit_status.copy()
-            bi, ni = np.nonzero(due & (status == MOVING))
-            self.unit_cell[bi, ni] = self.unit_target[bi, ni]
-            self.unit_status[bi, ni] = IDLE
+            was = status[units]
+            moved = units[was == MOVING]
+            cell[moved] = target[moved]
+            status[moved] = IDLE
 
-            bi, ni = np.nonzero(due & (status == EN_ROUTE))
-            if bi.size:
-                call = self.unit_call[bi, ni]
-                arrival = self.unit_free_at[bi, ni]
-                self.unit_cell[bi, ni] = self.unit_target[bi, ni]
-                self.unit_status[bi, ni] = ON_SCENE
+            arrived = units[was == EN_ROUTE]
+            if arrived.size:
+                bi, call = arrived // n, unit_call[arrived]
+                arrival = free_at[arrived]
+                cell[arrived] = target[arrived]
+                status[arrived] = ON_SCENE
                 service = log.service[bi, call]
-                self.unit_free_at[bi, ni] = arrival + service
-                self.unit_busy_minutes[bi, ni] += service
-                self.unit_calls_served[bi, ni] += 1
+                free_at[arrived] = arrival + service
+                self.unit_busy_minutes.reshape(-1)[arrived] += service
+                self.unit_calls_served.reshape(-1)[arrived] += 1
                 log.status[bi, call] = SERVED
                 log.arrival_time[bi, call] = arrival
                 log.closed[bi, call] = (
                     log.closure_u[bi, call] < self._closure_prob[log.type[bi, call]]
                 )
 
-            bi, ni = np.nonzero(due & (status == ON_SCENE))
-            if bi.size:
-                call = self.unit_call[bi, ni]
-                self.unit_status[bi, ni] = IDLE
-                self.unit_call[bi, ni] = -1
+            done = units[was == ON_SCENE]
+            if done.size:
+                bi, call = done // n, unit_call[done]
+                status[done] = IDLE
+                unit_call[done] = -1
                 open_ = ~log.closed[bi, call]
                 log.follow_up[bi[open_], call[open_]] = True
-                jobs.append((bi[open_], call[open_], self.unit_free_at[bi[open_], ni[open_]]))
+                jobs.append((bi[open_], call[open_], free_at[done[open_]]))
 
     def _admit_new_calls(self, t1: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Bring in calls created before t1; returns precinct jobs (b, call, release)."""
@@ -535,28 +611,41 @@ class BatchedSim:
             self.fallback_dispatches[bi] += 1
 
     def _update_presence(self) -> None:
-        status = self.unit_status
-        visible = status != EN_ROUTE
+        """Decay presence, then add the visible units' minutes and the cells they cover.
+
+        Only touched cells are updated: adding zero elsewhere would change nothing.
+        """
+        units = np.flatnonzero(self.unit_status != EN_ROUTE)  # visible, flat (B * N)
+        unit_cell = self.unit_cell.reshape(-1)[units]
+        base = self._cell_base[units]
+        cells = base + unit_cell  # flat (B * C)
         self.presence *= self._decay
-        bi, ni = np.nonzero(visible)
-        flat = bi * self.district.n_cells + self.unit_cell[bi, ni]
-        occupied = np.bincount(flat, minlength=self.presence.size).reshape(self.presence.shape)
-        self.presence += self.step_minutes * occupied
-        self.occupied_steps += occupied
-        cover = np.zeros(self.presence.shape, dtype=bool)
-        seen = self._visible_cells[self.unit_cell[bi, ni]]  # (M_units, R)
-        valid = seen >= 0
-        cover[np.repeat(bi, seen.shape[1]).reshape(seen.shape)[valid], seen[valid]] = True
-        self.covered_steps += cover
+        occupied = self.occupied_steps.reshape(-1)
+        before = occupied[cells]
+        np.add.at(occupied, cells, 1)
+        count = occupied[cells] - before  # units in the cell
+        # Units sharing a cell repeat its index; each copy writes the same total.
+        presence = self.presence.reshape(-1)
+        presence[cells] = presence[cells] + self.step_minutes * count
+        seen = self._visible_cells.take(unit_cell, axis=0)
+        seen += base[:, None]
+        # A cell seen by several units counts once; a dense add streams through memory.
+        self._seen[seen] = 1
+        self.covered_steps += self._seen.reshape(self.covered_steps.shape)
+        self._seen[seen] = 0
 
     def _update_nearest_calls(self) -> None:
         """Recompute each unit's K nearest pending calls (only where calls are pending)."""
-        self.nearest_call.fill(-1)
-        self.nearest_travel.fill(np.inf)
-        busy_rows = np.flatnonzero((self.pending >= 0).any(axis=1))
+        cleared = self._nearest_rows  # the only rows holding calls
+        self.nearest_call[cleared] = -1
+        self.nearest_travel[cleared] = np.inf
+        self._nearest_count[cleared] = 0
+        busy_rows = self._nearest_rows = np.flatnonzero(self.pending.max(axis=1) >= 0)
         if busy_rows.size == 0:
             return
-        pend = self.pending[busy_rows]  # (b, Q)
+        # Only the occupied slots, in any order (ties are broken by call index).
+        pend = np.sort(self.pending[busy_rows], axis=1)[:, ::-1]
+        pend = pend[:, : int((pend >= 0).sum(axis=1).max())]  # (b, Q)
         cells = self.calls.cell[busy_rows[:, None], np.maximum(pend, 0)]  # (b, Q)
         travel = self._unit_travel[
             np.arange(self.n_units)[None, :, None],
@@ -576,6 +665,29 @@ class BatchedSim:
         chosen_call = np.where(np.isfinite(chosen_travel), chosen_call, -1)
         self.nearest_call[busy_rows, :, :k] = chosen_call
         self.nearest_travel[busy_rows, :, :k] = chosen_travel
+        self._nearest_count[busy_rows] = np.isfinite(chosen_travel).sum(axis=2)
+
+
+# Unit status -> class of the mask table: 0 idle, 1 moving, 2 busy (en route or on scene).
+_N_CLASSES = 3
+_STATUS_CLASS = np.zeros(max(IDLE, MOVING, EN_ROUTE, ON_SCENE) + 1, dtype=np.int64)
+_STATUS_CLASS[[IDLE, MOVING, EN_ROUTE, ON_SCENE]] = [0, 1, 2, 2]
+
+
+def _mask_table(move_ok: np.ndarray, k_calls: int) -> np.ndarray:
+    """``(C * 3 * (K + 1), A)`` action mask by cell, status class and number of nearest calls.
+
+    Row ``(cell * 3 + status_class) * (K + 1) + m``: stay is always allowed, moves
+    only for an idle unit and where the grid continues, accepting the first ``m``
+    nearest calls for an idle or moving unit.
+    """
+    n_cells = move_ok.shape[0]
+    table = np.zeros((n_cells, _N_CLASSES, k_calls + 1, FIRST_ACCEPT + k_calls), dtype=bool)
+    table[..., 0] = True
+    table[:, 0, :, 1:FIRST_ACCEPT] = move_ok[:, None, :]
+    for m in range(k_calls + 1):
+        table[:, :2, m, FIRST_ACCEPT : FIRST_ACCEPT + m] = True
+    return table.reshape(-1, FIRST_ACCEPT + k_calls)
 
 
 def _chebyshev_disc(district: District, radius: int) -> np.ndarray:

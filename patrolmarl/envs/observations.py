@@ -42,14 +42,6 @@ class ObservationBuilder:
         cfg = d.config
         self._n_units = d.n_units
         self._cells = d.n_cells
-        r = cfg.simulation.local_radius_cells
-        offsets = np.arange(-r, r + 1)
-        dr, dc = np.meshgrid(offsets, offsets, indexing="ij")
-        rows = d.cell_rc[:, 0:1] + dr.ravel()
-        cols = d.cell_rc[:, 1:2] + dc.ravel()
-        inside = (rows >= 0) & (rows < d.rows) & (cols >= 0) & (cols < d.cols)
-        # Off-grid window cells point at a padding cell (index C) that reads zero.
-        self._window = np.where(inside, rows * d.cols + cols, self._cells)  # (C, W)
         block = cfg.simulation.coarse_block_cells
         self._block_rows = -(-d.rows // block)
         self._block_cols = -(-d.cols // block)
@@ -80,9 +72,22 @@ class ObservationBuilder:
         self._call_priority = sim.incidents.priority / 5.0
         self._call_theft = sim.incidents.deterrable.astype(float)
         self._fallback = max(sim.fallback_minutes, 1.0)
-        self.layout = self._make_layout(n_vehicles, d.n_precincts, self._window.shape[1])
+        side = 2 * cfg.simulation.local_radius_cells + 1
+        self.layout = self._make_layout(n_vehicles, d.n_precincts, side * side)
         self.size = self.layout[-1].stop
         self.state_size = self._cells * len(STATE_CHANNELS) + 2
+        self._start = {f.name: f.start for f in self.layout}
+        self._start_minute = cfg.simulation.start_hour * 60.0
+        # The status one-hot and the position, by row status_row[status] + cell.
+        statuses = [IDLE, MOVING, EN_ROUTE, ON_SCENE]
+        rows_cols = np.array([max(d.rows - 1, 1), max(d.cols - 1, 1)])
+        self._status_position = np.concatenate(
+            [np.repeat(np.eye(4), self._cells, axis=0), np.tile(d.cell_rc / rows_cols, (4, 1))],
+            axis=1,
+        ).astype(np.float32)  # (4 * C, 6)
+        self._status_row = np.zeros(max(statuses) + 1, dtype=np.int64)
+        self._status_row[statuses] = np.arange(4) * self._cells
+        self._prepare_buffers()
 
     def _make_layout(self, n_vehicles: int, n_precincts: int, window: int) -> list[Field]:
         k = self.sim.k_calls
@@ -118,80 +123,197 @@ class ObservationBuilder:
             start += size
         return layout
 
-    def _slice(self, name: str) -> slice:
-        f = next(f for f in self.layout if f.name == name)
-        return slice(f.start, f.stop)
+    def _prepare_buffers(self) -> None:
+        """Allocate the buffers reused at every :meth:`observe`.
 
-    def observe(self) -> np.ndarray:
-        """``(B, N, D)`` float32 observations of every agent."""
+        The local windows are read from padded per-cell maps: each district's
+        grid is padded by the local radius on every side with cells that read
+        zero in every channel (``in_grid`` included), so that a unit's window is
+        ``side`` runs of ``side`` consecutive padded cells (channels last), one
+        per window row, each starting ``pad_cols`` cells after the previous.
+        Channels that change sparsely (units, calls) or hourly (intensity) are
+        updated in place; presence is rewritten at every call.
+        """
+        d = self.sim.district
+        b, n, at = self.sim.batch_size, self._n_units, self._start
+        r = d.config.simulation.local_radius_cells
+        side = 2 * r + 1
+        pad_rows, pad_cols = d.rows + 2 * r, d.cols + 2 * r
+        self._pad_cells = pad_rows * pad_cols
+        ch = len(LOCAL_CHANNELS)
+        self._maps = np.zeros((b * self._pad_cells, ch), dtype=np.float32)
+        # (B, rows, cols, channels) view of the unpadded cells.
+        self._grid = self._maps.reshape(b, pad_rows, pad_cols, ch)[
+            :, r : r + d.rows, r : r + d.cols, :
+        ]
+        self._grid[..., LOCAL_CHANNELS.index("in_grid")] = 1.0
+        rc = d.cell_rc
+        self._cell_slot = (rc[:, 0] + r) * pad_cols + rc[:, 1] + r  # padded index of each cell
+        self._corner_slot = rc[:, 0] * pad_cols + rc[:, 1]  # padded index of its window's corner
+        self._district_slot = np.arange(b)[:, None] * self._pad_cells  # (B, 1)
+        # Every run of ``side`` cells, by its first cell, as one opaque item: a
+        # read-only view of overlapping records, so that gathering the runs of
+        # all windows is one fancy index on a 1-d array (numpy's fastest gather).
+        run_bytes = side * self._maps.strides[0]
+        self._runs = np.ndarray(
+            shape=(self._maps.shape[0] - side + 1,),
+            dtype=np.dtype((np.void, run_bytes)),
+            buffer=self._maps,
+            strides=self._maps.strides[:1],
+        )
+        self._runs.flags.writeable = False
+        self._run_offsets = np.arange(side) * pad_cols  # first cell of each window row
+        self._map_hour = np.full(b, -1, dtype=np.int64)
+        self._unit_slots = np.zeros(0, dtype=np.int64)
+        self._call_slots = np.zeros(0, dtype=np.int64)
+        # Districts per assembly chunk: about 1 MiB of observations, so that a
+        # chunk's maps, windows and observations stay in cache while it is built.
+        self._chunk = max(1, (1 << 20) // (n * self.size * 4))
+        self._presence = np.empty((min(b, self._chunk), d.n_cells))
+        # The clip of the presence channel, as an array: np.minimum is faster so.
+        self._presence_cap = np.full_like(self._presence, 4.0)
+        self._own = np.empty((b, n, at["local_map"]), dtype=np.float32)
+        self._own[..., at["vehicle"] : at["time_of_day"]] = self._own_static
+        self._calls = np.zeros((b * n * self.sim.k_calls, CALL_FEATURES), dtype=np.float32)
+        self._call_rows = np.zeros(0, dtype=np.int64)
+
+    def observe(self, out: np.ndarray | None = None) -> np.ndarray:
+        """``(B, N, D)`` float32 observations of every agent.
+
+        A new array at each call, unless ``out`` (a C-contiguous ``(B, N, D)``
+        float32 array) is given to be overwritten and returned: reusing one
+        buffer saves allocating (and the OS zeroing) a fresh array every step.
+        """
         sim = self.sim
-        b, n, c = sim.batch_size, self._n_units, self._cells
-        out = np.zeros((b, n, self.size), dtype=np.float32)
+        b, n = sim.batch_size, self._n_units
+        shape = (b, n, self.size)
+        if out is None:
+            out = np.empty(shape, dtype=np.float32)
+        elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous float32 array of shape {shape}")
         status = sim.unit_status
         cell = sim.unit_cell
-        d = sim.district
-        out[..., self._slice("status")] = np.eye(4, dtype=np.float32)[status]
-        pos = self._slice("position")
-        out[..., pos.start] = d.cell_rc[cell, 0] / max(d.rows - 1, 1)
-        out[..., pos.start + 1] = d.cell_rc[cell, 1] / max(d.cols - 1, 1)
-        now = sim.now[:, None]
-        busy = np.where(status == IDLE, 0.0, np.maximum(sim.unit_free_at - now, 0.0))
-        out[..., self._slice("busy_remaining").start] = busy / BUSY_SCALE_MINUTES
-        static = slice(self._slice("vehicle").start, self._slice("agent_id").stop)
-        out[..., static] = self._own_static
-        clock = 2 * np.pi * ((d.config.simulation.start_hour * 60.0 + sim.now) % 1440.0) / 1440.0
-        tod = self._slice("time_of_day")
-        out[..., tod.start] = np.sin(clock)[:, None]
-        out[..., tod.start + 1] = np.cos(clock)[:, None]
-
-        available = (status == IDLE) | (status == MOVING)
-        rows = np.arange(b)[:, None]
-        avail_map = _count_per_cell(rows, cell, available, b, c)
-        pend_cells = sim.calls.cell[rows, np.maximum(sim.pending, 0)]
-        pend_map = _count_per_cell(rows, pend_cells, sim.pending >= 0, b, c)
         hour = sim.hour_of_day
-        maps = np.zeros((b, c + 1, len(LOCAL_CHANNELS)), dtype=np.float32)
-        maps[:, :c, 0] = 1.0
-        maps[:, :c, 1] = avail_map
-        maps[:, :c, 2] = pend_map
-        maps[:, :c, 3] = self._intensity[hour]
-        maps[:, :c, 4] = np.minimum(sim.presence / self._saturation, 4.0)
-        local = maps[rows[:, :, None], self._window[cell]]  # (B, N, W, ch)
-        out[..., self._slice("local_map")] = local.reshape(b, n, -1)
-
-        g = self._n_blocks
-        flat_block = rows * g + self._block_of_cell[None, :]
-        coarse = np.zeros((b, g, len(COARSE_CHANNELS)), dtype=np.float32)
-        coarse[..., 0] = np.bincount(
-            flat_block.ravel(), avail_map.ravel(), minlength=b * g
-        ).reshape(b, g)
-        coarse[..., 1] = np.bincount(flat_block.ravel(), pend_map.ravel(), minlength=b * g).reshape(
-            b, g
-        )
-        coarse[..., 2] = self._block_intensity[hour]
-        out[..., self._slice("coarse_map")] = coarse.reshape(b, 1, -1)
-
-        self._fill_calls(out[..., self._slice("calls")].reshape(b, n, sim.k_calls, CALL_FEATURES))
+        available = (status == IDLE) | (status == MOVING)
+        pend_b, pend_slot = np.nonzero(sim.pending >= 0)
+        pend_cell = sim.calls.cell[pend_b, sim.pending[pend_b, pend_slot]]
+        own = self._own_features(status, cell)
+        self._update_sparse_maps(available, cell, pend_b, pend_cell, hour)
+        coarse = self._coarse_features(available, cell, pend_b, pend_cell, hour)
+        calls = self._call_features().reshape(b, n, -1)
+        # (B, N, side) first padded cell of each row of each unit's window.
+        runs = (self._corner_slot[cell] + self._district_slot)[..., None] + self._run_offsets
+        at = self._start
+        local, coarse_at, calls_at = at["local_map"], at["coarse_map"], at["calls"]
+        for lo in range(0, b, self._chunk):
+            hi = min(lo + self._chunk, b)
+            self._update_presence_map(lo, hi)
+            part = out[lo:hi]
+            part[..., :local] = own[lo:hi]
+            part[..., local:coarse_at] = (
+                self._runs[runs[lo:hi]].view(np.float32).reshape(hi - lo, n, -1)
+            )
+            part[..., coarse_at:calls_at] = coarse[lo:hi, None, :]
+            part[..., calls_at:] = calls[lo:hi]
         return out
 
-    def _fill_calls(self, calls: np.ndarray) -> None:
+    def _own_features(self, status: np.ndarray, cell: np.ndarray) -> np.ndarray:
+        """``(B, N, H)`` the unit's own fields (status to time_of_day), in a reused buffer."""
+        sim = self.sim
+        own, at = self._own, self._start
+        now = sim.now
+        row = self._status_row.take(status) + cell
+        own[..., at["status"] : at["busy_remaining"]] = self._status_position.take(row, axis=0)
+        busy = np.where(status == IDLE, 0.0, np.maximum(sim.unit_free_at - now[:, None], 0.0))
+        own[..., at["busy_remaining"]] = busy / BUSY_SCALE_MINUTES
+        clock = 2 * np.pi * ((self._start_minute + now) % 1440.0) / 1440.0
+        own[..., at["time_of_day"]] = np.sin(clock)[:, None]
+        own[..., at["time_of_day"] + 1] = np.cos(clock)[:, None]
+        return own
+
+    def _update_sparse_maps(
+        self,
+        available: np.ndarray,
+        cell: np.ndarray,
+        pend_b: np.ndarray,
+        pend_cell: np.ndarray,
+        hour: np.ndarray,
+    ) -> None:
+        """Bring the unit, call and intensity channels of the padded maps up to date."""
+        maps, one = self._maps, np.float32(1.0)
+        units = maps[:, LOCAL_CHANNELS.index("available_units")]
+        units[self._unit_slots] = 0.0
+        self._unit_slots = (self._district_slot + self._cell_slot[cell])[available]
+        np.add.at(units, self._unit_slots, one)
+        calls = maps[:, LOCAL_CHANNELS.index("pending_calls")]
+        calls[self._call_slots] = 0.0
+        self._call_slots = pend_b * self._pad_cells + self._cell_slot[pend_cell]
+        np.add.at(calls, self._call_slots, one)
+
+        changed = np.flatnonzero(hour != self._map_hour)
+        if changed.size:
+            intensity = self._intensity[hour[changed]].reshape(changed.size, *self._grid.shape[1:3])
+            self._grid[changed, :, :, LOCAL_CHANNELS.index("street_intensity")] = intensity
+            self._map_hour[changed] = hour[changed]
+
+    def _update_presence_map(self, lo: int, hi: int) -> None:
+        """Rewrite the presence channel of districts ``lo:hi``."""
+        presence = np.divide(
+            self.sim.presence[lo:hi], self._saturation, out=self._presence[: hi - lo]
+        )
+        np.minimum(presence, self._presence_cap[: hi - lo], out=presence)
+        grid = self._grid[lo:hi, :, :, LOCAL_CHANNELS.index("presence")]
+        grid[...] = presence.reshape(grid.shape)
+
+    def _coarse_features(
+        self,
+        available: np.ndarray,
+        cell: np.ndarray,
+        pend_b: np.ndarray,
+        pend_cell: np.ndarray,
+        hour: np.ndarray,
+    ) -> np.ndarray:
+        """``(B, G * 3)`` the coarse map of each district."""
+        b, g = self.sim.batch_size, self._n_blocks
+        coarse = np.zeros((b * g, len(COARSE_CHANNELS)), dtype=np.float32)
+        one = np.float32(1.0)
+        unit_block = (self._block_of_cell[cell] + np.arange(b)[:, None] * g)[available]
+        np.add.at(coarse[:, COARSE_CHANNELS.index("available_units")], unit_block, one)
+        call_block = self._block_of_cell[pend_cell] + pend_b * g
+        np.add.at(coarse[:, COARSE_CHANNELS.index("pending_calls")], call_block, one)
+        coarse[:, COARSE_CHANNELS.index("street_intensity")] = self._block_intensity[hour].reshape(
+            -1
+        )
+        return coarse.reshape(b, -1)
+
+    def _call_features(self) -> np.ndarray:
+        """``(B * N * K, CALL_FEATURES)`` features of the nearest calls, in a reused buffer."""
         sim = self.sim
         d = sim.district
-        bi, ni, ki = np.nonzero(sim.nearest_call >= 0)
-        if bi.size == 0:
-            return
-        call = sim.nearest_call[bi, ni, ki]
+        calls = self._calls
+        calls[self._call_rows] = 0.0
+        self._call_rows = rows = np.flatnonzero(sim.nearest_call >= 0)
+        if rows.size == 0:
+            return calls
+        bi, ni, _ = np.unravel_index(rows, sim.nearest_call.shape)
+        call = sim.nearest_call.reshape(-1)[rows]
         call_rc = d.cell_rc[sim.calls.cell[bi, call]]
         unit_rc = d.cell_rc[sim.unit_cell[bi, ni]]
         ctype = sim.calls.type[bi, call]
         age = sim.now[bi] - sim.calls.time[bi, call]
-        calls[bi, ni, ki, 0] = 1.0
-        calls[bi, ni, ki, 1] = (call_rc[:, 0] - unit_rc[:, 0]) / d.rows
-        calls[bi, ni, ki, 2] = (call_rc[:, 1] - unit_rc[:, 1]) / d.cols
-        calls[bi, ni, ki, 3] = sim.nearest_travel[bi, ni, ki] / TRAVEL_SCALE_MINUTES
-        calls[bi, ni, ki, 4] = age / self._fallback
-        calls[bi, ni, ki, 5] = self._call_priority[ctype]
-        calls[bi, ni, ki, 6] = self._call_theft[ctype]
+        calls[rows] = np.stack(
+            [
+                np.ones(rows.size),
+                (call_rc[:, 0] - unit_rc[:, 0]) / d.rows,
+                (call_rc[:, 1] - unit_rc[:, 1]) / d.cols,
+                sim.nearest_travel.reshape(-1)[rows] / TRAVEL_SCALE_MINUTES,
+                age / self._fallback,
+                self._call_priority[ctype],
+                self._call_theft[ctype],
+            ],
+            axis=1,
+        )
+        return calls
 
     def state(self) -> np.ndarray:
         """``(B, S)`` float32 global state: per-cell maps (channels last) and the clock."""
