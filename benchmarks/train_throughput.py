@@ -118,7 +118,7 @@ def profile_iteration(model: PPO) -> None:
     env = cumulative(stats, sb3 + "common/vec_env/base_vec_env.py", "step")
     sim = cumulative(stats, "patrolmarl/envs/core.py", "step", "reset")
     obs = cumulative(stats, "patrolmarl/envs/observations.py", "observe")
-    reward = cumulative(stats, "patrolmarl/envs/reward.py", "team_reward", "__call__")
+    reward = cumulative(stats, "patrolmarl/envs/reward.py", "__call__")  # calls the rest
     train = cumulative(stats, sb3 + "ppo/ppo.py", "train")
     rows = [
         ("simulation (BatchedSim.step/reset)", sim),
