@@ -28,18 +28,19 @@ its negative)::
   depend on the policy in this model, so this term only rewards reaching calls
   within the horizon; it is off by default.
 
-Credit: with ``credit="team"`` every unit of a district gets the district's
-reward. With ``credit="difference"`` a unit's response term is instead its
-difference reward: how much more the next step's calls would cost without it,
-``sum over the cells it is nearest to of rate(c) * (second_eta(c) - eta(c))``.
-Only the unit's own placement moves it, and any move that raises it lowers the
-team's expected response by the same amount (it is aligned); the waiting and
-theft terms stay shared. With ``credit="local"`` each term is split among the units so that the
-units' rewards add up to the team reward: a cell's expected response and theft
-go to the unit nearest it (the unit that would answer it), a call's waiting to
-the unit sent to it (or, while pending, the nearest available unit), a
-closure to the unit that closed it. Local credit tells each of the 14 agents
-what its own placement and choices cost, which the shared team signal hides.
+Credit (who is paid what):
+
+- ``team``: every unit of a district gets the district's reward.
+- ``local``: each term is split among the units so that their rewards add up
+  to the team reward: a cell's expected response and theft go to the unit
+  nearest it, a call's waiting to the unit sent to it (or, while pending, the
+  nearest available unit), a closure to the unit that closed it.
+- ``difference``: a unit's response term is its difference reward, how much
+  more the next step's calls would cost without it, ``sum over the cells it is
+  nearest to of rate(c) * (second_eta(c) - eta(c))``; only the unit's own
+  placement moves it and it is aligned with the team's expected response; the
+  waiting and theft terms stay shared.
+- ``team_difference``: the team reward plus the unit's marginal response value.
 
 Evaluate on realised outcomes (:mod:`patrolmarl.envs.metrics`), never on this.
 """
@@ -63,6 +64,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 }
 
 
+CREDITS = ("team", "local", "difference", "team_difference")
+
+
 class ShapedReward:
     """The shaped team reward of a :class:`BatchedSim`, with its constants precomputed.
 
@@ -81,7 +85,8 @@ class ShapedReward:
     credit
         "team": every unit gets its district's reward; "local": the terms are
         split among units (see the module docstring), adding up to the team
-        reward; "difference": the response term is each unit's marginal value.
+        reward; "difference": the response term is each unit's marginal value;
+        "team_difference": the team reward plus that marginal value.
 
     Examples
     --------
@@ -100,8 +105,8 @@ class ShapedReward:
         closure: float = DEFAULT_WEIGHTS["closure"],
         credit: str = "team",
     ) -> None:
-        if credit not in ("team", "local", "difference"):
-            raise ValueError(f"credit must be 'team', 'local' or 'difference', not {credit!r}")
+        if credit not in CREDITS:
+            raise ValueError(f"credit must be one of {', '.join(CREDITS)}, not {credit!r}")
         self.sim = sim
         self.credit = credit
         self.weights = {
@@ -145,8 +150,10 @@ class ShapedReward:
             return self.unit_rewards()
         if self.credit == "difference":
             return self.difference_rewards()
-        total = self.team_reward()
-        return np.repeat(total[:, None], self.sim.n_units, axis=1)
+        total = np.repeat(self.team_reward()[:, None], self.sim.n_units, axis=1)
+        if self.credit == "team_difference":
+            return total + self.weights["response"] * self.marginal_response()
+        return total
 
     def difference_rewards(self) -> np.ndarray:
         """``(B, N)``: each unit's marginal response value plus the shared other terms.
@@ -155,6 +162,18 @@ class ShapedReward:
         eta(c))`` over the cells the unit is nearest to (zero for unavailable
         units); waiting, theft and closure are the team's, as in :meth:`team_reward`.
         """
+        w = self.weights
+        terms = self.components()
+        shared = (
+            w["closure"] * terms["closed_calls"]
+            - w["waiting"] * terms["waiting_minutes"]
+            - w["theft"] * terms["expected_thefts"]
+        )
+        return w["response"] * self.marginal_response() + shared[:, None]
+
+    def marginal_response(self) -> np.ndarray:
+        """``(B, N)`` how many more expected response minutes the next step would cost
+        without each unit (zero for units on a call)."""
         sim = self.sim
         b, n = sim.batch_size, sim.n_units
         status = sim.unit_status
@@ -170,15 +189,7 @@ class ShapedReward:
         gap = np.where(np.isfinite(two[0]), gap, 0.0)
         value = sim.step_minutes * self._street_rate[sim.hour_of_day] * gap  # (B, C)
         flat_owner = (np.arange(b)[:, None] * n + owner).ravel()
-        marginal = np.bincount(flat_owner, value.ravel(), minlength=b * n).reshape(b, n)
-        w = self.weights
-        terms = self.components()
-        shared = (
-            w["closure"] * terms["closed_calls"]
-            - w["waiting"] * terms["waiting_minutes"]
-            - w["theft"] * terms["expected_thefts"]
-        )
-        return w["response"] * marginal + shared[:, None]
+        return np.bincount(flat_owner, value.ravel(), minlength=b * n).reshape(b, n)
 
     def unit_rewards(self) -> np.ndarray:
         """``(B, N)`` local-credit rewards; each district's row sums to its team reward."""

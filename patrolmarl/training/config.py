@@ -56,7 +56,7 @@ class RewardWeights(_Strict):
     waiting: NonNegativeFloat = 1.0
     theft: NonNegativeFloat = 60.0
     closure: NonNegativeFloat = 0.0
-    credit: Literal["team", "local", "difference"] = "team"
+    credit: Literal["team", "local", "difference", "team_difference"] = "team"
 
 
 class EvalSettings(_Strict):

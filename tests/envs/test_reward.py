@@ -293,3 +293,16 @@ def test_difference_credit_pays_each_unit_its_marginal_response_value():
         # travel tables are float32 in the reward: agree to float32 precision
         assert marginal == pytest.approx(without_unit - with_unit, rel=1e-6, abs=1e-9)
         assert marginal >= 0.0
+
+
+def test_team_difference_credit_adds_the_marginal_value_to_the_team_reward():
+    d = District.load("gaoxin", episode_minutes=120)
+    sim = BatchedSim(d, batch_size=2, seed=3)
+    sim.reset()
+    for _ in range(30):
+        sim.step(np.zeros((2, d.n_units), dtype=np.int64))
+    team = ShapedReward(sim)
+    mixed = ShapedReward(sim, credit="team_difference")
+    expected = team.team_reward()[:, None] + team.marginal_response()
+    np.testing.assert_allclose(mixed(), expected, rtol=1e-12)
+    assert (team.marginal_response() > 0).any()
