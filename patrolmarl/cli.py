@@ -1,4 +1,4 @@
-"""The ``patrolmarl`` command: simulate and evaluate patrol policies.
+"""The patrolmarl command: simulate, evaluate, train, export and advise on patrol policies.
 
 User mistakes (bad files, flags, names) print one line ``patrolmarl: error: ...``
 on stderr and exit with code 2, never a traceback.
