@@ -226,7 +226,7 @@ class ObservationBuilder:
         own[..., at["status"] : at["busy_remaining"]] = self._status_position.take(row, axis=0)
         busy = np.where(status == IDLE, 0.0, np.maximum(sim.unit_free_at - now[:, None], 0.0))
         own[..., at["busy_remaining"]] = busy / BUSY_SCALE_MINUTES
-        clock = 2 * np.pi * ((self._start_minute + now) % 1440.0) / 1440.0
+        clock = self._clock_angle()
         own[..., at["time_of_day"]] = np.sin(clock)[:, None]
         own[..., at["time_of_day"] + 1] = np.cos(clock)[:, None]
         return own
@@ -315,6 +315,10 @@ class ObservationBuilder:
         )
         return calls
 
+    def _clock_angle(self) -> np.ndarray:
+        """``(B,)`` time of day as an angle (24 h = 2 pi), for the sin/cos features."""
+        return 2 * np.pi * ((self._start_minute + self.sim.now) % 1440.0) / 1440.0
+
     def state(self) -> np.ndarray:
         """``(B, S)`` float32 global state: per-cell maps (channels last) and the clock."""
         sim = self.sim
@@ -333,8 +337,7 @@ class ObservationBuilder:
             ],
             axis=2,
         ).reshape(b, -1)
-        start = sim.district.config.simulation.start_hour * 60.0
-        clock = 2 * np.pi * ((start + sim.now) % 1440.0) / 1440.0
+        clock = self._clock_angle()
         return np.concatenate(
             [maps, np.sin(clock)[:, None], np.cos(clock)[:, None]], axis=1
         ).astype(np.float32)

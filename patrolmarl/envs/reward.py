@@ -176,10 +176,7 @@ class ShapedReward:
         without each unit (zero for units on a call)."""
         sim = self.sim
         b, n = sim.batch_size, sim.n_units
-        status = sim.unit_status
-        available = (status == IDLE) | (status == MOVING)
-        row = np.where(available, self._unit_row + sim.unit_cell, self._inf_row)
-        travel = self._rows[row.T]  # (N, B, C)
+        travel = self._available_travel()
         two = np.partition(travel, 1, axis=0)[:2] if n > 1 else np.stack([travel[0], travel[0]])
         owner = travel.argmin(axis=0)
         gap = two[1] - two[0]
@@ -234,14 +231,20 @@ class ShapedReward:
         """``(B, C)`` minutes until a unit could reach each cell (nearest available first)."""
         return self._eta_and_owner()[0]
 
+    def _available_travel(self) -> np.ndarray:
+        """``(N, B, C)`` travel minutes from each unit to every cell; inf for busy units."""
+        sim = self.sim
+        available = (sim.unit_status == IDLE) | (sim.unit_status == MOVING)
+        # Rows of the unit-travel table; unavailable units read the all-inf row.
+        row = np.where(available, self._unit_row + sim.unit_cell, self._inf_row)  # (B, N)
+        return self._rows[row.T]
+
     def _eta_and_owner(self) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`eta` and the ``(B, C)`` index of the unit achieving it."""
         sim = self.sim
         status = sim.unit_status
         available = (status == IDLE) | (status == MOVING)
-        # Rows of the unit-travel table; unavailable units read the all-inf row.
-        row = np.where(available, self._unit_row + sim.unit_cell, self._inf_row)  # (B, N)
-        travel = self._rows[row.T]  # (N, B, C)
+        travel = self._available_travel()
         owner = travel.argmin(axis=0)  # (B, C)
         eta = np.take_along_axis(travel, owner[None], axis=0)[0]
         none = ~available.any(axis=1)
