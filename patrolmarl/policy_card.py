@@ -91,6 +91,7 @@ def make_card(
     normalization: dict[str, float] | None,
     evaluation: dict[str, Any] | None,
     opset: int,
+    move_gains: bool = False,
 ) -> dict[str, Any]:
     """The card of a policy for ``district``.
 
@@ -107,9 +108,11 @@ def make_card(
         The run's evaluation table at export time (None if it has none).
     opset
         The ONNX opset of the graph.
+    move_gains
+        Whether the observation ends with the ``move_gains`` field.
     """
     sim = BatchedSim(district, batch_size=1)
-    builder = ObservationBuilder(sim)
+    builder = ObservationBuilder(sim, move_gains=move_gains)
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -24,7 +24,7 @@ TINY_METRICS = {
 }
 
 
-def _train_tiny_run(run_dir: Path, algorithm: str) -> Path:
+def _train_tiny_run(run_dir: Path, algorithm: str, move_gains: bool) -> Path:
     """A run folder as ``patrolmarl train`` leaves it, from a few hundred simulator steps."""
     from sb3_contrib import MaskablePPO
     from stable_baselines3 import PPO
@@ -43,10 +43,13 @@ def _train_tiny_run(run_dir: Path, algorithm: str) -> Path:
         seed=3,
         ppo={"n_steps": 32, "batch_size": 448, "n_epochs": 2, "learning_rate": 1e-3},
         network={"net_arch": [64, 64]},
+        observation={"move_gains": move_gains},
         eval={"days": 1, "final_days": 1, "final_baselines": ["nearest"]},
     )
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
-    venv = PatrolVecEnv(District.load(config.district), config.n_districts, seed=config.seed)
+    venv = PatrolVecEnv(
+        District.load(config.district), config.n_districts, seed=config.seed, move_gains=move_gains
+    )
     env = VecNormalize(venv, clip_obs=config.normalize.clip_obs, gamma=config.ppo.gamma)
     algo = {"ppo": PPO, "maskable_ppo": MaskablePPO}[algorithm]
     model = algo(
@@ -66,17 +69,19 @@ def _train_tiny_run(run_dir: Path, algorithm: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """``tiny_run(algorithm)``: the run folder of a tiny ``ppo`` or ``maskable_ppo`` on gaoxin.
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``tiny_run(algorithm, move_gains=False)``: the run folder of a tiny ``ppo`` or
+    ``maskable_ppo`` on gaoxin, observing the move gains or not.
 
-    Trained once per algorithm and session; treat it as read-only.
+    Trained once per variant and session; treat it as read-only.
     """
-    runs: dict[str, Path] = {}
+    runs: dict[tuple[str, bool], Path] = {}
 
-    def make(algorithm: str = "maskable_ppo") -> Path:
-        if algorithm not in runs:
+    def make(algorithm: str = "maskable_ppo", move_gains: bool = False) -> Path:
+        key = (algorithm, move_gains)
+        if key not in runs:
             folder = tmp_path_factory.mktemp(f"run_{algorithm}")
-            runs[algorithm] = _train_tiny_run(folder, algorithm)
-        return runs[algorithm]
+            runs[key] = _train_tiny_run(folder, algorithm, move_gains)
+        return runs[key]
 
     return make

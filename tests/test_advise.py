@@ -22,6 +22,7 @@ from patrolmarl.agents.policy import SimView
 from patrolmarl.cli import main
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
+from patrolmarl.envs.move_gains import MoveGains
 from patrolmarl.envs.observations import LOCAL_CHANNELS, ObservationBuilder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,6 +81,22 @@ def test_words_and_json(exported, capsys):
             assert f"stay at cell ({entry['cell'][0]}, {entry['cell'][1]})" in line
         else:
             assert entry["status"] != "idle" and "continue" in line
+
+
+def test_policies_observing_move_gains_get_them_from_the_snapshot(
+    tiny_run, gaoxin, tmp_path, capsys
+):
+    from patrolmarl.training.export import export_run
+
+    out = export_run(tiny_run("maskable_ppo", move_gains=True), tmp_path / "gains")
+    assert main(["advise", "--policy", str(out), "--snapshot", str(EXAMPLE), "--json"]) == 0
+    assert [e["unit"] for e in json.loads(capsys.readouterr().out)] == [
+        f"patrol_{n}" for n in range(14)
+    ]
+    sit = situation(read_snapshot(EXAMPLE, gaoxin), gaoxin, move_gains=True)
+    plain = ObservationBuilder(sit.sim).size
+    assert sit.observations.shape == (14, plain + 8)
+    np.testing.assert_array_equal(sit.observations[:, plain:], MoveGains(sit.sim)()[0])
 
 
 def _units(gaoxin: District, **changes: UnitState) -> tuple[UnitState, ...]:

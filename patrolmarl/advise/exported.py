@@ -42,14 +42,17 @@ def load_exported(path: Path) -> ExportedPolicy:
     card_path = folder / CARD_FILE
     card = read_card(card_path)
     district = card_district(card, card_path)
-    _check_layout(card, district, card_path)
-    return ExportedPolicy(folder.name, card, district, OnnxPolicy(onnx_path, district))
+    policy = OnnxPolicy(onnx_path, district)
+    _check_layout(card, district, card_path, policy.move_gains)
+    return ExportedPolicy(folder.name, card, district, policy)
 
 
-def _check_layout(card: dict[str, Any], district: District, card_path: Path) -> None:
+def _check_layout(
+    card: dict[str, Any], district: District, card_path: Path, move_gains: bool
+) -> None:
     """The card's observation fields and action count must be those built here."""
     sim = BatchedSim(district, batch_size=1)
-    here = [[f.name, f.start, f.stop] for f in ObservationBuilder(sim).layout]
+    here = [[f.name, f.start, f.stop] for f in ObservationBuilder(sim, move_gains).layout]
     try:
         fields = [[f["name"], f["start"], f["stop"]] for f in card["observation"]["layout"]]
         n_actions = card["actions"]["count"]

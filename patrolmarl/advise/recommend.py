@@ -96,7 +96,7 @@ def advise(policy: Path, snapshot: Path) -> Advice:
     """The exported ``policy``'s recommendations for the situation in the file ``snapshot``."""
     exported = load_exported(policy)
     snap = read_snapshot(snapshot, exported.district)
-    sit = situation(snap, exported.district)
+    sit = situation(snap, exported.district, exported.policy.move_gains)
     actions = exported.policy.act(sit.observations[None], sit.masks[None])[0]
     return Advice(
         district=exported.district.name,

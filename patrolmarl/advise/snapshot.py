@@ -87,11 +87,12 @@ def format_clock(minute_of_day: float) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
-def situation(snapshot: Snapshot, district: District) -> Situation:
+def situation(snapshot: Snapshot, district: District, move_gains: bool = False) -> Situation:
     """Load ``snapshot`` (checked against ``district``) into a one-district simulator.
 
     The clock is set to the step whose time of day is nearest the snapshot's;
     pending calls become day-calls oldest first (ties in the snapshot's order).
+    ``move_gains`` adds that field to the observation (for policies trained with it).
     """
     sim = BatchedSim(district, batch_size=1)
     start = district.config.simulation.start_hour * 60.0
@@ -113,7 +114,7 @@ def situation(snapshot: Snapshot, district: District) -> Situation:
         call_cell=np.array([_cell_index(district, c.cell) for c in calls], dtype=np.int64),
         presence=_presence(snapshot, district, sim, unit_cell, unit_status),
     )
-    observations = ObservationBuilder(sim).observe()[0]
+    observations = ObservationBuilder(sim, move_gains=move_gains).observe()[0]
     return Situation(sim, observations, sim.action_masks()[0], calls)
 
 

@@ -20,19 +20,24 @@ from patrolmarl.envs.observations import ObservationBuilder
 from patrolmarl.errors import PatrolMarlError
 
 
-def expected_shapes(district: District) -> tuple[int, int]:
+def expected_shapes(district: District, move_gains: bool = False) -> tuple[int, int]:
     """(observation size, number of actions) of one agent in ``district``."""
     sim = BatchedSim(district, batch_size=1)
-    return ObservationBuilder(sim).size, sim.n_actions
+    return ObservationBuilder(sim, move_gains=move_gains).size, sim.n_actions
 
 
-def _check_shapes(path: Path, obs_size: int, n_actions: int, district: District) -> None:
-    want_obs, want_actions = expected_shapes(district)
-    if obs_size != want_obs or n_actions != want_actions:
-        raise PatrolMarlError(
-            f"{path}: model expects observations of size {obs_size} and {n_actions} actions; "
-            f"district {district.name!r} has {want_obs} and {want_actions}"
-        )
+def _observes_move_gains(path: Path, obs_size: int, n_actions: int, district: District) -> bool:
+    """Whether a model of these sizes reads the ``move_gains`` field; refuses other sizes."""
+    for move_gains in (False, True):
+        if (obs_size, n_actions) == expected_shapes(district, move_gains):
+            return move_gains
+    plain, _ = expected_shapes(district)
+    with_gains, want_actions = expected_shapes(district, move_gains=True)
+    raise PatrolMarlError(
+        f"{path}: model expects observations of size {obs_size} and {n_actions} actions; "
+        f"district {district.name!r} has {plain} (or {with_gains} with move gains) "
+        f"and {want_actions}"
+    )
 
 
 class ObservationNormalizer:
@@ -76,10 +81,17 @@ class SB3ModelPolicy:
 
     uses_observations = True
 
-    def __init__(self, model, normalizer: ObservationNormalizer | None, name: str) -> None:
+    def __init__(
+        self,
+        model,
+        normalizer: ObservationNormalizer | None,
+        name: str,
+        move_gains: bool = False,
+    ) -> None:
         self.model = model
         self.normalizer = normalizer
         self.name = name
+        self.move_gains = move_gains
         self._maskable = type(model).__name__ == "MaskablePPO"
 
     @classmethod
@@ -93,7 +105,7 @@ class SB3ModelPolicy:
         model = _load_sb3(path)
         space = model.observation_space
         n_actions = int(getattr(model.action_space, "n", -1))
-        _check_shapes(path, int(np.prod(space.shape)), n_actions, district)
+        move_gains = _observes_move_gains(path, int(np.prod(space.shape)), n_actions, district)
         sidecar = vecnormalize_sidecar(path)
         normalizer = None
         if sidecar is not None:
@@ -102,7 +114,7 @@ class SB3ModelPolicy:
                     normalizer = ObservationNormalizer.from_vecnormalize(pickle.load(f))
             except Exception:  # noqa: BLE001 - any unpickling failure is a bad file
                 raise PatrolMarlError(f"{sidecar}: not a VecNormalize statistics file") from None
-        return cls(model, normalizer, path.stem)
+        return cls(model, normalizer, path.stem, move_gains)
 
     def bind(self, view: SimView) -> None:
         """Nothing beyond the observations is needed."""
@@ -164,7 +176,7 @@ class OnnxPolicy:
         obs_size, n_actions = inputs[0].shape[-1], output.shape[-1]
         if not isinstance(obs_size, int) or not isinstance(n_actions, int):
             raise PatrolMarlError(f"{path}: ONNX model needs fixed observation and logit sizes")
-        _check_shapes(path, obs_size, n_actions, district)
+        self.move_gains = _observes_move_gains(path, obs_size, n_actions, district)
         self._inputs = [i.name for i in inputs]
         # An export folder's policy.onnx (with its policy.json) is named after the folder.
         exported = path.name == "policy.onnx" and (path.parent / "policy.json").is_file()

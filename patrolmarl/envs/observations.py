@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from patrolmarl.envs.core import BatchedSim
+from patrolmarl.envs.move_gains import N_MOVES, MoveGains
 from patrolmarl.envs.status import EN_ROUTE, IDLE, MOVING, ON_SCENE
 
 # Calls: scale for travel times and for the on-map presence channel.
@@ -34,10 +35,16 @@ class Field:
 
 
 class ObservationBuilder:
-    """Builds ``(B, N, D)`` observations and ``(B, S)`` global states of a :class:`BatchedSim`."""
+    """Builds ``(B, N, D)`` observations and ``(B, S)`` global states of a :class:`BatchedSim`.
 
-    def __init__(self, sim: BatchedSim) -> None:
+    With ``move_gains`` the observation ends with the response and theft gains of
+    the unit's four moves (:mod:`patrolmarl.envs.move_gains`); they cost about as
+    much as the rest of the observation, so they are off unless asked for.
+    """
+
+    def __init__(self, sim: BatchedSim, move_gains: bool = False) -> None:
         self.sim = sim
+        self._move_gains = MoveGains(sim) if move_gains else None
         d = sim.district
         cfg = d.config
         self._n_units = d.n_units
@@ -117,6 +124,15 @@ class ObservationBuilder:
                 "is_theft",
             ),
         ]
+        if self._move_gains is not None:
+            spec.append(
+                (
+                    "move_gains",
+                    2 * N_MOVES,
+                    "per move N, S, E, W: minutes the next street call's expected response "
+                    "falls, then the extra share of theft a presence-minute deters there",
+                )
+            )
         layout, start = [], 0
         for name, size, meaning in spec:
             layout.append(Field(name, start, start + size, meaning))
@@ -205,6 +221,8 @@ class ObservationBuilder:
         runs = (self._corner_slot[cell] + self._district_slot)[..., None] + self._run_offsets
         at = self._start
         local, coarse_at, calls_at = at["local_map"], at["coarse_map"], at["calls"]
+        calls_end = calls_at + calls.shape[2]
+        gains = self._move_gains() if self._move_gains is not None else None
         for lo in range(0, b, self._chunk):
             hi = min(lo + self._chunk, b)
             self._update_presence_map(lo, hi)
@@ -214,7 +232,9 @@ class ObservationBuilder:
                 self._runs[runs[lo:hi]].view(np.float32).reshape(hi - lo, n, -1)
             )
             part[..., coarse_at:calls_at] = coarse[lo:hi, None, :]
-            part[..., calls_at:] = calls[lo:hi]
+            part[..., calls_at:calls_end] = calls[lo:hi]
+            if gains is not None:
+                part[..., calls_end:] = gains[lo:hi]
         return out
 
     def _own_features(self, status: np.ndarray, cell: np.ndarray) -> np.ndarray:

@@ -56,6 +56,7 @@ _FIELD_BOUNDS: dict[str, tuple[float, float]] = {
     "home_precincts": (0.0, 1.0),
     "agent_id": (0.0, 1.0),
     "time_of_day": (-1.0, 1.0),
+    "move_gains": (-np.inf, np.inf),
 }
 
 
@@ -151,6 +152,9 @@ class PatrolParallelEnv(ParallelEnv):
     reward_weights
         Keyword arguments of :class:`ShapedReward` (``response``, ``waiting``,
         ``theft``, ``closure``).
+    move_gains
+        Append each unit's move gains to its observation (see
+        :class:`ObservationBuilder`).
     **overrides
         District overrides, as :func:`load_district`.
     """
@@ -170,6 +174,7 @@ class PatrolParallelEnv(ParallelEnv):
         render_mode: str | None = None,
         max_cycles: int | None = None,
         reward_weights: dict[str, float] | None = None,
+        move_gains: bool = False,
         **overrides: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -180,7 +185,7 @@ class PatrolParallelEnv(ParallelEnv):
         self.render_mode = render_mode
         self.district = load_district(district, max_cycles, **overrides)
         self.sim = BatchedSim(self.district, batch_size=1)
-        self.builder = ObservationBuilder(self.sim)
+        self.builder = ObservationBuilder(self.sim, move_gains=move_gains)
         self.reward_fn = ShapedReward(self.sim, **(reward_weights or {}))
         self.max_cycles = self.sim.n_steps
         self.possible_agents = [f"{AGENT_PREFIX}{i}" for i in range(self.sim.n_units)]

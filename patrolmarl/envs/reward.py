@@ -48,10 +48,9 @@ Evaluate on realised outcomes (:mod:`patrolmarl.envs.metrics`), never on this.
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import csr_matrix
 
 from patrolmarl.envs.core import BatchedSim
-from patrolmarl.envs.incidents import deterrence_factor
+from patrolmarl.envs.incidents import deterrence_factor, nearby_matrix
 from patrolmarl.envs.status import ASSIGNED, EN_ROUTE, IDLE, MOVING, PENDING, SERVED
 
 #: Default weights: minutes of response per minute of response; a theft is
@@ -131,18 +130,8 @@ class ShapedReward:
         self._unit_row = np.arange(n) * c
         self._inf_row = n * c
         self._deterrence = d.config.deterrence
-        nb = d.neighbour
-        rows = np.repeat(np.arange(c), nb.shape[1])[nb.ravel() >= 0]
-        cols = nb.ravel()[nb.ravel() >= 0]
-        w = d.config.deterrence.neighbour_weight
         # nearby presence = presence @ nearby.T (own cell plus weighted neighbours)
-        self._nearby = csr_matrix(
-            (
-                np.concatenate([np.ones(c), np.full(rows.size, w)]),
-                (np.concatenate([np.arange(c), rows]), np.concatenate([np.arange(c), cols])),
-            ),
-            shape=(c, c),
-        )
+        self._nearby = nearby_matrix(d.neighbour, d.config.deterrence.neighbour_weight)
 
     def __call__(self) -> np.ndarray:
         """``(B, N)`` float64 reward of each unit (team or local credit)."""

@@ -61,6 +61,9 @@ class PatrolVecEnv(VecEnv):
         Keyword arguments of :class:`ShapedReward` (``response``, ``waiting``,
         ``theft``, ``closure``, ``credit``). The episode return ``r`` reported
         once per district is the mean over its agents of their summed rewards.
+    move_gains
+        Append each unit's move gains to its observation (see
+        :class:`ObservationBuilder`).
 
     Examples
     --------
@@ -76,13 +79,14 @@ class PatrolVecEnv(VecEnv):
         n_districts: int,
         seed: int | None = None,
         reward_weights: dict[str, float] | None = None,
+        move_gains: bool = False,
     ) -> None:
         if int(n_districts) != n_districts or n_districts < 1:
             raise ValueError(f"n_districts must be a positive integer, got {n_districts!r}")
         self.district = district
         self.n_districts = int(n_districts)
         self.sim = BatchedSim(district, batch_size=self.n_districts)
-        self.builder = ObservationBuilder(self.sim)
+        self.builder = ObservationBuilder(self.sim, move_gains=move_gains)
         self.reward_fn = ShapedReward(self.sim, **(reward_weights or {}))
         self.n_agents = self.sim.n_units
         low, high = observation_bounds(self.builder)

@@ -58,7 +58,11 @@ def run_policy(
     policy.bind(view)
     sim.reset(seeds=list(seeds))
     policy.reset(np.ones(len(seeds), dtype=bool))
-    builder = ObservationBuilder(sim) if getattr(policy, "uses_observations", False) else None
+    builder = (
+        ObservationBuilder(sim, move_gains=getattr(policy, "move_gains", False))
+        if getattr(policy, "uses_observations", False)
+        else None
+    )
     steps = 0
     while not sim.done.any():
         if observe is not None:

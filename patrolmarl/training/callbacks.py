@@ -43,12 +43,12 @@ class DomainMetricsCallback(BaseCallback):
         self._finished.clear()
 
 
-def policy_of(model, vecnormalize, name: str = "ppo") -> SB3ModelPolicy:
+def policy_of(model, vecnormalize, name: str = "ppo", move_gains: bool = False) -> SB3ModelPolicy:
     """The model being trained as an evaluable :class:`Policy` (current normalisation)."""
     normalizer = (
         None if vecnormalize is None else ObservationNormalizer.from_vecnormalize(vecnormalize)
     )
-    return SB3ModelPolicy(model, normalizer, name)
+    return SB3ModelPolicy(model, normalizer, name, move_gains)
 
 
 def ratio_to_baseline(ours: float, base: float) -> float:
@@ -93,8 +93,10 @@ class PatrolEvalCallback(BaseCallback):
         vecnormalize,
         best_score: float = float("inf"),
         say: Callable[[str], None] = print,
+        move_gains: bool = False,
     ) -> None:
         super().__init__()
+        self.move_gains = move_gains
         self.district = district
         self.settings = settings
         self.run_dir = run_dir
@@ -116,7 +118,7 @@ class PatrolEvalCallback(BaseCallback):
         """Evaluate now, log, keep the best model; returns the score."""
         ev = evaluate(
             self.district,
-            [policy_of(self.model, self.vecnormalize)],
+            [policy_of(self.model, self.vecnormalize, move_gains=self.move_gains)],
             days=self.settings.days,
             seed=self.settings.seed,
             resamples=200,

@@ -49,6 +49,12 @@ class NormalizeSettings(_Strict):
     clip_obs: PositiveFloat = 10.0
 
 
+class ObservationSettings(_Strict):
+    """Optional observation fields: ``move_gains`` appends each unit's move gains."""
+
+    move_gains: bool = False
+
+
 class RewardWeights(_Strict):
     """Weights and credit of the shaped reward (see :mod:`patrolmarl.envs.reward`)."""
 
@@ -77,7 +83,10 @@ class EvalSettings(_Strict):
         "thefts_per_day": 0.5,
     }
     final_days: PositiveInt = 30
-    final_baselines: list[Literal["nearest", "pmedian", "random"]] = ["nearest", "pmedian"]
+    final_baselines: list[Literal["nearest", "pmedian", "coverage", "random"]] = [
+        "nearest",
+        "pmedian",
+    ]
 
 
 class TrainConfig(_Strict):
@@ -93,6 +102,7 @@ class TrainConfig(_Strict):
     ppo: PPOSettings = PPOSettings()
     network: NetworkSettings = NetworkSettings()
     normalize: NormalizeSettings = NormalizeSettings()
+    observation: ObservationSettings = ObservationSettings()
     reward: RewardWeights = RewardWeights()
     eval: EvalSettings = EvalSettings()
 

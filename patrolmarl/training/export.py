@@ -114,6 +114,7 @@ def export_run(run_dir: Path, out: Path, model: str = "best") -> Path:
         else {"epsilon": normalizer.epsilon, "clip": normalizer.clip},
         evaluation=_evaluation_table(run_dir),
         opset=OPSET,
+        move_gains=loaded.move_gains,
     )
     graph = MaskedPolicyGraph(loaded.model.policy, normalizer).eval()
     _write_folder(out, graph, card)

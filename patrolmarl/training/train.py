@@ -74,7 +74,11 @@ def train_run(
     torch.set_num_threads(config.torch_threads)
     district = District.load(config.district)
     venv = PatrolVecEnv(
-        district, config.n_districts, seed=config.seed, reward_weights=config.reward.model_dump()
+        district,
+        config.n_districts,
+        seed=config.seed,
+        reward_weights=config.reward.model_dump(),
+        move_gains=config.observation.move_gains,
     )
     algorithm = _algorithm(config.algorithm)
     if checkpoint is not None:
@@ -119,7 +123,13 @@ def train_run(
         best_score = float("inf")
 
     evaluator = PatrolEvalCallback(
-        district, config.eval, run_dir, vecnormalize, best_score=best_score, say=say
+        district,
+        config.eval,
+        run_dir,
+        vecnormalize,
+        best_score=best_score,
+        say=say,
+        move_gains=config.observation.move_gains,
     )
 
     def save() -> None:

@@ -20,6 +20,7 @@ from patrolmarl.cli import main
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
+from patrolmarl.errors import PatrolMarlError
 from patrolmarl.evaluation.evaluate import config_hash
 from patrolmarl.evaluation.runner import day_seeds, run_policy
 from patrolmarl.policy_card import FORMAT_VERSION, MASKED_LOGIT, action_meanings
@@ -143,15 +144,20 @@ def test_policy_card(tiny_run, gaoxin, tmp_path):
     assert session.get_inputs()[0].shape == ["batch", builder.size]
 
 
-def test_onnx_policy_runs_days_as_the_sb3_model(tiny_run, tmp_path):
-    run = tiny_run("maskable_ppo")
+@pytest.mark.parametrize("move_gains", [False, True])
+def test_onnx_policy_runs_days_as_the_sb3_model(tiny_run, tmp_path, move_gains):
+    run = tiny_run("maskable_ppo", move_gains)
     out = export_run(run, tmp_path / "tiny")
+    card = json.loads((out / "policy.json").read_text())
+    assert ("move_gains" in [f["name"] for f in card["observation"]["layout"]]) == move_gains
     district = District.load("gaoxin", episode_minutes=240, **{"call_types.noise.daily_rate": 300})
     onnx_policy = OnnxPolicy(out / "policy.onnx", district)
+    sb3_policy = SB3ModelPolicy.from_file(run / "best.zip", district)
     assert onnx_policy.name == "tiny"
+    assert onnx_policy.move_gains == sb3_policy.move_gains == move_gains
     seeds = day_seeds(0, 1)
     ours = run_policy(district, onnx_policy, seeds)
-    theirs = run_policy(district, SB3ModelPolicy.from_file(run / "best.zip", district), seeds)
+    theirs = run_policy(district, sb3_policy, seeds)
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_array_equal(a.status, b.status)
         np.testing.assert_array_equal(a.unit, b.unit)
@@ -230,3 +236,10 @@ def test_failed_export_leaves_nothing(tiny_run, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         export_run(tiny_run("maskable_ppo"), tmp_path / "exports" / "x")
     assert list((tmp_path / "exports").iterdir()) == []
+
+
+def test_a_model_for_other_observations_is_refused(tiny_run):
+    run = tiny_run("maskable_ppo")
+    fewer_calls = District.load("gaoxin", **{"simulation.observed_calls": 2})
+    with pytest.raises(PatrolMarlError, match=r"expects observations of size \d+ .*with move"):
+        SB3ModelPolicy.from_file(run / "best.zip", fewer_calls)
