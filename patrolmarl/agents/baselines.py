@@ -1,4 +1,4 @@
-"""The baseline policies: random, fixed_zone (pre-reform), nearest ("1+1") and pmedian."""
+"""The baseline policies: random, fixed_zone (pre-reform), nearest ("1+1"), pmedian, coverage."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from patrolmarl.agents.dispatch import accept_nearest_unit, accept_within_area
 from patrolmarl.agents.movement import AreaPatrol, moves_toward
 from patrolmarl.agents.pmedian import HourlyPMedian, hourly_pmedian
 from patrolmarl.agents.policy import SimView
+from patrolmarl.envs.move_gains import MoveGains
+from patrolmarl.envs.status import IDLE
 
 DWELL_MINUTES = 15.0
 
@@ -125,9 +127,42 @@ class PMedianPolicy:
         return accept_nearest_unit(view, moves_toward(view, target))
 
 
+class CoveragePolicy:
+    """Greedy repositioning: each idle unit steps to the neighbour cell that most lowers
+    the next street call's expected response (if one does); nearest dispatch.
+
+    It follows the response part of :class:`MoveGains`, the same numbers learned
+    policies can observe, so it is the rule a learned policy must beat to show it
+    learned more than their sign.
+    """
+
+    name = "coverage"
+
+    def __init__(self, seed: int | None = None) -> None:
+        self._view: SimView | None = None
+        self._gains: MoveGains | None = None
+
+    def bind(self, view: SimView) -> None:
+        """Precompute the call shares and travel tables."""
+        self._view = view
+        self._gains = MoveGains(view)
+
+    def reset(self, mask: np.ndarray) -> None:
+        """No per-episode memory."""
+
+    def act(self, observations: np.ndarray, action_masks: np.ndarray) -> np.ndarray:
+        """Best improving move for idle units; accept by the nearest-unit rule."""
+        view = self._view
+        gain = self._gains.response()
+        improves = (gain.max(axis=2) > 0) & (view.unit_status == IDLE)
+        moves = np.where(improves, gain.argmax(axis=2) + 1, 0)
+        return accept_nearest_unit(view, moves)
+
+
 BASELINES = {
     "random": RandomPolicy,
     "fixed_zone": FixedZonePolicy,
     "nearest": NearestPolicy,
     "pmedian": PMedianPolicy,
+    "coverage": CoveragePolicy,
 }

@@ -76,6 +76,11 @@ class SimView:
         return _read_only(self._sim.unit_status)
 
     @property
+    def presence(self) -> np.ndarray:
+        """``(B, C)`` patrol-minutes of presence per cell (decayed; see the core's step 6)."""
+        return _read_only(self._sim.presence)
+
+    @property
     def pending_calls(self) -> np.ndarray:
         """``(B, Q)`` day-call index of each pending street call, -1 for an empty slot."""
         return _read_only(self._sim.pending)

@@ -1,4 +1,4 @@
-"""Defining behaviour of the baselines on gaoxin: fixed_zone, nearest, pmedian and random."""
+"""Defining behaviour of the baselines on gaoxin: fixed_zone, nearest, pmedian, coverage, random."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from patrolmarl.agents.baselines import (
+    CoveragePolicy,
     FixedZonePolicy,
     NearestPolicy,
     PMedianPolicy,
@@ -22,6 +23,8 @@ from patrolmarl.agents.pmedian import solve_pmedian
 from patrolmarl.agents.policy import SimView
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
+from patrolmarl.envs.move_gains import MoveGains
+from patrolmarl.envs.reward import ShapedReward
 from patrolmarl.envs.status import ASSIGNED, FIRST_ACCEPT, IDLE, MOVING, SERVED
 
 # Short and busy. The same config is used by test_policy.py and test_evaluate.py so
@@ -194,7 +197,13 @@ def _check_accepts_took_effect(sim: BatchedSim, accepted: list[tuple[int, int, i
 
 # pmedian only on the shared config: planning another config's p-medians is slow.
 @pytest.mark.parametrize(
-    ("policy_cls", "busy"), [(NearestPolicy, False), (NearestPolicy, True), (PMedianPolicy, False)]
+    ("policy_cls", "busy"),
+    [
+        (NearestPolicy, False),
+        (NearestPolicy, True),
+        (PMedianPolicy, False),
+        (CoveragePolicy, False),
+    ],
 )
 def test_nearest_dispatch_sends_the_nearest_free_unit(policy_cls, busy):
     accepts = left = 0
@@ -357,6 +366,34 @@ def test_pmedian_idle_units_head_for_their_hourly_site():
         # Units that are not idle are never given moves.
         assert not (~idle & (actions >= 1) & (actions < FIRST_ACCEPT)).any()
     assert moves > 50
+
+
+# ---------------------------------------------------------------------- coverage
+
+
+def test_coverage_idle_units_take_their_best_improving_move():
+    moves = stays = 0
+    for sim, _, actions in _episode(CoveragePolicy(), seeds=SEEDS[:2]):
+        gains = MoveGains(sim).response()
+        patrolling = (sim.unit_status == IDLE) & (actions < FIRST_ACCEPT)
+        for b, n in zip(*np.nonzero(patrolling), strict=True):
+            if gains[b, n].max() > 0:
+                assert actions[b, n] == gains[b, n].argmax() + 1
+                moves += 1
+            else:
+                assert actions[b, n] == 0
+                stays += 1
+    assert moves > 20 and stays > 100
+
+
+def test_coverage_lowers_the_forecast_response_below_nearest():
+    forecast = {}
+    for policy in (NearestPolicy(seed=0), CoveragePolicy()):
+        total = 0.0
+        for sim, _, _ in _episode(policy):
+            total += ShapedReward(sim).expected_response().sum()
+        forecast[policy.name] = total
+    assert forecast["coverage"] < 0.9 * forecast["nearest"]
 
 
 # ------------------------------------------------------------------------ random
