@@ -6,6 +6,8 @@ Prints, in one run on one machine:
   + ``BatchedSim.action_masks``, random masked actions) at B = 1, 64 and 512
   districts of ``gaoxin`` (14 agents each), and at B = 512 once more with
   ``observe(out=...)`` reusing one buffer;
+- the cost of the optional ``move_gains`` observation field, at B = 16 (the
+  training configs' size): agent-steps/s without and with it;
 - agent-steps/s of ``patrolmarl.envs.parallel_env("gaoxin")`` (per-agent dicts,
   random actions drawn from the masks in ``infos``) and of mpe2's
   ``simple_spread_v3.parallel_env(N=14)`` (random actions);
@@ -52,6 +54,7 @@ from patrolmarl.envs.observations import ObservationBuilder  # noqa: E402
 
 DISTRICT = "gaoxin"
 CORE_BATCHES = (1, 64, 512)
+TRAINING_BATCH = 16  # districts per training run in configs/train
 CORE_TARGET = 1_000_000  # agent-steps/s of the core at B=512
 PETTINGZOO_TARGET = 4.0  # ParallelEnv / simple_spread
 MEMORY_TARGET = 1 << 30  # bytes, B=512 core
@@ -87,15 +90,22 @@ def _masked_random(rng: np.random.Generator, masks: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- core
-def bench_core(batch: int, steps: int, repeat: int, reuse: bool = False, seed: int = 0) -> Rate:
+def bench_core(
+    batch: int,
+    steps: int,
+    repeat: int,
+    reuse: bool = False,
+    seed: int = 0,
+    move_gains: bool = False,
+) -> Rate:
     """The batched core: step + observe + action masks, auto-resetting finished days.
 
     With ``reuse``, observations are written into one buffer (``observe(out=...)``)
-    instead of a new array at every step.
+    instead of a new array at every step; ``move_gains`` adds that observation field.
     """
     district = District.load(DISTRICT)
     sim = BatchedSim(district, batch_size=batch, seed=seed)
-    builder = ObservationBuilder(sim)
+    builder = ObservationBuilder(sim, move_gains=move_gains)
     sim.reset(seeds=[seed * 100_003 + i for i in range(batch)])
     rng = np.random.default_rng(seed)
     masks = sim.action_masks()
@@ -257,6 +267,10 @@ def main(argv: list[str] | None = None) -> None:
     big = CORE_BATCHES[-1]
     reused = bench_core(big, args.steps, args.repeat, reuse=True)
     print(reused.line(f"  same, B={big}, observe(out=reused buffer)"))
+    plain = bench_core(TRAINING_BATCH, args.steps, args.repeat)
+    print(plain.line(f"batched core {DISTRICT}, B={TRAINING_BATCH}"))
+    gains = bench_core(TRAINING_BATCH, args.steps, args.repeat, move_gains=True)
+    print(gains.line(f"  same, B={TRAINING_BATCH}, with move_gains"))
     patrol = bench_patrol_env(args.steps, args.repeat)
     print(patrol.line(f"PettingZoo parallel_env('{DISTRICT}')"))
     spread = bench_simple_spread(args.steps, args.repeat)
@@ -282,6 +296,7 @@ def main(argv: list[str] | None = None) -> None:
         f"({memory['rss_before'] / mib:.1f} MiB after imports) "
         f"-> {verdict[memory['maxrss'] < MEMORY_TARGET]} (< 1 GiB)"
     )
+    print(f"move_gains field at B={TRAINING_BATCH}: {gains.wall / plain.wall:.2f}x the plain speed")
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 

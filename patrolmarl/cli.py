@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--district", default="gaoxin", help="built-in name or YAML path")
     ev.add_argument(
         "--policies",
-        default="fixed_zone,nearest,pmedian,random",
+        default="fixed_zone,nearest,pmedian,coverage,random",
         help="comma-separated baseline names and policy files (.zip, .onnx, .yaml)",
     )
     ev.add_argument("--days", type=_positive_int, default=30)
