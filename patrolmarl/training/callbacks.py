@@ -14,6 +14,7 @@ from patrolmarl.agents.learned import ObservationNormalizer, SB3ModelPolicy
 from patrolmarl.envs.district import District
 from patrolmarl.evaluation.evaluate import BASELINE, evaluate
 from patrolmarl.training.config import EvalSettings
+from patrolmarl.training.imitation import actor_parameters
 
 DOMAIN_SCALARS = ("response_mean", "response_p90", "thefts", "closure_rate", "fallback_share")
 
@@ -76,6 +77,29 @@ def save_model_atomically(model, vecnormalize, path: Path) -> None:
         with open(tmp_stats, "wb") as f:
             pickle.dump(vecnormalize, f)
         os.replace(tmp_stats, stats)
+
+
+class CriticWarmupCallback(BaseCallback):
+    """Hold the actor fixed until ``until`` timesteps so that a cloned policy is not
+    moved by the advantages of an untrained critic; PPO trains only the value network."""
+
+    def __init__(self, until: int) -> None:
+        super().__init__()
+        self.until = until
+
+    def _on_training_start(self) -> None:
+        self._set_actor_trainable(self.num_timesteps >= self.until)
+
+    def _on_rollout_end(self) -> None:
+        if self.num_timesteps >= self.until:
+            self._set_actor_trainable(True)
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _set_actor_trainable(self, trainable: bool) -> None:
+        for parameter in actor_parameters(self.model.policy):
+            parameter.requires_grad_(trainable)
 
 
 class PatrolEvalCallback(BaseCallback):

@@ -55,6 +55,21 @@ class ObservationSettings(_Strict):
     move_gains: bool = False
 
 
+class PretrainSettings(_Strict):
+    """Warm start by imitation of a baseline (see :mod:`patrolmarl.training.imitation`).
+
+    ``critic_warmup_steps``: PPO first trains only the value network for this
+    many timesteps, so that the cloned actor is not moved by an untrained critic.
+    """
+
+    teacher: Literal["coverage", "pmedian", "nearest"] | None = None
+    days: PositiveInt = 16
+    epochs: PositiveInt = 10
+    learning_rate: PositiveFloat = 1e-3
+    batch_size: PositiveInt = 4096
+    critic_warmup_steps: Annotated[int, Field(ge=0)] = 0
+
+
 class RewardWeights(_Strict):
     """Weights and credit of the shaped reward (see :mod:`patrolmarl.envs.reward`)."""
 
@@ -103,6 +118,7 @@ class TrainConfig(_Strict):
     network: NetworkSettings = NetworkSettings()
     normalize: NormalizeSettings = NormalizeSettings()
     observation: ObservationSettings = ObservationSettings()
+    pretrain: PretrainSettings = PretrainSettings()
     reward: RewardWeights = RewardWeights()
     eval: EvalSettings = EvalSettings()
 

@@ -29,12 +29,14 @@ from patrolmarl.evaluation.evaluate import evaluate
 from patrolmarl.evaluation.report import write_report
 from patrolmarl.training.callbacks import (
     CheckpointCallback,
+    CriticWarmupCallback,
     DomainMetricsCallback,
     PatrolEvalCallback,
     save_model_atomically,
 )
 from patrolmarl.training.checkpoint import load_latest_checkpoint, save_checkpoint
 from patrolmarl.training.config import TrainConfig
+from patrolmarl.training.imitation import clone, demonstrations
 
 TB_NAME = "ppo"
 
@@ -66,6 +68,8 @@ def train_run(
     PatrolMarlError
         If a fresh run would overwrite an existing one, or there is nothing to resume.
     """
+    started = time.perf_counter()
+    pretrain: dict[str, Any] | None = None
     checkpoint = load_latest_checkpoint(run_dir) if resume else None
     if checkpoint is None and _holds_a_run(run_dir):
         raise PatrolMarlError(f"--run-dir: {run_dir} already holds a run (use --resume)")
@@ -121,6 +125,8 @@ def train_run(
             **config.ppo.model_dump(),
         )
         best_score = float("inf")
+        if config.pretrain.teacher is not None:
+            pretrain = _imitate(model, vecnormalize, district, config, say)
 
     evaluator = PatrolEvalCallback(
         district,
@@ -140,15 +146,18 @@ def train_run(
         }
         save_checkpoint(run_dir, model, vecnormalize, state, {"env": venv.rng_state()})
 
-    callbacks = CallbackList(
-        [DomainMetricsCallback(), evaluator, CheckpointCallback(config.checkpoint_freq, save)]
-    )
+    callbacks = [
+        DomainMetricsCallback(),
+        evaluator,
+        CheckpointCallback(config.checkpoint_freq, save),
+    ]
+    if config.pretrain.teacher is not None and config.pretrain.critic_warmup_steps > 0:
+        callbacks.append(CriticWarmupCallback(config.pretrain.critic_warmup_steps))
     remaining = config.total_timesteps - model.num_timesteps
-    started = time.perf_counter()
     if remaining > 0:
         model.learn(
             remaining,
-            callback=callbacks,
+            callback=CallbackList(callbacks),
             tb_log_name=TB_NAME,
             reset_num_timesteps=checkpoint is None,
             progress_bar=progress_bar,
@@ -161,9 +170,44 @@ def train_run(
     say(f"trained {model.num_timesteps:,} timesteps in {minutes:.1f} min; final evaluation ...")
     summary = final_evaluation(district, run_dir, config)
     summary["train_minutes_this_session"] = minutes
+    if pretrain is not None:
+        summary["pretrain"] = pretrain
     (run_dir / "final.json").write_text(json.dumps(summary, indent=2))
     venv.close()
     return summary
+
+
+def _imitate(model, vecnormalize, district: District, config: TrainConfig, say) -> dict[str, Any]:
+    """Clone ``config.pretrain.teacher`` into the fresh ``model`` (see the imitation module)."""
+    settings = config.pretrain
+    started = time.perf_counter()
+    data = demonstrations(
+        district, settings.teacher, settings.days, config.seed, config.observation.move_gains
+    )
+    if vecnormalize is not None and vecnormalize.norm_obs:
+        vecnormalize.obs_rms.update(data.observations)
+    agreement, accept_agreement = clone(
+        model,
+        data,
+        vecnormalize.normalize_obs if vecnormalize is not None else np.asarray,
+        epochs=settings.epochs,
+        learning_rate=settings.learning_rate,
+        batch_size=settings.batch_size,
+        seed=config.seed,
+    )
+    minutes = (time.perf_counter() - started) / 60.0
+    say(
+        f"imitated {settings.teacher} on {settings.days} days ({data.actions.size:,} decisions) "
+        f"in {minutes:.1f} min: the policy takes its action in {agreement:.1%} of them "
+        f"({accept_agreement:.1%} of its accepts)"
+    )
+    return {
+        "teacher": settings.teacher,
+        "decisions": int(data.actions.size),
+        "agreement": agreement,
+        "accept_agreement": accept_agreement,
+        "minutes": minutes,
+    }
 
 
 def _holds_a_run(run_dir: Path) -> bool:
