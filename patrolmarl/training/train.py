@@ -25,7 +25,7 @@ from patrolmarl.agents.learned import SB3ModelPolicy
 from patrolmarl.envs.district import District
 from patrolmarl.envs.vec_env import PatrolVecEnv
 from patrolmarl.errors import PatrolMarlError
-from patrolmarl.evaluation.evaluate import evaluate
+from patrolmarl.evaluation.evaluate import evaluate, paired_differences
 from patrolmarl.evaluation.report import write_report
 from patrolmarl.training.callbacks import (
     CheckpointCallback,
@@ -235,6 +235,9 @@ def final_evaluation(district: District, run_dir: Path, config: TrainConfig) -> 
         "seed": config.seed,
         "summary": {k: v for k, v in ours.summary.items() if isinstance(v, int | float)},
         "vs_fixed_zone": ours.vs_baseline,
+        "vs_baselines": {
+            name: paired_differences(ev, "ppo", name) for name in config.eval.final_baselines
+        },
         "limit": {"travel_lower_bound": ev.limit["travel_lower_bound"]},
     }
 

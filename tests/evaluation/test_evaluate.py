@@ -16,7 +16,13 @@ from patrolmarl.agents.baselines import (
 )
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
-from patrolmarl.evaluation.evaluate import BASELINE, COMPARED, evaluate, travel_limit
+from patrolmarl.evaluation.evaluate import (
+    BASELINE,
+    COMPARED,
+    evaluate,
+    paired_differences,
+    travel_limit,
+)
 from patrolmarl.evaluation.runner import day_seeds
 from patrolmarl.evaluation.statistics import paired_bootstrap
 
@@ -111,6 +117,19 @@ def test_differences_match_the_pooled_summaries():
     # The policies differ from the baseline somewhere.
     nearest = ev.result("nearest").vs_baseline
     assert nearest["fallback_per_day"]["difference"] < 0  # nearest rarely needs the fallback
+
+
+def test_any_two_policies_can_be_compared_on_the_same_days():
+    ev = _all_baselines()
+    vs_nearest = paired_differences(ev, "pmedian", "nearest")
+    assert set(vs_nearest) == set(COMPARED)
+    pmedian, nearest = ev.result("pmedian").summary, ev.result("nearest").summary
+    for metric, diff in vs_nearest.items():
+        expected = pmedian[metric] - nearest[metric]
+        assert diff["difference"] == pytest.approx(expected, rel=1e-9, abs=1e-12), metric
+        assert diff["ci_low"] <= diff["difference"] + 1e-12 <= diff["ci_high"] + 2e-12
+    itself = paired_differences(ev, "nearest", "nearest")
+    assert all(d["difference"] == d["ci_low"] == d["ci_high"] == 0.0 for d in itself.values())
 
 
 def test_day_seeds_are_a_prefix_and_earlier_days_do_not_change():

@@ -110,6 +110,12 @@ def test_run_folder_layout(trained):
     assert saved["algorithm"] == algorithm and saved["total_timesteps"] == TIMESTEPS
     for name in ("best.zip", "best_vecnormalize.pkl", "final.zip", "final.json"):
         assert (run_dir / name).is_file(), name
+    final = json.loads((run_dir / "final.json").read_text())
+    assert set(final["vs_baselines"]) == {"nearest"}  # the config's final_baselines
+    assert (
+        final["vs_baselines"]["nearest"]["response_mean"]["ci_low"]
+        <= (final["vs_baselines"]["nearest"]["response_mean"]["ci_high"])
+    )
 
     latest = (run_dir / "checkpoints" / "latest").read_text().strip()
     step = run_dir / "checkpoints" / latest
