@@ -63,8 +63,11 @@ def _same(a: object, b: object) -> bool:
 
 
 # ---------------------------------------------------------------- PettingZoo's tests
-def test_parallel_api():
-    parallel_api_test(parallel_env(max_cycles=SHORT), num_cycles=2 * SHORT)
+@pytest.mark.parametrize("move_gains", [False, True])
+def test_parallel_api(move_gains):
+    env = parallel_env(max_cycles=SHORT, move_gains=move_gains)
+    assert env.observation_space("patrol_0").shape == (258 + 8 * move_gains,)
+    parallel_api_test(env, num_cycles=2 * SHORT)
 
 
 def test_aec_api():
