@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from patrolmarl.yaml_config import read_yaml_mapping, validate_mapping
 
@@ -86,8 +86,9 @@ class EvalSettings(_Strict):
     The best model is the one with the lowest ``score``: a weighted sum of the
     policy's realised metrics relative to fixed_zone's on the same days
     (e.g. response_mean 0.5 and thefts_per_day 0.5: 1.0 = as good as fixed_zone).
-    At the end, the best model is scored on ``final_days`` days against
-    fixed_zone and ``final_baselines``.
+    At the end, the best model is scored on ``final_days`` days drawn from
+    ``final_seed`` against fixed_zone and ``final_baselines``: held-out days,
+    since the model was chosen on the ``seed`` days.
     """
 
     freq: PositiveInt = 500_000
@@ -98,10 +99,17 @@ class EvalSettings(_Strict):
         "thefts_per_day": 0.5,
     }
     final_days: PositiveInt = 30
+    final_seed: Annotated[int, Field(ge=0)] = 20_000
     final_baselines: list[Literal["nearest", "pmedian", "coverage", "random"]] = [
         "nearest",
         "pmedian",
     ]
+
+    @model_validator(mode="after")
+    def _held_out(self) -> EvalSettings:
+        if self.final_seed == self.seed:
+            raise ValueError("final_seed must differ from seed (the final days are held out)")
+        return self
 
 
 class TrainConfig(_Strict):

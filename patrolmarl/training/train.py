@@ -228,7 +228,7 @@ def final_evaluation(district: District, run_dir: Path, config: TrainConfig) -> 
     best = SB3ModelPolicy.from_file(run_dir / "best.zip", district)
     best.name = "ppo"
     policies = [best] + [BASELINES[name](seed=config.seed) for name in config.eval.final_baselines]
-    ev = evaluate(district, policies, days=config.eval.final_days, seed=config.eval.seed)
+    ev = evaluate(district, policies, days=config.eval.final_days, seed=config.eval.final_seed)
     write_report(ev, run_dir / "report")
     ours = ev.result("ppo")
     return {

@@ -245,6 +245,11 @@ BAD_CONFIGS = {
     ),
     "unknown algorithm": ({"algorithm": "dqn"}, ["algorithm"]),
     "zero timesteps": ({"total_timesteps": 0}, ["total_timesteps"]),
+    "final days not held out": (
+        {"eval": {"seed": 7, "final_seed": 7}},
+        ["eval", "final_seed must differ from seed"],
+    ),
+    "unknown teacher": ({"pretrain": {"teacher": "oracle"}}, ["pretrain.teacher"]),
 }
 
 
