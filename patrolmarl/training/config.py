@@ -55,6 +55,10 @@ class ObservationSettings(_Strict):
     move_gains: bool = False
 
 
+#: The demonstration days of ``pretrain`` are seeded ``[seed + DEMONSTRATION_STREAM, d]``.
+DEMONSTRATION_STREAM = 7_919
+
+
 class PretrainSettings(_Strict):
     """Warm start by imitation of a baseline (see :mod:`patrolmarl.training.imitation`).
 
@@ -129,6 +133,16 @@ class TrainConfig(_Strict):
     pretrain: PretrainSettings = PretrainSettings()
     reward: RewardWeights = RewardWeights()
     eval: EvalSettings = EvalSettings()
+
+    @model_validator(mode="after")
+    def _demonstrations_apart_from_evaluation(self) -> TrainConfig:
+        demo = self.seed + DEMONSTRATION_STREAM
+        if self.pretrain.teacher is not None and demo in (self.eval.seed, self.eval.final_seed):
+            raise ValueError(
+                f"seed {self.seed}: its demonstration days (seed + {DEMONSTRATION_STREAM}) "
+                "would be evaluation days; choose another seed"
+            )
+        return self
 
 
 def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:

@@ -27,9 +27,7 @@ from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
 from patrolmarl.envs.status import FIRST_ACCEPT
 from patrolmarl.evaluation.runner import day_seeds
-
-#: Offset of the demonstration days' seed from the training seed (a separate stream).
-DEMONSTRATION_STREAM = 7_919
+from patrolmarl.training.config import DEMONSTRATION_STREAM
 
 
 @dataclass(frozen=True)

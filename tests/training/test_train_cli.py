@@ -250,6 +250,10 @@ BAD_CONFIGS = {
         ["eval", "final_seed must differ from seed"],
     ),
     "unknown teacher": ({"pretrain": {"teacher": "oracle"}}, ["pretrain.teacher"]),
+    "demonstrations on evaluation days": (
+        {"seed": 2081, "pretrain": {"teacher": "coverage"}},
+        ["seed 2081", "would be evaluation days"],
+    ),
 }
 
 
