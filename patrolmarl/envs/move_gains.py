@@ -77,7 +77,7 @@ class MoveGains:
         # eta without each unit: the runner-up where the unit is nearest.
         own = owner[:, None, :] == units[None, :, None]
         without = np.where(own, second[:, None], nearest[:, None])
-        neighbour = self.sim.district.neighbour[cell]  # (B, N, 4)
+        neighbour = sim.district.neighbour[cell]  # (B, N, 4)
         moved = self._travel[units[None, :, None], np.maximum(neighbour, 0)]  # (B, N, 4, C)
         eta_moved = np.minimum(moved, without[:, :, None, :])
         share = self._street_share[sim.hour_of_day]  # (B, C)
