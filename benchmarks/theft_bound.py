@@ -30,7 +30,12 @@ from patrolmarl.agents.policy import SimView
 from patrolmarl.envs.config import Deterrence
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
-from patrolmarl.envs.incidents import IncidentModel, deterrence_factor, nearby_matrix
+from patrolmarl.envs.incidents import (
+    IncidentModel,
+    deterrence_factor,
+    deterrence_slope,
+    nearby_matrix,
+)
 from patrolmarl.envs.reward import ShapedReward
 from patrolmarl.evaluation.evaluate import summarise
 from patrolmarl.evaluation.runner import day_seeds
@@ -81,10 +86,7 @@ def _objective(
     """Expected thefts per minute ``sum_c theta_c f((A P)_c)`` and its gradient in P."""
     q = nearby @ presence
     factor = deterrence_factor(q, params)
-    slope = (
-        -params.max_reduction / params.saturation_minutes * np.exp(-q / params.saturation_minutes)
-    )
-    return float(theta @ factor), nearby.T @ (theta * slope)
+    return float(theta @ factor), nearby.T @ (theta * deterrence_slope(q, params))
 
 
 def _project(y: np.ndarray, total: float) -> np.ndarray:

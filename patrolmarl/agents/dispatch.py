@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from patrolmarl.agents.policy import SimView
-from patrolmarl.envs.status import FIRST_ACCEPT, IDLE, MOVING
+from patrolmarl.envs.status import FIRST_ACCEPT, is_available
 
 
 def available_units(view: SimView) -> np.ndarray:
     """``(B, N)`` True for units that can take a call (idle or moving)."""
-    status = view.unit_status
-    return (status == IDLE) | (status == MOVING)
+    return is_available(view.unit_status)
 
 
 def accept_nearest_unit(view: SimView, actions: np.ndarray) -> np.ndarray:

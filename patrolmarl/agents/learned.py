@@ -26,7 +26,9 @@ def expected_shapes(district: District, move_gains: bool = False) -> tuple[int, 
     return ObservationBuilder(sim, move_gains=move_gains).size, sim.n_actions
 
 
-def _observes_move_gains(path: Path, obs_size: int, n_actions: int, district: District) -> bool:
+def observes_move_gains(
+    source: str | Path, obs_size: int, n_actions: int, district: District
+) -> bool:
     """Whether a model of these sizes reads the ``move_gains`` field; refuses other sizes."""
     for move_gains in (False, True):
         if (obs_size, n_actions) == expected_shapes(district, move_gains):
@@ -34,7 +36,7 @@ def _observes_move_gains(path: Path, obs_size: int, n_actions: int, district: Di
     plain, _ = expected_shapes(district)
     with_gains, want_actions = expected_shapes(district, move_gains=True)
     raise PatrolMarlError(
-        f"{path}: model expects observations of size {obs_size} and {n_actions} actions; "
+        f"{source}: model expects observations of size {obs_size} and {n_actions} actions; "
         f"district {district.name!r} has {plain} (or {with_gains} with move gains) "
         f"and {want_actions}"
     )
@@ -105,7 +107,7 @@ class SB3ModelPolicy:
         model = _load_sb3(path)
         space = model.observation_space
         n_actions = int(getattr(model.action_space, "n", -1))
-        move_gains = _observes_move_gains(path, int(np.prod(space.shape)), n_actions, district)
+        move_gains = observes_move_gains(path, int(np.prod(space.shape)), n_actions, district)
         sidecar = vecnormalize_sidecar(path)
         normalizer = None
         if sidecar is not None:
@@ -176,7 +178,7 @@ class OnnxPolicy:
         obs_size, n_actions = inputs[0].shape[-1], output.shape[-1]
         if not isinstance(obs_size, int) or not isinstance(n_actions, int):
             raise PatrolMarlError(f"{path}: ONNX model needs fixed observation and logit sizes")
-        self.move_gains = _observes_move_gains(path, obs_size, n_actions, district)
+        self.move_gains = observes_move_gains(path, obs_size, n_actions, district)
         self._inputs = [i.name for i in inputs]
         # An export folder's policy.onnx (with its policy.json) is named after the folder.
         exported = path.name == "policy.onnx" and (path.parent / "policy.json").is_file()

@@ -65,6 +65,7 @@ from patrolmarl.envs.status import (
     ON_SCENE,
     PENDING,
     SERVED,
+    is_available,
 )
 
 
@@ -595,7 +596,7 @@ class BatchedSim:
         for r in range(int(n_overdue.max())):
             bi = np.flatnonzero(n_overdue > r)
             call = key[bi, r]
-            available = (self.unit_status[bi] == IDLE) | (self.unit_status[bi] == MOVING)
+            available = is_available(self.unit_status[bi])
             travel = self._unit_travel[
                 np.arange(self.n_units)[None, :], self.unit_cell[bi], log.cell[bi, call][:, None]
             ]

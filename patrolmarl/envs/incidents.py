@@ -127,6 +127,15 @@ def deterrence_factor(presence: np.ndarray, params: Deterrence) -> np.ndarray:
     return 1.0 - params.max_reduction * (1.0 - np.exp(-presence / params.saturation_minutes))
 
 
+def deterrence_slope(presence: np.ndarray, params: Deterrence) -> np.ndarray:
+    """Derivative of :func:`deterrence_factor` with respect to the presence (negative)."""
+    return (
+        -params.max_reduction
+        / params.saturation_minutes
+        * np.exp(-presence / params.saturation_minutes)
+    )
+
+
 def nearby_matrix(neighbour: np.ndarray, weight: float) -> csr_matrix:
     """``(C, C)`` sparse map from presence to nearby presence: own cell plus weighted neighbours."""
     c = neighbour.shape[0]

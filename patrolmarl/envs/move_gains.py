@@ -27,14 +27,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from patrolmarl.envs.core import BatchedSim
-from patrolmarl.envs.incidents import nearby_matrix
-from patrolmarl.envs.status import IDLE, MOVING
+from patrolmarl.envs.incidents import deterrence_slope, nearby_matrix
+from patrolmarl.envs.status import is_available
 
 if TYPE_CHECKING:
     from patrolmarl.agents.policy import SimView
-
-#: Moves scored, in action order (actions 1-4 are the district's neighbours 0-3).
-N_MOVES = 4
 
 
 class MoveGains:
@@ -53,10 +50,8 @@ class MoveGains:
         self._theft_share = _hourly_share(rate[:, incidents.deterrable, :].sum(axis=1))
         self._travel = d.unit_travel_minutes.astype(np.float32)  # (N, C, C)
         self._units = np.arange(d.n_units)
-        deterrence = d.config.deterrence
-        self._max_reduction = deterrence.max_reduction
-        self._saturation = deterrence.saturation_minutes
-        self._nearby = nearby_matrix(d.neighbour, deterrence.neighbour_weight)
+        self._deterrence = d.config.deterrence
+        self._nearby = nearby_matrix(d.neighbour, self._deterrence.neighbour_weight)
 
     def __call__(self) -> np.ndarray:
         """``(B, N, 8)`` float32: the four response gains, then the four theft gains."""
@@ -67,7 +62,7 @@ class MoveGains:
         sim = self.sim
         units = self._units
         cell = sim.unit_cell
-        available = (sim.unit_status == IDLE) | (sim.unit_status == MOVING)
+        available = is_available(sim.unit_status)
         travel = np.where(available[..., None], self._travel[units, cell], np.inf)  # (B, N, C)
         if travel.shape[1] > 1:
             nearest, second = np.partition(travel, 1, axis=1)[:, :2].transpose(1, 0, 2)
@@ -93,14 +88,13 @@ class MoveGains:
         sim = self.sim
         nearby = (self._nearby @ sim.presence.T).T  # (B, C)
         share = self._theft_share[sim.hour_of_day]
-        rate = self._max_reduction / self._saturation
-        slope = share * rate * np.exp(-nearby / self._saturation)
-        value = (self._nearby.T @ slope.T).T  # (B, C): thefts deterred per presence-minute there
+        deterred = -share * deterrence_slope(nearby, self._deterrence)
+        value = (self._nearby.T @ deterred.T).T  # (B, C): thefts deterred per presence-minute there
         cell = sim.unit_cell
         neighbour = sim.district.neighbour[cell]
         rows = np.arange(sim.batch_size)[:, None, None]
         gain = value[rows, np.maximum(neighbour, 0)] - value[rows[..., 0], cell][..., None]
-        available = (sim.unit_status == IDLE) | (sim.unit_status == MOVING)
+        available = is_available(sim.unit_status)
         return np.where((neighbour >= 0) & available[..., None], gain, 0.0)
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from patrolmarl.envs.core import BatchedSim
-from patrolmarl.envs.move_gains import N_MOVES, MoveGains
-from patrolmarl.envs.status import EN_ROUTE, IDLE, MOVING, ON_SCENE
+from patrolmarl.envs.move_gains import MoveGains
+from patrolmarl.envs.status import EN_ROUTE, IDLE, MOVING, N_MOVES, ON_SCENE, is_available
 
 # Calls: scale for travel times and for the on-map presence channel.
 TRAVEL_SCALE_MINUTES = 30.0
@@ -210,7 +210,7 @@ class ObservationBuilder:
         status = sim.unit_status
         cell = sim.unit_cell
         hour = sim.hour_of_day
-        available = (status == IDLE) | (status == MOVING)
+        available = is_available(status)
         pend_b, pend_slot = np.nonzero(sim.pending >= 0)
         pend_cell = sim.calls.cell[pend_b, sim.pending[pend_b, pend_slot]]
         own = self._own_features(status, cell)
@@ -345,7 +345,7 @@ class ObservationBuilder:
         b, c = sim.batch_size, self._cells
         rows = np.arange(b)[:, None]
         status = sim.unit_status
-        available = (status == IDLE) | (status == MOVING)
+        available = is_available(status)
         busy = (status == EN_ROUTE) | (status == ON_SCENE)
         pend_cells = sim.calls.cell[rows, np.maximum(sim.pending, 0)]
         maps = np.stack(

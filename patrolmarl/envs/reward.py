@@ -51,7 +51,7 @@ import numpy as np
 
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.incidents import deterrence_factor, nearby_matrix
-from patrolmarl.envs.status import ASSIGNED, EN_ROUTE, IDLE, MOVING, PENDING, SERVED
+from patrolmarl.envs.status import ASSIGNED, EN_ROUTE, PENDING, SERVED, is_available
 
 #: Default weights: minutes of response per minute of response; a theft is
 #: weighed like an hour of response delay; no bonus for on-scene closure.
@@ -223,7 +223,7 @@ class ShapedReward:
     def _available_travel(self) -> np.ndarray:
         """``(N, B, C)`` travel minutes from each unit to every cell; inf for busy units."""
         sim = self.sim
-        available = (sim.unit_status == IDLE) | (sim.unit_status == MOVING)
+        available = is_available(sim.unit_status)
         # Rows of the unit-travel table; unavailable units read the all-inf row.
         row = np.where(available, self._unit_row + sim.unit_cell, self._inf_row)  # (B, N)
         return self._rows[row.T]
@@ -232,7 +232,7 @@ class ShapedReward:
         """:meth:`eta` and the ``(B, C)`` index of the unit achieving it."""
         sim = self.sim
         status = sim.unit_status
-        available = (status == IDLE) | (status == MOVING)
+        available = is_available(status)
         travel = self._available_travel()
         owner = travel.argmin(axis=0)  # (B, C)
         eta = np.take_along_axis(travel, owner[None], axis=0)[0]
@@ -290,7 +290,7 @@ class ShapedReward:
         open_ = unit < 0
         if open_.any():
             ob, oc = bi[open_], ci[open_]
-            available = (sim.unit_status[ob] == IDLE) | (sim.unit_status[ob] == MOVING)
+            available = is_available(sim.unit_status[ob])
             travel = self._rows[self._unit_row + sim.unit_cell[ob], sim.calls.cell[ob, oc][:, None]]
             travel = np.where(available, travel, np.inf)
             nearest = travel.argmin(axis=1)

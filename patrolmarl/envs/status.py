@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 # Patrol unit status. IDLE and MOVING units are available for calls.
 IDLE, MOVING, EN_ROUTE, ON_SCENE = 0, 1, 2, 3
 UNIT_STATUS_NAMES = ("idle", "moving", "en_route", "on_scene")
@@ -13,3 +15,8 @@ FUTURE, PENDING, ASSIGNED, SERVED, HANDED_OVER, DETERRED = 0, 1, 2, 3, 4, 5
 # Actions: 0 stay/continue, 1-4 move N/S/E/W, FIRST_ACCEPT + k accept the k-th nearest call.
 N_MOVES = 4
 FIRST_ACCEPT = 1 + N_MOVES
+
+
+def is_available(status: np.ndarray) -> np.ndarray:
+    """True where a unit can take a call: idle or moving."""
+    return (status == IDLE) | (status == MOVING)

@@ -101,27 +101,9 @@ def beat_map(
         sr, sc = np.divmod(district.station_cells, cols)
         ax.scatter(sc, sr, marker="*", s=260, color="gold", edgecolors="black", zorder=8)
     handles += [
-        Line2D(
-            [],
-            [],
-            marker="o",
-            ls="",
-            markersize=10,
-            color="0.5",
-            markeredgecolor="black",
-            label="where the unit waits most",
-        ),
+        _marker_handle("o", "0.5", "where the unit waits most", markersize=10),
         Line2D([], [], marker="x", ls="", color="crimson", label="cells with half the theft"),
-        Line2D(
-            [],
-            [],
-            marker="*",
-            ls="",
-            markersize=13,
-            color="gold",
-            markeredgecolor="black",
-            label="service station",
-        ),
+        _marker_handle("*", "gold", "service station", markersize=13),
         Line2D([], [], color="black", linewidth=1.6, label="precinct border"),
     ]
     fig.legend(
@@ -157,3 +139,17 @@ def unit_colour(n: int) -> tuple[float, float, float, float]:
 def _hhmm(hour: float) -> str:
     h, m = divmod(round(hour * 60), 60)
     return f"{h:02d}:{m:02d}"
+
+
+def _marker_handle(marker: str, color: str, label: str, markersize: float) -> Line2D:
+    """A legend entry: a black-edged marker without a line."""
+    return Line2D(
+        [],
+        [],
+        marker=marker,
+        ls="",
+        markersize=markersize,
+        color=color,
+        markeredgecolor="black",
+        label=label,
+    )

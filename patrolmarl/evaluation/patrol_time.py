@@ -17,7 +17,7 @@ import numpy as np
 
 from patrolmarl.agents.policy import Policy, SimView
 from patrolmarl.envs.district import District
-from patrolmarl.envs.status import IDLE, MOVING
+from patrolmarl.envs.status import IDLE, is_available
 from patrolmarl.evaluation.runner import run_policy
 
 # A stay shorter than this is a pause, not a wait.
@@ -87,7 +87,7 @@ class PatrolTimeRecorder:
         n = np.broadcast_to(np.arange(cell.shape[1])[None, :], cell.shape)
         index = np.ravel_multi_index((k, n, cell), self._shape)
         size = self._patrol.size
-        on_patrol = (status == IDLE) | (status == MOVING)
+        on_patrol = is_available(status)
         self._patrol += np.bincount(index[on_patrol], minlength=size).reshape(self._shape) * step
         # Waiting: a stay's steps from its wait_minutes-th minute on.
         idle = status == IDLE

@@ -10,7 +10,11 @@ from pathlib import Path
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from patrolmarl.agents.learned import ObservationNormalizer, SB3ModelPolicy
+from patrolmarl.agents.learned import (
+    ObservationNormalizer,
+    SB3ModelPolicy,
+    observes_move_gains,
+)
 from patrolmarl.envs.district import District
 from patrolmarl.evaluation.evaluate import BASELINE, evaluate
 from patrolmarl.training.config import EvalSettings
@@ -44,11 +48,14 @@ class DomainMetricsCallback(BaseCallback):
         self._finished.clear()
 
 
-def policy_of(model, vecnormalize, name: str = "ppo", move_gains: bool = False) -> SB3ModelPolicy:
-    """The model being trained as an evaluable :class:`Policy` (current normalisation)."""
+def policy_of(model, vecnormalize, district: District, name: str = "ppo") -> SB3ModelPolicy:
+    """The model being trained as an evaluable :class:`Policy` (current normalisation),
+    observing ``district`` as it was trained to (with or without move gains)."""
     normalizer = (
         None if vecnormalize is None else ObservationNormalizer.from_vecnormalize(vecnormalize)
     )
+    obs_size = int(np.prod(model.observation_space.shape))
+    move_gains = observes_move_gains(name, obs_size, int(model.action_space.n), district)
     return SB3ModelPolicy(model, normalizer, name, move_gains)
 
 
@@ -117,10 +124,8 @@ class PatrolEvalCallback(BaseCallback):
         vecnormalize,
         best_score: float = float("inf"),
         say: Callable[[str], None] = print,
-        move_gains: bool = False,
     ) -> None:
         super().__init__()
-        self.move_gains = move_gains
         self.district = district
         self.settings = settings
         self.run_dir = run_dir
@@ -142,7 +147,7 @@ class PatrolEvalCallback(BaseCallback):
         """Evaluate now, log, keep the best model; returns the score."""
         ev = evaluate(
             self.district,
-            [policy_of(self.model, self.vecnormalize, move_gains=self.move_gains)],
+            [policy_of(self.model, self.vecnormalize, self.district)],
             days=self.settings.days,
             seed=self.settings.seed,
             resamples=200,

@@ -135,7 +135,6 @@ def train_run(
         vecnormalize,
         best_score=best_score,
         say=say,
-        move_gains=config.observation.move_gains,
     )
 
     def save() -> None:
