@@ -22,7 +22,6 @@ MAX_INPUT_BYTES = 8 * 1024 * 1024
 MAX_NESTING_DEPTH = 64
 
 _OS_REASONS = {
-    errno.ENOENT: "file not found",
     errno.ENOTDIR: "a part of the path is a file, not a folder",
     errno.ENAMETOOLONG: "file name too long",
     errno.ELOOP: "too many levels of symbolic links (a symlink loop?)",
@@ -31,8 +30,10 @@ _OS_REASONS = {
 }
 
 
-def read_text(path: str | Path, max_bytes: int = MAX_INPUT_BYTES) -> str:
+def read_text(path: str | Path, max_bytes: int = MAX_INPUT_BYTES, what: str = "file") -> str:
     """The UTF-8 text of the regular file ``path``, at most ``max_bytes`` long.
+
+    ``what`` names the file in the "not found" line ("snapshot file not found").
 
     The file is opened without blocking and checked to be a regular file before
     anything is read, so a named pipe nobody writes to is refused, not waited on.
@@ -49,6 +50,8 @@ def read_text(path: str | Path, max_bytes: int = MAX_INPUT_BYTES) -> str:
         raise ConfigError(one_line(repr(source)), "", "a file name cannot contain a NUL character")
     try:
         fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise ConfigError(source, "", f"{what} not found") from None
     except OSError as exc:
         raise ConfigError(source, "", _os_reason(exc)) from None
     try:
@@ -73,16 +76,17 @@ def read_text(path: str | Path, max_bytes: int = MAX_INPUT_BYTES) -> str:
         raise ConfigError(source, "", f"not UTF-8 text (byte {exc.start})") from None
 
 
-def read_json(path: str | Path, max_bytes: int = MAX_INPUT_BYTES) -> Any:
+def read_json(path: str | Path, max_bytes: int = MAX_INPUT_BYTES, what: str = "file") -> Any:
     """The JSON value of the file ``path`` (see :func:`read_text`), nested at most
     :data:`MAX_NESTING_DEPTH` deep; :class:`ConfigError` with line and column if malformed."""
-    text = read_text(path, max_bytes)
+    text = read_text(path, max_bytes, what)
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(
-            str(path), "", f"line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
+        where = f"{path}:{exc.lineno}:{exc.colno}"
+        raise ConfigError(where, "", f"not a readable JSON file: {exc.msg}") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise ConfigError(str(path), "", f"not a readable JSON file: {exc}") from None
     except RecursionError:
         value = None  # nested deeper than the interpreter can parse: refused just below
         depth = MAX_NESTING_DEPTH + 1

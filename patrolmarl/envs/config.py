@@ -59,11 +59,11 @@ MAX_OBSERVED_CALLS = 64
 #: Range of a cell's side (metres) and of road and vehicle speeds (km/h).
 MIN_CELL_SIZE_M, MAX_CELL_SIZE_M = 10.0, 10_000.0
 MIN_SPEED_KMH, MAX_SPEED_KMH = 1.0, 300.0
-#: Longest duration a config gives in minutes (dispatch rules, deterrence times).
-MAX_MINUTES = MAX_EPISODE_MINUTES
+#: Longest duration a config gives in minutes (dispatch thresholds, deterrence times);
+#: 1e6 minutes stands for "never".
+MAX_MINUTES = 1e6
 
 Minutes = number(ge=0, le=MAX_MINUTES)
-PositiveMinutes = number(gt=0, le=MAX_MINUTES)
 Speed = number(ge=MIN_SPEED_KMH, le=MAX_SPEED_KMH)
 CellIndex = whole(ge=0, le=MAX_GRID_CELLS)
 CellRC = tuple[CellIndex, CellIndex]
@@ -175,7 +175,7 @@ class Deterrence(StrictModel):
 class Simulation(StrictModel):
     """Clock, horizon and dispatch rules."""
 
-    step_minutes: PositiveMinutes = 1.0
+    step_minutes: number(gt=0, le=MAX_EPISODE_MINUTES) = 1.0
     episode_minutes: number(gt=0, le=MAX_EPISODE_MINUTES) = 1440.0
     start_hour: number(ge=0, lt=24) = 0.0
     fallback_minutes: Minutes = 5.0
@@ -305,7 +305,7 @@ class DistrictConfig(StrictModel):
 
 
 def _check_units(config: DistrictConfig, rows: int, cols: int) -> None:
-    """The units fit the limits, and each precinct has a cell for each unit that may patrol it."""
+    """The units, and their travel table, fit the limits."""
     units = sum(group.count for group in config.units)
     if units > MAX_UNITS:
         raise FieldError("units", f"{units} units in all, more than the limit of {MAX_UNITS}")
@@ -316,19 +316,6 @@ def _check_units(config: DistrictConfig, rows: int, cols: int) -> None:
             f"{units} units on {rows * cols} cells need a travel table of {entries:.3g} entries "
             f"(units x cells^2), more than the limit of {MAX_TRAVEL_TABLE_ENTRIES:.3g}",
         )
-    bound = {s.name: s.precincts for s in config.stations}
-    patrolling = dict.fromkeys(config.precincts, 0)
-    for group in config.units:
-        for code in [group.precinct] if group.station is None else bound[group.station]:
-            patrolling[code] += group.count
-    for code, count in patrolling.items():
-        cells = sum(row.count(code) for row in config.precinct_map)
-        if count > cells:
-            raise FieldError(
-                f"precincts.{code}",
-                f"{cells} cells for up to {count} units (its own and its stations'): "
-                "each unit's beat needs a cell of its own",
-            )
 
 
 def _check_rect(name: str, grid: list[str], rows: int, cols: int) -> None:
