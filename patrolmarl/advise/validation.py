@@ -28,7 +28,7 @@ from patrolmarl.policy_card import unit_names
 SCHEMA_FILE = "snapshot.schema.json"
 #: Largest snapshot file (bytes), and most entries of its lists (as in the schema's maxItems).
 MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024
-MAX_SNAPSHOT_ENTRIES = {"units": 256, "calls": 10_000, "presence": 4_096}
+MAX_SNAPSHOT_ENTRIES = {"units": 256, "calls": 1_000, "presence": 4_096}
 #: Longest age or time until free in a snapshot (minutes): one week.
 MAX_SNAPSHOT_MINUTES = 10_080.0
 #: Most problems listed; the rest are counted.
