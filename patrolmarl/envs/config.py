@@ -31,10 +31,14 @@ from patrolmarl.yaml_config import FieldError, read_yaml_mapping, validate_mappi
 MAX_GRID_CELLS = 4_096
 #: Most patrol units in all (the sum of ``units.*.count``).
 MAX_UNITS = 256
-#: Most entries of the per-unit travel table, units x cells^2 (2^27: 1 GiB of float64).
+#: Most entries of the travel tables, per vehicle type and per unit: (vehicle types + units)
+#: x cells^2 (2^27: 1 GiB of float64).
 MAX_TRAVEL_TABLE_ENTRIES = 2**27
-#: Most vehicle types, land uses, call types, stations and hotspots per call type.
+#: Most vehicle types (a travel table each), land uses, precincts, call types,
+#: stations, and hotspots per call type.
 MAX_VEHICLE_TYPES = 16
+MAX_LAND_USES = 64
+MAX_PRECINCTS = 64
 MAX_CALL_TYPES = 32
 MAX_STATIONS = 256
 MAX_HOTSPOTS = 64
@@ -213,8 +217,8 @@ class DistrictConfig(StrictModel):
     origin: GeoOrigin | None = None
     land_use_map: list[Text] = Field(min_length=1, max_length=MAX_GRID_CELLS)
     precinct_map: list[Text] = Field(min_length=1, max_length=MAX_GRID_CELLS)
-    land_uses: dict[Text, LandUse]
-    precincts: dict[Text, Precinct]
+    land_uses: dict[Text, LandUse] = Field(max_length=MAX_LAND_USES)
+    precincts: dict[Text, Precinct] = Field(max_length=MAX_PRECINCTS)
     stations: list[Station] = Field([], max_length=MAX_STATIONS)
     vehicles: dict[Text, Vehicle] = Field(min_length=1, max_length=MAX_VEHICLE_TYPES)
     units: list[UnitGroup] = Field(min_length=1, max_length=MAX_UNITS)
@@ -305,16 +309,18 @@ class DistrictConfig(StrictModel):
 
 
 def _check_units(config: DistrictConfig, rows: int, cols: int) -> None:
-    """The units, and their travel table, fit the limits."""
+    """The units, and the travel tables of units and vehicle types, fit the limits."""
     units = sum(group.count for group in config.units)
     if units > MAX_UNITS:
         raise FieldError("units", f"{units} units in all, more than the limit of {MAX_UNITS}")
-    entries = units * (rows * cols) ** 2
+    tables = units + len(config.vehicles)
+    entries = tables * (rows * cols) ** 2
     if entries > MAX_TRAVEL_TABLE_ENTRIES:
         raise FieldError(
             "units",
-            f"{units} units on {rows * cols} cells need a travel table of {entries:.3g} entries "
-            f"(units x cells^2), more than the limit of {MAX_TRAVEL_TABLE_ENTRIES:.3g}",
+            f"{units} units and {len(config.vehicles)} vehicle types on {rows * cols} cells "
+            f"need travel tables of {entries:.3g} entries ((units + vehicle types) x cells^2), "
+            f"more than the limit of {MAX_TRAVEL_TABLE_ENTRIES:.3g}",
         )
 
 

@@ -229,8 +229,8 @@ def test_grid_and_unit_limits() -> None:
     side = int(MAX_GRID_CELLS**0.5) + 1
     with pytest.raises(ConfigError, match=rf"land_use_map: {side}x{side} is .* cells, more than"):
         validate_district_dict(_square(side, 1), "<square>")
-    units = MAX_TRAVEL_TABLE_ENTRIES // 2_500**2 + 1
-    with pytest.raises(ConfigError, match=r"<square>: units: .* travel table"):
+    units = MAX_TRAVEL_TABLE_ENTRIES // 2_500**2  # with the vehicle type's own table: 1 too many
+    with pytest.raises(ConfigError, match=r"<square>: units: .* travel tables"):
         validate_district_dict(_square(50, units), "<square>")
     with pytest.raises(ConfigError, match=rf"units.0.count: .* {MAX_UNITS}"):
         validate_district_dict(_square(2, MAX_UNITS + 1), "<square>")

@@ -153,7 +153,7 @@ DISTRICT_CASES = {
     "200x200 grid": (_square_grid(200), ["land_use_map", "40000 cells", f"{MAX_GRID_CELLS}"]),
     "60x60 grid with 14 units": (
         lambda raw: _square_grid(60, 14)(raw),
-        ["units", "travel table", "units x cells^2"],
+        ["units", "travel tables", "(units + vehicle types) x cells^2"],
     ),
     "cell_size_m inf": (_set("cell_size_m", INF), ["cell_size_m", "finite"]),
     "cell_size_m nan": (_set("cell_size_m", NAN), ["cell_size_m", "finite"]),
