@@ -43,7 +43,7 @@ MAX_CALL_TYPES = 32
 MAX_STATIONS = 256
 MAX_HOTSPOTS = 64
 #: Most expected calls per day, all call types together (the sum of ``daily_rate``).
-MAX_CALLS_PER_DAY = 5_000
+MAX_CALLS_PER_DAY = 10_000
 #: Longest episode (minutes): one week.
 MAX_EPISODE_MINUTES = 10_080.0
 #: Most simulator steps per episode (``episode_minutes / step_minutes``).
