@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 
 from patrolmarl.advise.snapshot import situation
 from patrolmarl.advise.validation import SnapshotError, read_snapshot
-from patrolmarl.agents.beat_plan import load_beat_plan
+from patrolmarl.agents.beat_plan import BeatPlanPolicy, load_beat_plan
+from patrolmarl.agents.policy import SimView
 from patrolmarl.envs.config import resolve_district_path, validate_district_dict
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
@@ -204,7 +205,13 @@ def test_beat_plans(gaoxin, folder, data):
         _assert_one_line(error)
         return
     event("accepted")
-    assert plan.weights.shape[1:] == (gaoxin.n_units, gaoxin.n_cells)
+    policy = BeatPlanPolicy(plan, seed=0)
+    sim = BatchedSim(gaoxin, batch_size=1)
+    sim.reset(seeds=[0])
+    policy.bind(SimView(sim))
+    policy.reset(np.ones(1, dtype=bool))
+    for _ in range(SIM_STEPS):
+        sim.step(policy.act(None, sim.action_masks()))
 
 
 # ------------------------------------------------------------------ snapshots
