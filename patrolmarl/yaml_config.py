@@ -2,7 +2,7 @@
 
 The YAML reader is strict: a key given twice, nesting deeper than
 :data:`~patrolmarl.input_files.MAX_NESTING_DEPTH`, or aliases that expand past
-:data:`MAX_YAML_NODES` are refused, and every YAML error names
+:data:`MAX_YAML_NODES` are refused, and every YAML syntax error names
 ``file:line:column``. Numbers in exponent form without a dot (``3e-4``) are read
 as numbers, as YAML 1.2 and JSON do (PyYAML's YAML 1.1 rules read them as strings).
 """
