@@ -9,7 +9,6 @@ Reading it needs no part of the training stack.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
 from patrolmarl.errors import PatrolMarlError
 from patrolmarl.evaluation.evaluate import config_hash
+from patrolmarl.input_files import read_json
 
 FORMAT = "patrolmarl-policy"
 FORMAT_VERSION = 1
@@ -152,12 +152,7 @@ def make_card(
 
 def read_card(path: Path) -> dict[str, Any]:
     """Read and check a policy card (format and version); one-line errors."""
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PatrolMarlError(f"{path}: policy card not found") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PatrolMarlError(f"{path}: not a readable policy card ({exc})") from None
+    card = read_json(path, what="policy card")
     if not isinstance(card, dict) or card.get("format") != FORMAT:
         raise PatrolMarlError(f"{path}: not a patrolmarl policy card (format is not {FORMAT!r})")
     if card.get("format_version") != FORMAT_VERSION:

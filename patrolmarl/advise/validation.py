@@ -21,10 +21,19 @@ from typing import Any
 from patrolmarl.advise.snapshot import Cell, PendingCall, Snapshot, UnitState
 from patrolmarl.envs.district import District
 from patrolmarl.envs.status import UNIT_STATUS_NAMES
-from patrolmarl.errors import PatrolMarlError
+from patrolmarl.errors import PatrolMarlError, echo, one_line
+from patrolmarl.input_files import read_json
 from patrolmarl.policy_card import unit_names
 
 SCHEMA_FILE = "snapshot.schema.json"
+#: Largest snapshot file (bytes), and most entries of its lists (as in the schema's maxItems).
+MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024
+MAX_SNAPSHOT_ENTRIES = {"units": 256, "calls": 1_000, "presence": 4_096}
+#: Longest age or time until free in a snapshot (minutes): one week.
+MAX_SNAPSHOT_MINUTES = 10_080.0
+#: Most problems listed; the rest are counted.
+MAX_LISTED_PROBLEMS = 100
+_MISSING = object()
 _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 _REQUIRED = re.compile(r"^'(.+)' is a required property$")
 
@@ -52,18 +61,19 @@ def read_snapshot(path: Path, district: District) -> Snapshot:
         If the file is missing or not JSON; :class:`SnapshotError` listing every
         problem if it does not fit the schema or the district.
     """
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PatrolMarlError(f"{path}: snapshot file not found") from None
-    except (OSError, ValueError) as exc:
-        raise PatrolMarlError(f"{path}: not a readable JSON file ({exc})") from None
+    raw = read_json(path, MAX_SNAPSHOT_BYTES, what="snapshot file")
     checker = _SnapshotChecker(district)
     snapshot = checker.snapshot(raw)
-    flagged = {where for where, _ in checker.problems}
-    problems = checker.problems + [p for p in schema_problems(raw) if p[0] not in flagged]
+    problems = checker.problems
+    if not checker.oversized:  # the schema would list each entry of a too-long list
+        flagged = {where for where, _ in problems}
+        problems = problems + [p for p in schema_problems(raw) if p[0] not in flagged]
     if problems:
-        raise SnapshotError([f"{path}: {where}: {what}" for where, what in problems])
+        lines = [one_line(f"{path}: {where}: {what}") for where, what in problems]
+        if len(lines) > MAX_LISTED_PROBLEMS:
+            more = len(lines) - MAX_LISTED_PROBLEMS
+            lines = lines[:MAX_LISTED_PROBLEMS] + [f"{path}: and {more} more problems"]
+        raise SnapshotError(lines)
     assert snapshot is not None
     return snapshot
 
@@ -101,6 +111,7 @@ class _SnapshotChecker:
     def __init__(self, district: District) -> None:
         self.district = district
         self.problems: list[tuple[str, str]] = []
+        self.oversized = False
         self._units = unit_names(district)
         types = district.config.call_types
         self._street_types = [name for name, t in types.items() if t.handler == "patrol"]
@@ -116,11 +127,12 @@ class _SnapshotChecker:
         name = self._field(raw, "district", "district")
         if name is not None:
             if not isinstance(name, str):
-                self._problem("district", "expected a string")
+                self._problem("district", f"expected a string, got {echo(name)}")
             elif name != self.district.name:
                 self._problem(
                     "district",
-                    f"the snapshot is of district {name!r}, the policy of {self.district.name!r}",
+                    f"the snapshot is of district {echo(name)}, "
+                    f"the policy of {self.district.name!r}",
                 )
         minute = self._clock(raw)
         units = self._items(raw, "units", self._unit)
@@ -144,11 +156,14 @@ class _SnapshotChecker:
 
     # ------------------------------------------------------------------ fields
     def _field(self, obj: dict[str, Any], key: str, where: str, why: str = "") -> Any:
-        """``obj[key]``, or None with a problem if it is missing."""
-        if key not in obj:
+        """``obj[key]``, or None with a problem if it is missing or null."""
+        value = obj.get(key, _MISSING)
+        if value is _MISSING:
             self._problem(where, f"missing{why}")
             return None
-        return obj[key]
+        if value is None:
+            self._problem(where, "is null")
+        return value
 
     def _items(self, raw: dict[str, Any], key: str, parse, required: bool = True) -> list | None:
         """Each entry of the list ``raw[key]`` parsed by ``parse(value, where)``."""
@@ -158,7 +173,12 @@ class _SnapshotChecker:
         if value is None:
             return None
         if not isinstance(value, list):
-            self._problem(key, "expected a list")
+            self._problem(key, f"expected a list, got {echo(value)}")
+            return None
+        limit = MAX_SNAPSHOT_ENTRIES[key]
+        if len(value) > limit:
+            self._problem(key, f"{len(value)} entries, more than the limit of {limit}")
+            self.oversized = True
             return None
         return [parse(item, f"{key}[{i}]") for i, item in enumerate(value)]
 
@@ -173,17 +193,20 @@ class _SnapshotChecker:
             return float(value)
         self._problem(
             "time_of_day",
-            f'expected "HH:MM" or minutes since midnight (0 to under 1440), got {value!r}',
+            f'expected "HH:MM" or minutes since midnight (0 to under 1440), got {echo(value)}',
         )
         return None
 
     def _number(self, value: Any, where: str) -> float | None:
-        """A finite, non-negative number."""
-        if not _is_number(value) or not math.isfinite(value):
-            self._problem(where, f"expected a number, got {value!r}")
+        """A finite, non-negative number of minutes, at most :data:`MAX_SNAPSHOT_MINUTES`."""
+        if not _is_number(value) or (isinstance(value, float) and not math.isfinite(value)):
+            self._problem(where, f"expected a number, got {echo(value)}")
             return None
         if value < 0:
-            self._problem(where, f"{value!r} is negative")
+            self._problem(where, f"{echo(value)} is negative")
+            return None
+        if value > MAX_SNAPSHOT_MINUTES:
+            self._problem(where, f"{echo(value)} is more than {MAX_SNAPSHOT_MINUTES:g} minutes")
             return None
         return float(value)
 
@@ -191,7 +214,7 @@ class _SnapshotChecker:
         """A ``[row, col]`` inside the grid."""
         ok = isinstance(value, list) and len(value) == 2
         if not ok or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            self._problem(where, f"expected [row, col] (two whole numbers), got {value!r}")
+            self._problem(where, f"expected [row, col] (two whole numbers), got {echo(value)}")
             return None
         rows, cols = self.district.rows, self.district.cols
         if not (0 <= value[0] < rows and 0 <= value[1] < cols):
@@ -212,14 +235,16 @@ class _SnapshotChecker:
         if name is not None and name not in self._units:
             self._problem(
                 f"{where}.name",
-                f"unknown unit {name!r} (the district has {self._units[0]} to {self._units[-1]})",
+                f"unknown unit {echo(name)} "
+                f"(the district has {self._units[0]} to {self._units[-1]})",
             )
         cell = self._field(raw, "cell", f"{where}.cell")
         cell = None if cell is None else self._cell(cell, f"{where}.cell")
         status = self._field(raw, "status", f"{where}.status")
         if status is not None and status not in UNIT_STATUS_NAMES:
             self._problem(
-                f"{where}.status", f"unknown status {status!r} ({', '.join(UNIT_STATUS_NAMES)})"
+                f"{where}.status",
+                f"unknown status {echo(status)} ({', '.join(UNIT_STATUS_NAMES)})",
             )
         minutes = 0.0
         if "minutes_until_free" in raw or status in UNIT_STATUS_NAMES[1:]:
@@ -244,16 +269,20 @@ class _SnapshotChecker:
         if call_id is not None and (
             isinstance(call_id, bool) or not isinstance(call_id, str | int)
         ):
-            self._problem(f"{where}.id", f"expected a string or a whole number, got {call_id!r}")
+            self._problem(
+                f"{where}.id", f"expected a string or a whole number, got {echo(call_id)}"
+            )
         cell = self._field(raw, "cell", f"{where}.cell")
         cell = None if cell is None else self._cell(cell, f"{where}.cell")
         kind = self._field(raw, "type", f"{where}.type")
-        if kind is not None and kind not in self._street_types:
+        if kind is not None and not isinstance(kind, str):
+            self._problem(f"{where}.type", f"expected a string, got {echo(kind)}")
+        elif kind is not None and kind not in self._street_types:
             known = ", ".join(self._street_types)
             if kind in self.district.config.call_types:
                 what = f"{kind!r} calls go to the precinct's responders, not to street patrol"
             else:
-                what = f"unknown call type {kind!r}"
+                what = f"unknown call type {echo(kind)}"
             self._problem(f"{where}.type", f"{what} (street-call types: {known})")
         age = self._field(raw, "age_minutes", f"{where}.age_minutes")
         age = None if age is None else self._number(age, f"{where}.age_minutes")
@@ -276,19 +305,34 @@ class _SnapshotChecker:
     # ------------------------------------------------------------------ the whole list
     def _check_all_units(self, raw_units: list[Any]) -> None:
         """Each of the district's units once."""
-        names = [u.get("name") if isinstance(u, dict) else None for u in raw_units]
-        for i, name in enumerate(names):
-            if name in self._units and name in names[:i]:
+        known = set(self._units)
+        seen: set[str] = set()
+        for i, unit in enumerate(raw_units):
+            name = unit.get("name") if isinstance(unit, dict) else None
+            if not isinstance(name, str) or name not in known:
+                continue
+            if name in seen:
                 self._problem(f"units[{i}].name", f"{name} is listed twice")
+            seen.add(name)
         for name in self._units:
-            if name not in names:
+            if name not in seen:
                 self._problem("units", f"{name} is missing")
 
     def _check_unique(self, raw: list[Any], key: str, field: str, what: str) -> None:
-        """No two entries of ``raw`` with the same (valid) ``field``."""
-        seen: list[Any] = []
+        """No two entries of ``raw`` with the same (valid) ``field``; linear in the entries."""
+        seen: set[Any] = set()
         for i, entry in enumerate(raw):
             value = entry.get(field) if isinstance(entry, dict) else None
-            if value is not None and value in seen:
-                self._problem(f"{key}[{i}].{field}", what.format(value))
-            seen.append(value)
+            if value is None:
+                continue
+            identity = _identity(value)
+            if identity in seen:
+                self._problem(f"{key}[{i}].{field}", what.format(echo(value)))
+            seen.add(identity)
+
+
+def _identity(value: Any) -> Any:
+    """A hashable stand-in for a JSON value: equal for equal values of the same JSON type."""
+    if isinstance(value, str | int | float | bool):
+        return (type(value).__name__, value)
+    return json.dumps(value, sort_keys=True)

@@ -24,28 +24,32 @@ from typing import Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from patrolmarl.agents.baselines import DWELL_MINUTES
 from patrolmarl.agents.dispatch import accept_nearest_unit, accept_within_area
 from patrolmarl.agents.movement import AreaPatrol
 from patrolmarl.agents.policy import SimView
+from patrolmarl.config_types import MAX_MAGNITUDE, StrictModel, Text, number
 from patrolmarl.envs.district import District
-from patrolmarl.errors import PatrolMarlError
+from patrolmarl.errors import ConfigError, PatrolMarlError, echo
+from patrolmarl.yaml_config import read_yaml_mapping, validate_mapping
 
 FORMAT = "patrolmarl.beat_plan/1"
+#: Most time blocks of a plan (15-minute blocks).
+MAX_PLAN_BLOCKS = 96
+
+Hour = number(ge=0, le=24)
 
 
-class BeatPlanFile(BaseModel):
+class BeatPlanFile(StrictModel):
     """The validated shape of a beat-plan file (cells are checked against the district later)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
     format: Literal["patrolmarl.beat_plan/1"] = FORMAT
-    district: str
+    district: Text
     dispatch: Literal["nearest", "own_beat"] = "nearest"
-    blocks: list[tuple[float, float]] = Field(min_length=1)
-    beats: dict[str, list[list[list[float]]]]
+    blocks: list[tuple[Hour, Hour]] = Field(min_length=1, max_length=MAX_PLAN_BLOCKS)
+    beats: dict[Text, list[list[list[number(ge=-MAX_MAGNITUDE)]]]]
 
 
 class BeatPlan:
@@ -118,32 +122,16 @@ def load_beat_plan(path: str | Path, district: District) -> BeatPlan:
         One line naming the file, the field and the reason.
     """
     source = str(path)
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PatrolMarlError(f"{source}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PatrolMarlError(f"{source}: cannot read file ({exc.__class__.__name__})") from None
-    except yaml.YAMLError:
-        raise PatrolMarlError(f"{source}: malformed YAML") from None
-    if not isinstance(raw, dict):
-        raise PatrolMarlError(f"{source}: expected a beat plan mapping at the top level")
-    try:
-        plan = BeatPlanFile.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        reason = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-        raise PatrolMarlError(f"{source}: {field}: {reason}") from None
+    plan = validate_mapping(BeatPlanFile, read_yaml_mapping(path), source)
     return _bind(plan, district, source)
 
 
 def _bind(plan: BeatPlanFile, district: District, source: str) -> BeatPlan:
-    def fail(field: str, reason: str) -> PatrolMarlError:
-        return PatrolMarlError(f"{source}: {field}: {reason}")
+    def fail(field: str, reason: str) -> ConfigError:
+        return ConfigError(source, field, reason)
 
     if plan.district != district.name:
-        raise fail("district", f"plan is for {plan.district!r}, not {district.name!r}")
+        raise fail("district", f"plan is for {echo(plan.district)}, not {district.name!r}")
     blocks = sorted(plan.blocks)
     if blocks[0][0] != 0 or blocks[-1][1] != 24:
         raise fail("blocks", "blocks must cover the day from hour 0 to hour 24")

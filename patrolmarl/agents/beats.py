@@ -47,10 +47,13 @@ def _bisect(cells: np.ndarray, weights: np.ndarray, k: int, district: District) 
     """Cut ``cells`` into ``k`` parts of balanced weight with straight cuts (whole rows or cols).
 
     Each cut runs between two rows (or columns) across the longer axis, so parts
-    of an orthogonally convex precinct stay connected.
+    of an orthogonally convex precinct stay connected. With fewer cells than
+    parts, the parts are single cells dealt in turn (units share cells).
     """
     if k == 1:
         return [cells]
+    if cells.size < k:
+        return [cells[[i % cells.size]] for i in range(k)]
     rc = district.cell_rc[cells]
     extent = rc.max(axis=0) - rc.min(axis=0)
     axis = 0 if extent[0] >= extent[1] else 1

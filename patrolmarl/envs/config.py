@@ -6,62 +6,111 @@ line naming the file, the dotted field and the reason.
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from patrolmarl.errors import ConfigError
+from patrolmarl.config_types import (
+    Flag,
+    NonNegativeFloat,
+    Probability,
+    StrictModel,
+    Text,
+    number,
+    whole,
+)
+from patrolmarl.errors import ConfigError, echo
 from patrolmarl.yaml_config import FieldError, read_yaml_mapping, validate_mapping
 
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
-Probability = Annotated[float, Field(ge=0, le=1)]
-CellRC = tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]
+# ---------------------------------------------------------------- resource limits
+#: Most grid cells (rows x cols): the all-pairs travel table is cells^2 per vehicle.
+#: A 20 km x 20 km area of 400 m cells (2,500) fits; a 200 x 200 grid does not.
+MAX_GRID_CELLS = 4_096
+#: Most patrol units in all (the sum of ``units.*.count``).
+MAX_UNITS = 256
+#: Most entries of the travel tables, per vehicle type and per unit: (vehicle types + units)
+#: x cells^2 (2^27: 1 GiB of float64).
+MAX_TRAVEL_TABLE_ENTRIES = 2**27
+#: Most vehicle types (a travel table each), land uses, precincts, call types,
+#: stations, and hotspots per call type.
+MAX_VEHICLE_TYPES = 16
+MAX_LAND_USES = 64
+MAX_PRECINCTS = 64
+MAX_CALL_TYPES = 32
+MAX_STATIONS = 256
+MAX_HOTSPOTS = 64
+#: Most expected calls per day, all call types together (the sum of ``daily_rate``).
+MAX_CALLS_PER_DAY = 10_000
+#: Longest episode (minutes): one week.
+MAX_EPISODE_MINUTES = 10_080.0
+#: Most simulator steps per episode (``episode_minutes / step_minutes``).
+MAX_STEPS_PER_EPISODE = 20_160
+#: Most responders of one precinct's own pool.
+MAX_RESPONDERS = 100
+#: Shortest and longest mean on-scene service time (minutes); the longest also caps ``sd``.
+MIN_SERVICE_MINUTES = 0.1
+MAX_SERVICE_MINUTES = 1_440.0
+#: Largest hotspot multiplier, and the range of a hotspot's radius (cells).
+MAX_HOTSPOT_MULTIPLIER = 1_000.0
+MIN_HOTSPOT_RADIUS_CELLS = 0.1
+#: Largest observation radius (visible and local, cells): the local window is (2r+1)^2 cells.
+MAX_RADIUS_CELLS = 16
+#: Most pending calls in an observation.
+MAX_OBSERVED_CALLS = 64
+#: Range of a cell's side (metres) and of road and vehicle speeds (km/h).
+MIN_CELL_SIZE_M, MAX_CELL_SIZE_M = 10.0, 10_000.0
+MIN_SPEED_KMH, MAX_SPEED_KMH = 1.0, 300.0
+#: Longest duration a config gives in minutes (dispatch thresholds, deterrence times);
+#: 1e6 minutes stands for "never".
+MAX_MINUTES = 1e6
+
+Minutes = number(ge=0, le=MAX_MINUTES)
+Speed = number(ge=MIN_SPEED_KMH, le=MAX_SPEED_KMH)
+CellIndex = whole(ge=0, le=MAX_GRID_CELLS)
+CellRC = tuple[CellIndex, CellIndex]
+Name = Annotated[Text, Field(min_length=1, max_length=200)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LandUse(_Strict):
+class LandUse(StrictModel):
     """One land-use class, keyed by the character used in the maps."""
 
-    name: str
-    road_speed_kmh: PositiveFloat
+    name: Name
+    road_speed_kmh: Speed
     street_traffic: NonNegativeFloat = 1.0
 
 
-class Vehicle(_Strict):
+class Vehicle(StrictModel):
     """A patrol vehicle type; its speed is capped by each cell's road speed."""
 
-    max_speed_kmh: PositiveFloat
+    max_speed_kmh: Speed
 
 
-class Precinct(_Strict):
+class Precinct(StrictModel):
     """A precinct (police station jurisdiction) and its own responder pool."""
 
-    name: str
-    responders: Annotated[int, Field(ge=1)] = 2
-    responder_travel_minutes: NonNegativeFloat = 10.0
+    name: Name
+    responders: whole(ge=1, le=MAX_RESPONDERS) = 2
+    responder_travel_minutes: Minutes = 10.0
 
 
-class Station(_Strict):
+class Station(StrictModel):
     """A street police service station bound to precincts ("1+1")."""
 
-    name: str
+    name: Name
     cell: CellRC
-    precincts: list[str] = Field(min_length=1)
+    precincts: list[Text] = Field(min_length=1, max_length=MAX_GRID_CELLS)
 
 
-class UnitGroup(_Strict):
+class UnitGroup(StrictModel):
     """``count`` patrol units of one vehicle type, homed at a precinct or station."""
 
-    count: Annotated[int, Field(ge=1)]
-    vehicle: str
-    precinct: str | None = None
-    station: str | None = None
+    count: whole(ge=1, le=MAX_UNITS)
+    vehicle: Text
+    precinct: Text | None = None
+    station: Text | None = None
 
     @model_validator(mode="after")
     def _one_home(self) -> UnitGroup:
@@ -70,12 +119,12 @@ class UnitGroup(_Strict):
         return self
 
 
-class ServiceTime(_Strict):
+class ServiceTime(StrictModel):
     """On-scene service time in minutes."""
 
     dist: Literal["exponential", "lognormal", "fixed"]
-    mean: PositiveFloat
-    sd: NonNegativeFloat = 0.0
+    mean: number(ge=MIN_SERVICE_MINUTES, le=MAX_SERVICE_MINUTES)
+    sd: number(ge=0, le=MAX_SERVICE_MINUTES) = 0.0
 
     @model_validator(mode="after")
     def _sd_for_lognormal(self) -> ServiceTime:
@@ -84,26 +133,26 @@ class ServiceTime(_Strict):
         return self
 
 
-class Hotspot(_Strict):
+class Hotspot(StrictModel):
     """A Gaussian bump multiplying a call type's spatial intensity."""
 
     cell: CellRC
-    radius_cells: PositiveFloat
-    multiplier: NonNegativeFloat
+    radius_cells: number(ge=MIN_HOTSPOT_RADIUS_CELLS, le=MAX_GRID_CELLS)
+    multiplier: number(ge=0, le=MAX_HOTSPOT_MULTIPLIER)
 
 
-class CallType(_Strict):
+class CallType(StrictModel):
     """One call type: how often, when, where, how long, and who handles it."""
 
-    daily_rate: NonNegativeFloat
+    daily_rate: number(ge=0, le=MAX_CALLS_PER_DAY)
     hourly_profile: list[NonNegativeFloat] = Field(min_length=24, max_length=24)
-    land_use_weights: dict[str, NonNegativeFloat]
-    hotspots: list[Hotspot] = []
-    priority: Annotated[int, Field(ge=1, le=5)] = 3
+    land_use_weights: dict[Text, NonNegativeFloat]
+    hotspots: list[Hotspot] = Field([], max_length=MAX_HOTSPOTS)
+    priority: whole(ge=1, le=5) = 3
     service: ServiceTime
     closure_prob: Probability = 1.0
     handler: Literal["patrol", "precinct"] = "patrol"
-    deterrable: bool = False
+    deterrable: Flag = False
 
     @field_validator("hourly_profile")
     @classmethod
@@ -113,7 +162,7 @@ class CallType(_Strict):
         return v
 
 
-class Deterrence(_Strict):
+class Deterrence(StrictModel):
     """How recent patrol presence thins theft (see the default district's notes).
 
     A cell's presence ``P`` is its patrol-minutes, decayed with ``half_life_minutes``,
@@ -122,47 +171,58 @@ class Deterrence(_Strict):
     """
 
     max_reduction: Probability = 0.4
-    saturation_minutes: PositiveFloat = 15.0
-    half_life_minutes: PositiveFloat = 45.0
-    neighbour_weight: NonNegativeFloat = 0.5
+    saturation_minutes: number(ge=0.1, le=MAX_MINUTES) = 15.0
+    half_life_minutes: number(ge=0.1, le=MAX_MINUTES) = 45.0
+    neighbour_weight: number(ge=0, le=100) = 0.5
 
 
-class Simulation(_Strict):
+class Simulation(StrictModel):
     """Clock, horizon and dispatch rules."""
 
-    step_minutes: PositiveFloat = 1.0
-    episode_minutes: PositiveFloat = 1440.0
-    start_hour: Annotated[float, Field(ge=0, lt=24)] = 0.0
-    fallback_minutes: NonNegativeFloat = 5.0
-    follow_up_minutes: NonNegativeFloat = 30.0
-    visible_radius_cells: Annotated[int, Field(ge=0)] = 1
-    observed_calls: Annotated[int, Field(ge=1)] = 4
-    local_radius_cells: Annotated[int, Field(ge=1)] = 2
-    coarse_block_cells: Annotated[int, Field(ge=1)] = 4
+    step_minutes: number(gt=0, le=MAX_EPISODE_MINUTES) = 1.0
+    episode_minutes: number(gt=0, le=MAX_EPISODE_MINUTES) = 1440.0
+    start_hour: number(ge=0, lt=24) = 0.0
+    fallback_minutes: Minutes = 5.0
+    follow_up_minutes: Minutes = 30.0
+    visible_radius_cells: whole(ge=0, le=MAX_RADIUS_CELLS) = 1
+    observed_calls: whole(ge=1, le=MAX_OBSERVED_CALLS) = 4
+    local_radius_cells: whole(ge=1, le=MAX_RADIUS_CELLS) = 2
+    coarse_block_cells: whole(ge=1, le=MAX_GRID_CELLS) = 4
+
+    @model_validator(mode="after")
+    def _bounded_steps(self) -> Simulation:
+        steps = self.episode_minutes / self.step_minutes
+        if steps > MAX_STEPS_PER_EPISODE:
+            raise FieldError(
+                "simulation.step_minutes",
+                f"{self.episode_minutes:g} / {self.step_minutes:g} minutes is {steps:.3g} steps "
+                f"per episode, more than the limit of {MAX_STEPS_PER_EPISODE}",
+            )
+        return self
 
 
-class GeoOrigin(_Strict):
+class GeoOrigin(StrictModel):
     """WGS84 position of the grid's north-west corner (row 0, col 0 top-left)."""
 
-    lat: Annotated[float, Field(ge=-85, le=85)]
-    lon: Annotated[float, Field(ge=-180, le=180)]
+    lat: number(ge=-85, le=85)
+    lon: number(ge=-180, le=180)
 
 
-class DistrictConfig(_Strict):
+class DistrictConfig(StrictModel):
     """A whole district file."""
 
-    name: str
-    description: str = ""
-    cell_size_m: PositiveFloat
+    name: Name
+    description: Annotated[Text, Field(max_length=10_000)] = ""
+    cell_size_m: number(ge=MIN_CELL_SIZE_M, le=MAX_CELL_SIZE_M)
     origin: GeoOrigin | None = None
-    land_use_map: list[str] = Field(min_length=1)
-    precinct_map: list[str] = Field(min_length=1)
-    land_uses: dict[str, LandUse]
-    precincts: dict[str, Precinct]
-    stations: list[Station] = []
-    vehicles: dict[str, Vehicle]
-    units: list[UnitGroup] = Field(min_length=1)
-    call_types: dict[str, CallType] = Field(min_length=1)
+    land_use_map: list[Text] = Field(min_length=1, max_length=MAX_GRID_CELLS)
+    precinct_map: list[Text] = Field(min_length=1, max_length=MAX_GRID_CELLS)
+    land_uses: dict[Text, LandUse] = Field(max_length=MAX_LAND_USES)
+    precincts: dict[Text, Precinct] = Field(max_length=MAX_PRECINCTS)
+    stations: list[Station] = Field([], max_length=MAX_STATIONS)
+    vehicles: dict[Text, Vehicle] = Field(min_length=1, max_length=MAX_VEHICLE_TYPES)
+    units: list[UnitGroup] = Field(min_length=1, max_length=MAX_UNITS)
+    call_types: dict[Text, CallType] = Field(min_length=1, max_length=MAX_CALL_TYPES)
     deterrence: Deterrence = Deterrence()
     simulation: Simulation = Simulation()
 
@@ -176,6 +236,13 @@ class DistrictConfig(_Strict):
     @model_validator(mode="after")
     def _cross_check(self) -> DistrictConfig:
         rows, cols = len(self.land_use_map), len(self.land_use_map[0])
+        if rows * cols > MAX_GRID_CELLS:
+            raise FieldError(
+                "land_use_map",
+                f"{rows}x{cols} is {rows * cols} cells, more than the limit of {MAX_GRID_CELLS}",
+            )
+        if cols == 0:
+            raise FieldError("land_use_map", "row 0 is empty")
         _check_rect("land_use_map", self.land_use_map, rows, cols)
         _check_rect("precinct_map", self.precinct_map, rows, cols)
         for name, grid, known in (
@@ -185,7 +252,7 @@ class DistrictConfig(_Strict):
             for r, row in enumerate(grid):
                 for c, ch in enumerate(row):
                     if ch not in known:
-                        raise FieldError(f"{name}", f"row {r} col {c}: unknown code {ch!r}")
+                        raise FieldError(name, f"row {r} col {c}: unknown code {echo(ch)}")
         for code in self.precincts:
             if len(code) != 1:
                 raise FieldError(f"precincts.{code}", "precinct codes are single characters")
@@ -196,25 +263,27 @@ class DistrictConfig(_Strict):
                 raise FieldError(f"land_uses.{code}", "land-use codes are single characters")
         station_names = [s.name for s in self.stations]
         for i, st in enumerate(self.stations):
+            if st.name in station_names[:i]:
+                raise FieldError(f"stations.{i}.name", f"station {echo(st.name)} is named twice")
             if not (st.cell[0] < rows and st.cell[1] < cols):
                 raise FieldError(
                     f"stations.{i}.cell", f"{list(st.cell)} is outside the {rows}x{cols} grid"
                 )
             for p in st.precincts:
                 if p not in self.precincts:
-                    raise FieldError(f"stations.{i}.precincts", f"unknown precinct {p!r}")
+                    raise FieldError(f"stations.{i}.precincts", f"unknown precinct {echo(p)}")
         for i, group in enumerate(self.units):
             if group.vehicle not in self.vehicles:
-                raise FieldError(f"units.{i}.vehicle", f"unknown vehicle {group.vehicle!r}")
+                raise FieldError(f"units.{i}.vehicle", f"unknown vehicle {echo(group.vehicle)}")
             if group.precinct is not None and group.precinct not in self.precincts:
-                raise FieldError(f"units.{i}.precinct", f"unknown precinct {group.precinct!r}")
+                raise FieldError(f"units.{i}.precinct", f"unknown precinct {echo(group.precinct)}")
             if group.station is not None and group.station not in station_names:
-                raise FieldError(f"units.{i}.station", f"unknown station {group.station!r}")
+                raise FieldError(f"units.{i}.station", f"unknown station {echo(group.station)}")
         for name, ct in self.call_types.items():
             for code in ct.land_use_weights:
                 if code not in self.land_uses:
                     raise FieldError(
-                        f"call_types.{name}.land_use_weights", f"unknown land use {code!r}"
+                        f"call_types.{name}.land_use_weights", f"unknown land use {echo(code)}"
                     )
             for j, hs in enumerate(ct.hotspots):
                 if not (hs.cell[0] < rows and hs.cell[1] < cols):
@@ -224,7 +293,35 @@ class DistrictConfig(_Strict):
                     )
         if not any(ct.handler == "patrol" for ct in self.call_types.values()):
             raise FieldError("call_types", "at least one call type must have handler 'patrol'")
+        if not any(ct.daily_rate > 0 for ct in self.call_types.values() if ct.handler == "patrol"):
+            raise FieldError(
+                "call_types", "every street (handler 'patrol') call type has daily_rate 0"
+            )
+        calls = sum(ct.daily_rate for ct in self.call_types.values())
+        if calls > MAX_CALLS_PER_DAY:
+            raise FieldError(
+                "call_types",
+                f"the daily rates add up to {calls:g} calls a day, "
+                f"more than the limit of {MAX_CALLS_PER_DAY}",
+            )
+        _check_units(self, rows, cols)
         return self
+
+
+def _check_units(config: DistrictConfig, rows: int, cols: int) -> None:
+    """The units, and the travel tables of units and vehicle types, fit the limits."""
+    units = sum(group.count for group in config.units)
+    if units > MAX_UNITS:
+        raise FieldError("units", f"{units} units in all, more than the limit of {MAX_UNITS}")
+    tables = units + len(config.vehicles)
+    entries = tables * (rows * cols) ** 2
+    if entries > MAX_TRAVEL_TABLE_ENTRIES:
+        raise FieldError(
+            "units",
+            f"{units} units and {len(config.vehicles)} vehicle types on {rows * cols} cells "
+            f"need travel tables of {entries:.3g} entries ((units + vehicle types) x cells^2), "
+            f"more than the limit of {MAX_TRAVEL_TABLE_ENTRIES:.3g}",
+        )
 
 
 def _check_rect(name: str, grid: list[str], rows: int, cols: int) -> None:
@@ -244,10 +341,15 @@ def builtin_districts() -> list[str]:
 def resolve_district_path(district: str | Path) -> Path:
     """Turn a built-in district name or a path into a path to a YAML file."""
     text = str(district)
+    if not text.strip():
+        known = ", ".join(builtin_districts())
+        raise ConfigError(
+            repr(text), "", f"empty district name (give a YAML file or a built-in: {known})"
+        )
     if text in builtin_districts():
         return Path(str(resources.files("patrolmarl") / "districts" / f"{text}.yaml"))
     path = Path(text)
-    if not path.suffix and not path.exists():
+    if not path.suffix and not os.path.lexists(text):
         known = ", ".join(builtin_districts())
         raise ConfigError(
             text, "", f"no such district file or built-in district (built-in: {known})"

@@ -5,17 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from patrolmarl.config_types import Flag, NonNegativeFloat, PositiveFloat, Text, number, whole
+from patrolmarl.config_types import StrictModel as _Strict
 from patrolmarl.yaml_config import read_yaml_mapping, validate_mapping
 
-PositiveInt = Annotated[int, Field(ge=1)]
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+#: Largest count of a training config (timesteps, frequencies, batch sizes).
+MAX_COUNT = 10**12
+PositiveInt = whole(ge=1, le=MAX_COUNT)
+#: Seeds fit numpy's legacy and torch's seeding (below 2^32).
+Seed = whole(ge=0, le=2**32 - 1)
+#: Most days of one evaluation or demonstration set.
+Days = whole(ge=1, le=10_000)
 
 
 class PPOSettings(_Strict):
@@ -25,8 +27,8 @@ class PPOSettings(_Strict):
     n_steps: PositiveInt = 128
     batch_size: PositiveInt = 4096
     n_epochs: PositiveInt = 4
-    gamma: Annotated[float, Field(gt=0, le=1)] = 0.99
-    gae_lambda: Annotated[float, Field(ge=0, le=1)] = 0.95
+    gamma: number(gt=0, le=1) = 0.99
+    gae_lambda: number(ge=0, le=1) = 0.95
     clip_range: PositiveFloat = 0.2
     ent_coef: NonNegativeFloat = 0.01
     vf_coef: NonNegativeFloat = 0.5
@@ -37,22 +39,22 @@ class PPOSettings(_Strict):
 class NetworkSettings(_Strict):
     """The shared actor-critic MLP."""
 
-    net_arch: list[PositiveInt] = [128, 128]
+    net_arch: list[whole(ge=1, le=65_536)] = Field([128, 128], max_length=64)
     activation: Literal["tanh", "relu"] = "tanh"
 
 
 class NormalizeSettings(_Strict):
     """VecNormalize: running normalisation of observations and rewards."""
 
-    observations: bool = True
-    rewards: bool = True
+    observations: Flag = True
+    rewards: Flag = True
     clip_obs: PositiveFloat = 10.0
 
 
 class ObservationSettings(_Strict):
     """Optional observation fields: ``move_gains`` appends each unit's move gains."""
 
-    move_gains: bool = False
+    move_gains: Flag = False
 
 
 #: The demonstration days of ``pretrain`` are seeded ``[seed + DEMONSTRATION_STREAM, d]``.
@@ -67,11 +69,11 @@ class PretrainSettings(_Strict):
     """
 
     teacher: Literal["coverage", "pmedian", "nearest"] | None = None
-    days: PositiveInt = 16
+    days: Days = 16
     epochs: PositiveInt = 10
     learning_rate: PositiveFloat = 1e-3
     batch_size: PositiveInt = 4096
-    critic_warmup_steps: Annotated[int, Field(ge=0)] = 0
+    critic_warmup_steps: whole(ge=0, le=MAX_COUNT) = 0
 
 
 class RewardWeights(_Strict):
@@ -96,14 +98,16 @@ class EvalSettings(_Strict):
     """
 
     freq: PositiveInt = 500_000
-    days: PositiveInt = 5
-    seed: Annotated[int, Field(ge=0)] = 10_000
-    score_weights: dict[Literal["response_mean", "thefts_per_day", "response_p90"], float] = {
+    days: Days = 5
+    seed: Seed = 10_000
+    score_weights: dict[
+        Literal["response_mean", "thefts_per_day", "response_p90"], NonNegativeFloat
+    ] = {
         "response_mean": 0.5,
         "thefts_per_day": 0.5,
     }
-    final_days: PositiveInt = 30
-    final_seed: Annotated[int, Field(ge=0)] = 20_000
+    final_days: Days = 30
+    final_seed: Seed = 20_000
     final_baselines: list[Literal["nearest", "pmedian", "coverage", "random"]] = [
         "nearest",
         "pmedian",
@@ -120,11 +124,11 @@ class TrainConfig(_Strict):
     """A whole training config file."""
 
     algorithm: Literal["ppo", "maskable_ppo"] = "maskable_ppo"
-    district: str = "gaoxin"
-    n_districts: PositiveInt = 16
+    district: Annotated[Text, Field(max_length=4096)] = "gaoxin"
+    n_districts: whole(ge=1, le=4_096) = 16
     total_timesteps: PositiveInt = 5_000_000
-    seed: Annotated[int, Field(ge=0)] = 0
-    torch_threads: PositiveInt = 1
+    seed: Seed = 0
+    torch_threads: whole(ge=1, le=1_024) = 1
     checkpoint_freq: PositiveInt = 500_000
     ppo: PPOSettings = PPOSettings()
     network: NetworkSettings = NetworkSettings()

@@ -206,6 +206,18 @@ def _broken(kind: str) -> dict | str:
         beats["patrol_1"][0][0] = [1, 1, 0]
     elif kind == "fractional cell":
         beats["patrol_1"][0][0] = [1.5, 1]
+    elif kind == "boolean weight":
+        beats["patrol_1"][0][0] = [1, 1, True]
+    elif kind == "infinite weight":
+        beats["patrol_1"][0][0] = [1, 1, float("inf")]
+    elif kind == "huge weight":
+        beats["patrol_1"][0][0] = [1, 1, 1e300]
+    elif kind == "string hour":
+        doc["blocks"] = [[0, "13"], *BLOCKS[1:]]
+    elif kind == "too many blocks":
+        doc["blocks"] = [[h / 4, (h + 1) / 4] for h in range(97)]
+    elif kind == "duplicate key":
+        return "dispatch: nearest\ndistrict: gaoxin\ndispatch: own_beat\n"
     elif kind == "malformed YAML":
         return "format: patrolmarl.beat_plan/1\nbeats: [unclosed\n  - x: {\n"
     elif kind == "not a mapping":
@@ -232,6 +244,12 @@ BROKEN = {
     "zero weight": ["beats.patrol_1.0.0", "weight", "positive"],
     "fractional cell": ["beats.patrol_1.0.0", "whole numbers"],
     "malformed YAML": ["malformed YAML"],
+    "duplicate key": ["malformed YAML", "'dispatch' given twice", "first at line"],
+    "boolean weight": ["beats.patrol_1.0.0.2", "valid number", "True"],
+    "infinite weight": ["beats.patrol_1.0.0.2", "finite"],
+    "huge weight": ["beats.patrol_1.0.0.2", "less than or equal"],
+    "string hour": ["blocks.0.1", "valid number", "'13'"],
+    "too many blocks": ["blocks", "at most 96"],
     "not a mapping": ["mapping"],
 }
 
@@ -243,8 +261,10 @@ def test_invalid_plans_give_one_line_errors(tmp_path, kind):
         load_beat_plan(path, _district())
     message = str(info.value)
     assert "\n" not in message
-    assert message.startswith(f"{path}: "), message
-    message = message.removeprefix(f"{path}: ")  # the tmp path may contain any word
+    # A YAML syntax error names the position as file:line:column.
+    position = {"malformed YAML": ":3:6", "duplicate key": ":3:1"}.get(kind, "")
+    assert message.startswith(f"{path}{position}: "), message
+    message = message.removeprefix(f"{path}{position}: ")  # the tmp path may contain any word
     for piece in BROKEN[kind]:
         assert piece in message, f"{piece!r} not in {message!r}"
 

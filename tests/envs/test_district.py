@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
-from patrolmarl.envs.config import validate_district_dict
+from patrolmarl.envs.config import (
+    MAX_GRID_CELLS,
+    MAX_TRAVEL_TABLE_ENTRIES,
+    MAX_UNITS,
+    validate_district_dict,
+)
 from patrolmarl.envs.district import District
+from patrolmarl.errors import ConfigError
 
 NORTH, SOUTH, EAST, WEST = range(4)
 
@@ -184,3 +192,45 @@ def test_units_start_at_home(gaoxin: District) -> None:
             assert d.unit_home_precincts[n, d.unit_precinct[n]]
         assert d.unit_precinct[n] == d.precinct_of_cell[cell]
     assert np.array_equal(d.unit_travel_minutes, d.travel_minutes[d.unit_vehicle])
+
+
+def test_builtin_config_hash_is_unchanged() -> None:
+    """A shipped model's card records this hash: stricter types must not change the dump."""
+    config = District.load("gaoxin").config
+    digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()
+    assert digest == "cde799171f7d702bc972e6c5698debe37eef07e6e50b84c18ef8f3b660a1bafa"
+
+
+def _square(side: int, units: int) -> dict:
+    return {
+        "name": "square",
+        "cell_size_m": 400,
+        "land_use_map": ["S" * side] * side,
+        "precinct_map": ["a" * side] * side,
+        "land_uses": {"S": {"name": "street", "road_speed_kmh": 25}},
+        "precincts": {"a": {"name": "A"}},
+        "vehicles": {"car": {"max_speed_kmh": 30}},
+        "units": [{"count": units, "vehicle": "car", "precinct": "a"}],
+        "call_types": {
+            "call": {
+                "daily_rate": 10,
+                "hourly_profile": [1] * 24,
+                "land_use_weights": {"S": 1.0},
+                "service": {"dist": "fixed", "mean": 10},
+            }
+        },
+    }
+
+
+def test_grid_and_unit_limits() -> None:
+    """20 km x 20 km at 400 m (2,500 cells) with 14 units fits; past the limits, one line."""
+    config = validate_district_dict(_square(50, 14), "<square>")
+    assert len(config.land_use_map) * len(config.land_use_map[0]) == 2_500
+    side = int(MAX_GRID_CELLS**0.5) + 1
+    with pytest.raises(ConfigError, match=rf"land_use_map: {side}x{side} is .* cells, more than"):
+        validate_district_dict(_square(side, 1), "<square>")
+    units = MAX_TRAVEL_TABLE_ENTRIES // 2_500**2  # with the vehicle type's own table: 1 too many
+    with pytest.raises(ConfigError, match=r"<square>: units: .* travel tables"):
+        validate_district_dict(_square(50, units), "<square>")
+    with pytest.raises(ConfigError, match=rf"units.0.count: .* {MAX_UNITS}"):
+        validate_district_dict(_square(2, MAX_UNITS + 1), "<square>")
