@@ -9,6 +9,7 @@ as numbers, as YAML 1.2 and JSON do (PyYAML's YAML 1.1 rules read them as string
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,8 +45,22 @@ class _YAMLRefused(yaml.MarkedYAMLError):
         super().__init__(problem=problem, problem_mark=mark)
 
 
+class PositionedDict(dict):
+    """A YAML mapping that remembers where in its file each key stands."""
+
+    positions: dict[Any, yaml.Mark]
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[Any, Any]:
+        """A copy is plain data: its positions would point into a file it no longer is."""
+        return {copy.deepcopy(k, memo): copy.deepcopy(v, memo) for k, v in self.items()}
+
+
+# Written back out (yaml.safe_dump), it is the plain mapping it stands for.
+yaml.SafeDumper.add_representer(PositionedDict, yaml.SafeDumper.represent_dict)
+
+
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader refusing duplicate keys and deep nesting."""
+    """SafeLoader refusing duplicate keys and deep nesting; mappings keep their keys' positions."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -76,7 +91,21 @@ class _StrictLoader(yaml.SafeLoader):
                 )
         return super().construct_mapping(node, deep=deep)
 
+    def construct_positioned_map(self, node: yaml.MappingNode):
+        """Like SafeLoader's mappings, as a :class:`PositionedDict`."""
+        data = PositionedDict()
+        data.positions = {}
+        yield data
+        data.update(self.construct_mapping(node))
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node)
+            try:
+                data.positions[key] = key_node.start_mark
+            except TypeError:
+                continue
 
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:map", _StrictLoader.construct_positioned_map)
 _StrictLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789")
 )
@@ -160,8 +189,10 @@ def validate_mapping(model: type[ModelT], raw: dict[str, Any], source: str) -> M
         err = errors[0]
         ctx_error = (err.get("ctx") or {}).get("error")
         if isinstance(ctx_error, FieldError):
-            raise ConfigError(source, ctx_error.field, ctx_error.reason) from None
+            where = _position(raw, ctx_error.field.split("."), source)
+            raise ConfigError(where, ctx_error.field, ctx_error.reason) from None
         field = ".".join(str(p) for p in err["loc"])
+        where = _position(raw, [str(p) for p in err["loc"]], source)
         reason = err["msg"].removeprefix("Value error, ")
         if err["type"] in ("extra_forbidden", "missing"):
             reason = "unknown field" if err["type"] == "extra_forbidden" else reason
@@ -172,7 +203,26 @@ def validate_mapping(model: type[ModelT], raw: dict[str, Any], source: str) -> M
                 reason += f" ({what} is {echo(sibling)}: a misspelling?)"
         elif err["type"].endswith("_type") or err["type"] in ("finite_number", "literal_error"):
             reason += f", got {echo(err['input'])}"
-        raise ConfigError(source, field, reason) from None
+        raise ConfigError(where, field, reason) from None
+
+
+def _position(raw: Any, path: list[str], source: str) -> str:
+    """``source:line:column`` of the deepest key of ``path`` found in the file, else ``source``.
+
+    Values merged in from elsewhere (command-line overrides) carry no position.
+    """
+    mark = None
+    node = raw
+    for part in path:
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+            continue
+        if not isinstance(node, dict) or part not in node:
+            break
+        if isinstance(node, PositionedDict) and part in node.positions:
+            mark = node.positions[part]
+        node = node[part]
+    return f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
 
 
 def _sibling(errors: list[dict[str, Any]], err: dict[str, Any], kind: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import numpy as np
@@ -254,6 +255,10 @@ BROKEN = {
 }
 
 
+# Where the line points: YAML syntax errors and values found in the file.
+POSITIONS = {"malformed YAML": ":3:6", "duplicate key": ":3:1", "unknown dispatch": ":3:1"}
+
+
 @pytest.mark.parametrize("kind", sorted(BROKEN))
 def test_invalid_plans_give_one_line_errors(tmp_path, kind):
     path = _write(tmp_path, _broken(kind))
@@ -261,10 +266,12 @@ def test_invalid_plans_give_one_line_errors(tmp_path, kind):
         load_beat_plan(path, _district())
     message = str(info.value)
     assert "\n" not in message
-    # A YAML syntax error names the position as file:line:column.
-    position = {"malformed YAML": ":3:6", "duplicate key": ":3:1"}.get(kind, "")
-    assert message.startswith(f"{path}{position}: "), message
-    message = message.removeprefix(f"{path}{position}: ")  # the tmp path may contain any word
+    # The line names the position of the mistake as file:line:column.
+    where = re.match(re.escape(str(path)) + r"(:\d+:\d+)?: ", message)
+    assert where, message
+    if kind in POSITIONS:
+        assert where.group(1) == POSITIONS[kind], message
+    message = message[where.end() :]  # the tmp path may contain any word
     for piece in BROKEN[kind]:
         assert piece in message, f"{piece!r} not in {message!r}"
 

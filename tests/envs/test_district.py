@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -234,3 +235,17 @@ def test_grid_and_unit_limits() -> None:
         validate_district_dict(_square(50, units), "<square>")
     with pytest.raises(ConfigError, match=rf"units.0.count: .* {MAX_UNITS}"):
         validate_district_dict(_square(2, MAX_UNITS + 1), "<square>")
+
+
+def test_a_bad_value_is_located_at_its_line_and_column(tmp_path):
+    text = (resources.files("patrolmarl") / "districts" / "gaoxin.yaml").read_text()
+    lines = text.splitlines()
+    row = next(i for i, line in enumerate(lines) if "vehicle: armed_car" in line)
+    column = lines[row].index("vehicle")
+    lines[row] = lines[row].replace("vehicle: armed_car", "vehicle: bicycle")
+    path = tmp_path / "district.yaml"
+    path.write_text("\n".join(lines))
+    with pytest.raises(ConfigError) as info:
+        load_district_config(path)
+    assert str(info.value).startswith(f"{path}:{row + 1}:{column + 1}: units."), info.value
+    assert "unknown vehicle 'bicycle'" in str(info.value)
