@@ -12,6 +12,7 @@ from patrolmarl.envs.config import (
     MAX_GRID_CELLS,
     MAX_TRAVEL_TABLE_ENTRIES,
     MAX_UNITS,
+    load_district_config,
     validate_district_dict,
 )
 from patrolmarl.envs.district import District
