@@ -73,9 +73,7 @@ def main() -> None:
     minutes, hours = limit.minutes, limit.hours
     undeterred, bound = limit.undeterred_per_day, limit.per_day
     best, worst_gap = limit.relaxation_per_day, limit.worst_relative_gap
-    best_presence = (
-        sum(m * hb.presence for m, hb in zip(minutes, hours, strict=True)) / minutes.sum()
-    )
+    best_presence = sum(minutes[h] * hb.presence for h, hb in hours.items()) / minutes.sum()
     hot = np.argsort(theta.sum(axis=0))[::-1][:HOT_CELLS]
 
     fz_expected, fz_realised, fz_presence = fixed_zone_expected(district, args.seed, args.days)

@@ -78,3 +78,21 @@ def _non_negative_number(spec: str, key: str, text: str) -> float:
             f"policy {spec!r}: parameter {key!r} must be a finite number >= 0, got {text!r}"
         )
     return value
+
+
+def theft_sweep_point(spec: str) -> tuple[str, float] | None:
+    """``(baseline, lambda)`` if ``spec`` is a theft-weighted baseline, else None.
+
+    ``pmedian_theft:theft=120`` gives ``("pmedian_theft", 120.0)``; without the
+    parameter, lambda is the baseline's default. Malformed specs give None.
+    """
+    if not is_baseline_spec(spec):
+        return None
+    try:
+        name, params = parse_baseline_spec(spec)
+    except PatrolMarlError:
+        return None
+    cls = BASELINES[name]
+    if "theft" not in getattr(cls, "parameters", ()):
+        return None
+    return name, params.get("theft", cls(seed=0).theft)

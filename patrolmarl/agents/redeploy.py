@@ -103,7 +103,7 @@ class RedeployPolicy:
             start = np.where(previous >= 0, previous, view.unit_cell[b, units])
             vehicle = district.unit_vehicle[units]
             sites = solve_posts(
-                self._hour_problem(hour), vehicle, starts=[start], certify=False
+                self._hour_problem(hour), vehicle, starts=[start], greedy=False, certify=False
             ).sites
             self._cache[key] = sites
         self.posts[b, units] = _match(district, units, view.unit_cell[b, units], sites)

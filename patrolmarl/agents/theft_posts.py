@@ -171,6 +171,7 @@ def solve_posts(
     problem: PostProblem,
     unit_vehicle: np.ndarray,
     starts: list[np.ndarray] | None = None,
+    greedy: bool = True,
     certify: bool = True,
     max_rounds: int = 50,
     bound_iterations: int = 200,
@@ -184,7 +185,9 @@ def solve_posts(
     unit_vehicle
         ``(N,)`` vehicle type of each unit to place.
     starts
-        Placements to improve (e.g. the current posts); a greedy one is always added.
+        Placements to improve (e.g. the current posts).
+    greedy
+        Also improve a greedy placement (always, when no start is given).
     certify
         Compute the lower bound (otherwise ``lower_bound`` is ``-inf``).
 
@@ -194,7 +197,9 @@ def solve_posts(
         The best placement found by interchange from every start.
     """
     unit_vehicle = np.asarray(unit_vehicle, dtype=np.int64)
-    candidates = [_greedy(problem, unit_vehicle)] + [np.asarray(s).copy() for s in starts or []]
+    candidates = [np.asarray(s).copy() for s in starts or []]
+    if greedy or not candidates:
+        candidates.insert(0, _greedy(problem, unit_vehicle))
     best = None
     for start in candidates:
         sites = _interchange(problem, unit_vehicle, start, max_rounds)

@@ -121,31 +121,31 @@ def solve_hour(theta: np.ndarray, nearby: csr_matrix, params: Deterrence, cap: f
 class TheftBound:
     """The theft bound of a district: per hour and per day (expected thefts)."""
 
-    hours: tuple[HourBound, ...]
+    hours: dict[int, HourBound]  # the clock hours the episode covers
     minutes: np.ndarray  # (24,) minutes of the episode in each clock hour
     undeterred_per_day: float
 
     @property
     def per_day(self) -> float:
         """Certified lower bound on any policy's expected thefts per episode."""
-        return float(sum(m * hb.certified for m, hb in zip(self.minutes, self.hours, strict=True)))
+        return float(sum(self.minutes[h] * hb.certified for h, hb in self.hours.items()))
 
     @property
     def relaxation_per_day(self) -> float:
         """The relaxation's optimum found (thefts per episode), just above the bound."""
-        return float(sum(m * hb.objective for m, hb in zip(self.minutes, self.hours, strict=True)))
+        return float(sum(self.minutes[h] * hb.objective for h, hb in self.hours.items()))
 
     @property
     def worst_relative_gap(self) -> float:
         """Largest hourly Frank-Wolfe gap relative to the hour's objective."""
-        return max(hb.gap / hb.objective for hb in self.hours if hb.objective > 0)
+        return max(hb.gap / hb.objective for hb in self.hours.values() if hb.objective > 0)
 
 
 _CACHE: dict[str, TheftBound] = {}
 
 
 def theft_bound(district: District, incidents: IncidentModel) -> TheftBound:
-    """Solve (once per district config) the 24 hourly relaxations of the theft bound."""
+    """Solve (once per district config) the relaxation of every clock hour of the episode."""
     key = district.config.model_dump_json()
     if key not in _CACHE:
         params = district.config.deterrence
@@ -153,6 +153,9 @@ def theft_bound(district: District, incidents: IncidentModel) -> TheftBound:
         minutes = minutes_per_hour(district)
         cap = presence_cap(district)
         nearby = nearby_matrix(district.neighbour, params.neighbour_weight)
-        hours = tuple(solve_hour(theta[h], nearby, params, cap) for h in range(24))
+        hours = {
+            h: solve_hour(theta[h], nearby, params, cap)
+            for h in np.flatnonzero(minutes > 0).tolist()
+        }
         _CACHE[key] = TheftBound(hours, minutes, float(minutes @ theta.sum(axis=1)))
     return _CACHE[key]
