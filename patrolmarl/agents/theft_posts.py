@@ -17,7 +17,8 @@ the undeterred theft candidates per hour and ``lambda`` in response-minutes per
 theft. Summed over the hours it is minutes per day, the planner's objective.
 
 Solving: the better of two starts (the hour's p-median sites and a greedy
-placement), each improved by single-unit interchange until no move helps.
+placement), each improved by local search (move one unit; swap the posts of two
+units of different vehicles) until no move helps.
 Certifying: both terms are complements of monotone submodular benefits over
 (unit, site) pairs (coverage, and a concave function of a modular presence), so
 two lower bounds hold for every placement, repeated sites included:
@@ -36,6 +37,7 @@ optimality gap is proven, not estimated.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -264,29 +266,56 @@ def _footprint_presence(problem: PostProblem, site: int) -> np.ndarray:
 def _interchange(
     problem: PostProblem, unit_vehicle: np.ndarray, sites: np.ndarray, max_rounds: int
 ) -> np.ndarray:
-    """Move one unit at a time to its best site until no single move improves."""
+    """Move one unit at a time to its best site, and swap the sites of two units of
+    different vehicles, until no such move improves."""
     sites = sites.copy()
-    units = np.arange(sites.size)
-    q = problem.presence(sites)
     for _ in range(max_rounds):
-        improved = False
-        for n, v in enumerate(unit_vehicle):
-            others = units != n
-            served = (
-                problem.cost[unit_vehicle[others], sites[others]].min(axis=0)
-                if others.any()
-                else np.full(problem.call_weight.size, np.inf)
-            )
-            q_without = q - _footprint_presence(problem, sites[n])
-            totals = _site_totals(problem, v, served, q_without)
-            j = int(np.argmin(totals))
-            if totals[j] < totals[sites[n]] - _RELATIVE_TOLERANCE * abs(totals[sites[n]]):
-                sites[n] = j
-                q = q_without + _footprint_presence(problem, j)
-                improved = True
-        if not improved:
+        moved = _single_moves(problem, unit_vehicle, sites)
+        swapped = _vehicle_swaps(problem, unit_vehicle, sites)
+        if not (moved or swapped):
             break
     return sites
+
+
+def _single_moves(problem: PostProblem, unit_vehicle: np.ndarray, sites: np.ndarray) -> bool:
+    """One pass moving each unit (in place) to its best site; True if any moved."""
+    units = np.arange(sites.size)
+    q = problem.presence(sites)
+    improved = False
+    for n, v in enumerate(unit_vehicle):
+        others = units != n
+        served = (
+            problem.cost[unit_vehicle[others], sites[others]].min(axis=0)
+            if others.any()
+            else np.full(problem.call_weight.size, np.inf)
+        )
+        q_without = q - _footprint_presence(problem, sites[n])
+        totals = _site_totals(problem, v, served, q_without)
+        j = int(np.argmin(totals))
+        if totals[j] < totals[sites[n]] - _RELATIVE_TOLERANCE * abs(totals[sites[n]]):
+            sites[n] = j
+            q = q_without + _footprint_presence(problem, j)
+            improved = True
+    return improved
+
+
+def _vehicle_swaps(problem: PostProblem, unit_vehicle: np.ndarray, sites: np.ndarray) -> bool:
+    """Swap (in place) the sites of two units of different vehicles where it shortens travel.
+
+    Presence, hence theft, is unchanged by a swap; only the response term moves.
+    """
+    improved = False
+    current = problem.response(unit_vehicle, sites)
+    for a, b in itertools.combinations(range(sites.size), 2):
+        if unit_vehicle[a] == unit_vehicle[b] or sites[a] == sites[b]:
+            continue
+        sites[a], sites[b] = sites[b], sites[a]
+        value = problem.response(unit_vehicle, sites)
+        if value < current - _RELATIVE_TOLERANCE * abs(current):
+            current, improved = value, True
+        else:
+            sites[a], sites[b] = sites[b], sites[a]
+    return improved
 
 
 def _submodular_bound(
@@ -358,15 +387,16 @@ def _lagrangian_bound(
             if stall >= 10:
                 step_scale, stall = step_scale / 2.0, 0
         grad_mu = 1.0 - covered
-        grad_nu = units_at @ footprint_of_unit - q
+        # In units of kappa (eta = kappa nu), so both gradients count units.
+        grad_eta = (units_at @ footprint_of_unit - q) / kappa
         if problem.theft_weight == 0:
-            grad_nu[:] = 0.0
-        norm = float(grad_mu @ grad_mu + grad_nu @ grad_nu)
+            grad_eta[:] = 0.0
+        norm = float(grad_mu @ grad_mu + grad_eta @ grad_eta)
         if norm == 0 or step_scale < 1e-4 or upper - value <= 0:
             break
         step = step_scale * (upper - value) / norm
         mu = np.maximum(mu + step * grad_mu, 0.0)
-        nu = np.minimum(nu + step * grad_nu, 0.0)
+        nu = np.minimum(nu + step * grad_eta / kappa, 0.0)
     return float(best)
 
 
