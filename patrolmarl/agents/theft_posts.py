@@ -62,6 +62,18 @@ def parked_presence(district: District) -> float:
     return sim.step_minutes / (1.0 - decay)
 
 
+def minutes_per_hour(district: District) -> np.ndarray:
+    """``(24,)`` minutes of the episode falling in each clock hour."""
+    sim = district.config.simulation
+    start = sim.start_hour * 60.0
+    end = start + sim.episode_minutes
+    edges = np.arange(np.floor(start / 60.0) * 60.0, end, 60.0)
+    overlap = np.minimum(edges + 60.0, end) - np.maximum(edges, start)
+    minutes = np.zeros(24)
+    np.add.at(minutes, (edges // 60.0).astype(np.int64) % 24, overlap)
+    return minutes
+
+
 @dataclass(frozen=True)
 class PostProblem:
     """One hour's placement: weights, travel and the deterrence law (see the module doc).
@@ -376,9 +388,11 @@ def _lagrangian_bound(
             units_at[order[:k]] += 1
             units_at[extra_site] += n_units - k
         t = -nu
-        with np.errstate(divide="ignore", invalid="ignore"):
-            q = np.where(t > 0, sigma * np.log(slope_scale / t), q_max)
-        q = np.clip(np.nan_to_num(q, nan=0.0, posinf=q_max, neginf=0.0), 0.0, q_max)
+        q = np.full(t.size, q_max)
+        pos = (t > 0) & (slope_scale > 0)
+        q[pos] = sigma * np.log(slope_scale[pos] / t[pos])
+        q[(slope_scale <= 0) & (t > 0)] = 0.0
+        np.clip(q, 0.0, q_max, out=q)
         value += float((scaled * deterrence_factor(q, params) + t * q).sum())
         if value > best + 1e-12:
             best, stall = value, 0
@@ -418,20 +432,33 @@ class HourlyPosts:
         ``(24, N)`` each unit's post per hour (within a vehicle type, matched to
         move least from the previous hour).
     solutions
-        The 24 hourly :class:`PostSolution` (per-hour figures).
+        The 24 hourly :class:`PostSolution` (per-hour figures; certified only
+        for the hours the episode covers).
+    hour_minutes
+        ``(24,)`` minutes of the episode in each clock hour.
     """
 
     sites: np.ndarray
     solutions: tuple[PostSolution, ...]
+    hour_minutes: np.ndarray
 
     def per_day(self) -> dict[str, float]:
-        """Expected response minutes, thefts, objective and its bound per day (24 hours)."""
+        """Expected response minutes, thefts, objective and its bound per episode (a day).
+
+        Each hour counts for the share of it the episode covers.
+        """
+        share = self.hour_minutes / 60.0
+        hours = np.flatnonzero(share > 0)
+
+        def total(field: str) -> float:
+            return float(sum(share[h] * getattr(self.solutions[h], field) for h in hours))
+
         return {
-            "response_minutes": float(sum(s.response_minutes for s in self.solutions)),
-            "thefts": float(sum(s.thefts for s in self.solutions)),
-            "objective": float(sum(s.objective for s in self.solutions)),
-            "lower_bound": float(sum(s.lower_bound for s in self.solutions)),
-            "max_gap": float(max(s.gap for s in self.solutions)),
+            "response_minutes": total("response_minutes"),
+            "thefts": total("thefts"),
+            "objective": total("objective"),
+            "lower_bound": total("lower_bound"),
+            "max_gap": float(max(self.solutions[h].gap for h in hours)),
         }
 
 
@@ -444,8 +471,9 @@ def hourly_theft_posts(
     """Solve (once per district config and weight) the 24 hours' theft-aware posts.
 
     Each hour starts from the hour's p-median sites (so that ``theft_weight = 0``
-    keeps them) and from a greedy placement. ``certify=False`` skips the bounds
-    (``lower_bound`` is ``-inf``); a certified plan serves both requests.
+    keeps them) and from a greedy placement. The hours the episode covers are
+    certified unless ``certify=False`` (then ``lower_bound`` is ``-inf``); a
+    certified plan serves both requests.
     """
     from scipy.optimize import linear_sum_assignment
 
@@ -457,10 +485,13 @@ def hourly_theft_posts(
             return _HOURLY_CACHE[key]
     pmedian = hourly_pmedian(district, incidents)
     vehicle = district.unit_vehicle
+    minutes = minutes_per_hour(district)
     solutions, sites = [], []
     for h in range(24):
         problem = PostProblem.for_hour(district, incidents, h, theft_weight)
-        sol = solve_posts(problem, vehicle, starts=[pmedian.sites[h]], certify=certify)
+        sol = solve_posts(
+            problem, vehicle, starts=[pmedian.sites[h]], certify=certify and minutes[h] > 0
+        )
         hour_sites = sol.sites.copy()
         if sites and not np.array_equal(hour_sites, pmedian.sites[h]):
             previous = sites[-1]
@@ -471,7 +502,7 @@ def hourly_theft_posts(
                 hour_sites[units] = sol.sites[units][col]
         solutions.append(sol)
         sites.append(hour_sites)
-    result = HourlyPosts(sites=np.array(sites), solutions=tuple(solutions))
+    result = HourlyPosts(sites=np.array(sites), solutions=tuple(solutions), hour_minutes=minutes)
     _HOURLY_CACHE[(config, float(theft_weight), certify)] = result
     return result
 

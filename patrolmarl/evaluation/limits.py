@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from patrolmarl.agents.theft_posts import parked_presence
+from patrolmarl.agents.theft_posts import minutes_per_hour, parked_presence
 from patrolmarl.envs.config import Deterrence
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import (
@@ -50,18 +50,6 @@ class HourBound:
 def presence_cap(district: District) -> float:
     """The largest total presence (patrol-minutes) any policy can ever hold."""
     return district.n_units * parked_presence(district)
-
-
-def minutes_per_hour(district: District) -> np.ndarray:
-    """``(24,)`` minutes of the episode falling in each clock hour."""
-    sim = district.config.simulation
-    start = sim.start_hour * 60.0
-    end = start + sim.episode_minutes
-    edges = np.arange(np.floor(start / 60.0) * 60.0, end, 60.0)
-    overlap = np.minimum(edges + 60.0, end) - np.maximum(edges, start)
-    minutes = np.zeros(24)
-    np.add.at(minutes, (edges // 60.0).astype(np.int64) % 24, overlap)
-    return minutes
 
 
 def _objective(
