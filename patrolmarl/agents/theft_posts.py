@@ -25,8 +25,9 @@ two lower bounds hold for every placement, repeated sites included:
 
 - Lagrangian: relax "each call cell is served once" (multipliers ``mu``) and the
   link ``q = kappa A y`` (multipliers ``nu <= 0``, with ``0 <= q_c <= kappa N``);
-  the relaxation splits into one site per unit and one ``q_c`` per cell, each
-  solved exactly, and any ``(mu, nu)`` gives a bound (subgradient ascent).
+  the relaxation splits into a choice of sites per vehicle type and one ``q_c``
+  per cell, each bounded exactly, so any ``(mu, nu)`` gives a bound (found by
+  subgradient ascent, both gradients counted in units).
 - Nemhauser-Wolsey: for submodular monotone benefit ``F`` and the solution
   ``S``, ``F(OPT) <= F(S) + sum_n max_s gain_{v(n), s}(S)``, the gain of one
   extra unit of unit n's vehicle at site s.
@@ -199,7 +200,7 @@ def solve_posts(
     unit_vehicle
         ``(N,)`` vehicle type of each unit to place.
     starts
-        Placements to improve (e.g. the current posts).
+        Placements to improve (e.g. the current posts); on a tie the first wins.
     greedy
         Also improve a greedy placement (always, when no start is given).
     certify
@@ -208,12 +209,12 @@ def solve_posts(
     Returns
     -------
     PostSolution
-        The best placement found by interchange from every start.
+        The best placement found by local search from every start.
     """
     unit_vehicle = np.asarray(unit_vehicle, dtype=np.int64)
     candidates = [np.asarray(s).copy() for s in starts or []]
     if greedy or not candidates:
-        candidates.insert(0, _greedy(problem, unit_vehicle))
+        candidates.append(_greedy(problem, unit_vehicle))  # a tie keeps the given start
     best = None
     for start in candidates:
         sites = _interchange(problem, unit_vehicle, start, max_rounds)
