@@ -1,4 +1,4 @@
-"""The response-theft frontier: the sweep, the planner's answer, the folder, labels, the CLI."""
+"""The response-theft frontier: its bounds, the sweep, the answer, the folder, labels, the CLI."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from patrolmarl.agents.theft_posts import PostProblem, minutes_per_hour, parked_presence
 from patrolmarl.cli import main
 from patrolmarl.envs.config import validate_district_dict
 from patrolmarl.envs.district import District
+from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.evaluation import plots
 from patrolmarl.evaluation.frontier import (
     REFERENCE_POLICIES,
@@ -20,6 +22,7 @@ from patrolmarl.evaluation.frontier import (
     sweep_specs,
     write_frontier,
 )
+from patrolmarl.evaluation.limits import presence_cap, theft_bound
 
 LAMBDAS = (0.0, 500.0)
 
@@ -63,6 +66,27 @@ def _tiny_district() -> District:
         "simulation": {"episode_minutes": 120},
     }
     return District.from_config(validate_district_dict(raw, "<test>"))
+
+
+def test_theft_bound_is_below_any_parked_fleet_and_above_the_floor() -> None:
+    district = _tiny_district()
+    incidents = IncidentModel(district)
+    bound = theft_bound(district, incidents)
+    minutes = minutes_per_hour(district)
+    assert minutes.sum() == district.config.simulation.episode_minutes
+    assert set(bound.hours) == set(np.flatnonzero(minutes > 0).tolist())
+    floor = (1 - district.config.deterrence.max_reduction) * bound.undeterred_per_day
+    assert floor <= bound.per_day <= bound.relaxation_per_day < bound.undeterred_per_day
+    assert bound.worst_relative_gap < 1e-5
+    assert presence_cap(district) == pytest.approx(district.n_units * parked_presence(district))
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # parked fleets are feasible presence fields: never below the bound
+        sites = rng.integers(0, district.n_cells, size=district.n_units)
+        thefts = sum(
+            minutes[h] / 60.0 * PostProblem.for_hour(district, incidents, h, 1.0).thefts(sites)
+            for h in bound.hours
+        )
+        assert thefts >= bound.per_day
 
 
 @pytest.fixture(scope="module")
