@@ -189,9 +189,10 @@ def frontier(ev: Evaluation, path: Path, theft_bound: float | None = None) -> Pa
     ``fixed_zone`` drawn around each point (the baseline's own bars are empty by
     construction). The p-median travel bound (no policy's mean travel, hence
     response, can be lower) is a vertical line; the certified theft bound, if
-    given, a horizontal one. Labels are placed where they overlap no other label.
+    given, a horizontal one. The legend sits beside the axes; labels are placed
+    where they overlap no other label.
     """
-    fig, ax = _figure(8.5, 6.0)
+    fig, ax = _figure(10.5, 6.0)
     base = ev.result(BASELINE).summary
     families: dict[str, list[tuple[float, float, float]]] = {}
     labels: list[tuple[str, float, float]] = []
@@ -251,9 +252,9 @@ def frontier(ev: Evaluation, path: Path, theft_bound: float | None = None) -> Pa
     ax.set_ylabel("thefts per day")
     ax.set_title(f"Response against thefts ({_days(ev)}); lower-left is better")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right", framealpha=0.85)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     fig.text(0.5, 0.01, f"Error bars: {CI_CAPTION}.", ha="center", va="bottom", fontsize=8)
-    fig.subplots_adjust(bottom=0.13, top=0.93, left=0.09, right=0.97)
+    fig.subplots_adjust(bottom=0.13, top=0.93, left=0.07, right=0.70)
     place_labels(fig, ax, labels)
     return _save(fig, path, tight=False)
 
