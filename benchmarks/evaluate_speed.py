@@ -23,7 +23,7 @@ from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.evaluation.evaluate import evaluate
 from patrolmarl.evaluation.report import write_report
 
-POLICIES = ("fixed_zone", "nearest", "pmedian", "coverage", "random")
+POLICIES = ("fixed_zone", "nearest", "pmedian", "coverage", "random", "pmedian_theft", "redeploy")
 TARGET_SECONDS = 60.0
 
 

@@ -75,6 +75,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
+    fr = sub.add_parser("frontier", help="sweep the theft weight and plot response against thefts")
+    fr.add_argument("--district", default="gaoxin", help="built-in name or YAML path")
+    fr.add_argument("--days", type=_positive_int, default=30)
+    fr.add_argument("--seed", type=_seed, default=0)
+    fr.add_argument(
+        "--policies", default="", help="more policies to place (comma-separated names or files)"
+    )
+    fr.add_argument(
+        "--lambdas",
+        type=_theft_weights,
+        default=None,
+        help="comma-separated theft weights, minutes per theft (default 0,15,30,60,120,240,480)",
+    )
+    fr.add_argument(
+        "--out", type=Path, default=None, help="folder (default reports/frontier-<district>)"
+    )
+    fr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
     bt = sub.add_parser("beats", help="derive, map and judge recommended beats from a policy")
     bt.add_argument("--policy", required=True, help="baseline name or policy file")
     bt.add_argument("--district", default="gaoxin", help="built-in name or YAML path")
@@ -124,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _advise(args)
         if args.command == "beats":
             return _beats(args)
+        if args.command == "frontier":
+            return _frontier(args)
         return _evaluate(args)
     except PatrolMarlError as exc:
         for line in str(exc).splitlines() or [""]:  # some errors list several problems
@@ -186,6 +206,55 @@ def _evaluate(args: argparse.Namespace) -> int:
     written = write_report(ev, out)
     print(format_table(ev))
     print(f"report: {out / 'report.html'} ({len(written)} files)")
+    return 0
+
+
+def _theft_weights(text: str) -> list[float]:
+    weights = []
+    for item in text.split(","):
+        try:
+            value = float(item)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected numbers, got {item.strip()!r}") from None
+        if not math.isfinite(value) or value < 0:
+            raise argparse.ArgumentTypeError(f"must be finite and >= 0, got {item.strip()!r}")
+        weights.append(value)
+    if len(set(weights)) != len(weights):
+        raise argparse.ArgumentTypeError(f"a weight is listed twice in {text!r}")
+    return weights
+
+
+def _frontier(args: argparse.Namespace) -> int:
+    from patrolmarl.agents.registry import load_policy
+    from patrolmarl.envs.district import District
+    from patrolmarl.evaluation.frontier import (
+        DEFAULT_LAMBDAS,
+        format_table,
+        is_frontier_folder,
+        run_frontier,
+        sweep_specs,
+        write_frontier,
+    )
+    from patrolmarl.output_folder import check_replaceable
+
+    district = District.load(args.district)
+    names = [p.strip() for p in args.policies.split(",")] if args.policies.strip() else []
+    if not all(names) or len(set(names)) != len(names):
+        raise PatrolMarlError(f"--policies: an empty or repeated name in {args.policies!r}")
+    policies = [load_policy(name, district, seed=args.seed) for name in names]
+    lambdas = args.lambdas if args.lambdas is not None else list(DEFAULT_LAMBDAS)
+    out = args.out or Path("reports") / f"frontier-{district.name}"
+    try:  # before the (long) run: would write_frontier refuse this folder?
+        check_replaceable(out.absolute(), "frontier", is_frontier_folder)
+    except FileExistsError as exc:
+        raise PatrolMarlError(f"--out: {exc}") from None
+    n_policies = len(set(sweep_specs(lambdas)) | set(names)) + 4
+    with _progress(not args.no_progress, n_policies, district) as on_step:
+        frontier = run_frontier(district, policies, args.days, args.seed, lambdas, on_step)
+    write_frontier(frontier, out)
+    print(frontier.answer())
+    print(format_table(frontier))
+    print(f"frontier: {out / 'frontier.png'} (frontier.json, frontier.md)")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The baseline policies: random, fixed_zone (pre-reform), nearest ("1+1"), pmedian, coverage."""
+"""The baseline policies: random, fixed_zone (pre-reform), nearest ("1+1"), pmedian, coverage,
+pmedian_theft (theft-aware posts) and redeploy (dynamic redeployment)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from patrolmarl.agents.dispatch import accept_nearest_unit, accept_within_area
 from patrolmarl.agents.movement import AreaPatrol, moves_toward
 from patrolmarl.agents.pmedian import HourlyPMedian, hourly_pmedian
 from patrolmarl.agents.policy import SimView
+from patrolmarl.agents.redeploy import RedeployPolicy
+from patrolmarl.agents.theft_posts import PMedianTheftPolicy
 from patrolmarl.envs.move_gains import MoveGains
 from patrolmarl.envs.status import IDLE
 
@@ -165,4 +168,6 @@ BASELINES = {
     "nearest": NearestPolicy,
     "pmedian": PMedianPolicy,
     "coverage": CoveragePolicy,
+    "pmedian_theft": PMedianTheftPolicy,
+    "redeploy": RedeployPolicy,
 }

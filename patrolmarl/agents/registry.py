@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from patrolmarl.agents.baseline_spec import build_baseline, is_baseline_spec
 from patrolmarl.agents.baselines import BASELINES
 from patrolmarl.agents.beat_plan import BeatPlanPolicy, load_beat_plan
 from patrolmarl.agents.learned import OnnxPolicy, SB3ModelPolicy
@@ -29,8 +30,8 @@ def load_policy(spec: str, district: District, seed: int = 0) -> Policy:
     PatrolMarlError
         For an unknown name, a missing file or a file that does not fit the district.
     """
-    if spec in BASELINES:
-        return BASELINES[spec](seed=seed)
+    if is_baseline_spec(spec):
+        return build_baseline(spec, seed=seed)
     path = Path(spec)
     suffix = path.suffix.lower()
     if suffix not in FILE_KINDS:

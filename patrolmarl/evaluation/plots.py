@@ -19,6 +19,7 @@ from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from patrolmarl.agents.baseline_spec import theft_sweep_point
 from patrolmarl.evaluation.evaluate import BASELINE, Evaluation, PolicyResult
 
 DPI = 110
@@ -179,64 +180,130 @@ def presence_heatmap(ev: Evaluation, name: str, path: Path, vmax: float | None =
     return _save(fig, path)
 
 
-def tradeoff(ev: Evaluation, path: Path) -> Path:
-    """Each policy as a point on (mean response time, thefts per day), lower-left is better.
+def frontier(ev: Evaluation, path: Path, theft_bound: float | None = None) -> Path:
+    """The response-theft plane: every policy at (mean response time, thefts per day).
 
-    Error bars are the paired-bootstrap 95 % interval of the difference to the
-    ``fixed_zone`` baseline (``r.vs_baseline``) shifted by the baseline's value,
-    i.e. drawn around each point. The baseline's own bars are empty by construction.
-    The region left of the p-median travel lower bound is unreachable.
+    Theft-weighted baselines (``pmedian_theft:theft=L``, ``redeploy:theft=L``) of
+    one family are joined by a line in order of lambda and labelled with it. Error
+    bars are the paired-bootstrap 95 % interval of the difference to
+    ``fixed_zone`` drawn around each point (the baseline's own bars are empty by
+    construction). The p-median travel bound (no policy's mean travel, hence
+    response, can be lower) is a vertical line; the certified theft bound, if
+    given, a horizontal one. The legend sits beside the axes; labels are placed
+    where they overlap no other label.
     """
-    fig, ax = _figure(7.0, 5.0)
+    fig, ax = _figure(10.5, 6.0)
     base = ev.result(BASELINE).summary
+    families: dict[str, list[tuple[float, float, float]]] = {}
+    labels: list[tuple[str, float, float]] = []
     xs, ys = [], []
-    for i, r in enumerate(ev.results):
+    colour = {}
+    for r in ev.results:
         x, y = float(r.summary["response_mean"]), float(r.summary["thefts_per_day"])
         if not (np.isfinite(x) and np.isfinite(y)):
             continue
-        xerr = _shifted_ci(x, base["response_mean"], r.vs_baseline.get("response_mean"))
-        yerr = _shifted_ci(y, base["thefts_per_day"], r.vs_baseline.get("thefts_per_day"))
+        sweep = theft_sweep_point(r.name)
+        family = sweep[0] if sweep else r.name
+        c = colour.setdefault(family, _colour(len(colour)))
         ax.errorbar(
             [x],
             [y],
-            xerr=xerr,
-            yerr=yerr,
-            fmt="o",
-            markersize=8,
-            capsize=4,
-            color=_colour(i),
-            label=r.name,
+            xerr=_shifted_ci(x, base["response_mean"], r.vs_baseline.get("response_mean")),
+            yerr=_shifted_ci(y, base["thefts_per_day"], r.vs_baseline.get("thefts_per_day")),
+            fmt="o" if sweep is None else "s",
+            markersize=7,
+            capsize=3,
+            color=c,
+            alpha=0.9,
+            label=None if sweep else r.name,
         )
-        ax.annotate(r.name, (x, y), textcoords="offset points", xytext=(7, 6), fontsize=9)
+        if sweep:
+            families.setdefault(family, []).append((sweep[1], x, y))
+            labels.append((f"{sweep[1]:g}", x, y))
+        else:
+            labels.append((r.name, x, y))
         xs.append(x)
         ys.append(y)
+    for family, pts in families.items():
+        pts.sort()
+        ax.plot(
+            [p[1] for p in pts],
+            [p[2] for p in pts],
+            "-s",
+            color=colour[family],
+            markersize=7,
+            label=f"{family} (labels: lambda, min per theft)",
+        )
     bound = ev.limit.get("travel_lower_bound")
     if bound is not None and np.isfinite(bound):
-        ax.axvspan(
-            0.0,
-            bound,
-            color="0.85",
-            zorder=0,
-            label=f"below the p-median travel bound ({bound:.2f} min)",
-        )
-    right = max(xs, default=1.0)
-    ax.set_xlim(0.0, right * 1.25 + 0.5)
-    ax.set_ylim(bottom=0.0, top=max(ys, default=1.0) * 1.3 + 0.5)
-    ax.set_xlabel("mean response time (minutes)")
+        ax.axvline(bound, color="crimson", linestyle=":", linewidth=1.6)
+        xs.append(bound)
+        ax.plot([], [], color="crimson", linestyle=":", label=f"travel bound {bound:.2f} min")
+    if theft_bound is not None and np.isfinite(theft_bound):
+        ax.axhline(theft_bound, color="navy", linestyle="--", linewidth=1.4)
+        ys.append(theft_bound)
+        ax.plot([], [], color="navy", linestyle="--", label=f"theft bound {theft_bound:.2f}/day")
+    if xs:
+        span_x = max(max(xs) - min(xs), 0.5)
+        span_y = max(max(ys) - min(ys), 0.5)
+        ax.set_xlim(min(xs) - 0.15 * span_x, max(xs) + 0.25 * span_x)
+        ax.set_ylim(min(ys) - 0.15 * span_y, max(ys) + 0.25 * span_y)
+    ax.set_xlabel("mean response time (minutes from call to arrival)")
     ax.set_ylabel("thefts per day")
-    ax.set_title(f"Trade-off: response time vs thefts ({_days(ev)}); lower-left is better")
+    ax.set_title(f"Response against thefts ({_days(ev)}); lower-left is better")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     fig.text(0.5, 0.01, f"Error bars: {CI_CAPTION}.", ha="center", va="bottom", fontsize=8)
-    fig.subplots_adjust(bottom=0.16)
+    fig.subplots_adjust(bottom=0.13, top=0.93, left=0.07, right=0.70)
+    place_labels(fig, ax, labels)
     return _save(fig, path, tight=False)
+
+
+# Offsets (points) tried in turn for a label: right, above, left, below, the diagonals, farther.
+_LABEL_OFFSETS = [
+    (dx * k, dy * k)
+    for k in (1, 2, 3)
+    for dx, dy in ((6, 4), (0, 8), (-6, 4), (0, -12), (6, -10), (-6, -10), (8, 12), (-8, 12))
+]
+
+
+def place_labels(fig: Figure, ax, labels: list[tuple[str, float, float]]) -> list:
+    """Annotate points so that no two labels and no label and legend overlap.
+
+    Each label takes the first offset around its point whose box is free; a
+    label with no free place is left out (its point stays, named in the legend).
+    Returns the placed text artists.
+    """
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    legend = ax.get_legend()
+    taken = [legend.get_window_extent(renderer)] if legend is not None else []
+    placed = []
+    for text, x, y in labels:
+        for dx, dy in _LABEL_OFFSETS:
+            artist = ax.annotate(
+                text,
+                (x, y),
+                textcoords="offset points",
+                xytext=(dx, dy),
+                ha="left" if dx >= 0 else "right",
+                fontsize=8,
+            )
+            box = artist.get_window_extent(renderer).expanded(1.05, 1.1)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0
+            if inside and box.y1 <= frame.y1 and not any(box.overlaps(b) for b in taken):
+                taken.append(box)
+                placed.append(artist)
+                break
+            artist.remove()
+    return placed
 
 
 def write_plots(ev: Evaluation, out_dir: Path) -> list[Path]:
     """Write every figure of the report into ``out_dir``; returns their paths.
 
     Files: ``response_cdf.png``, ``thefts_per_day.png``, ``workload.png``,
-    ``tradeoff.png`` and one ``presence_<policy>.png`` per policy (in
+    ``frontier.png`` (:func:`frontier`) and one ``presence_<policy>.png`` per policy (in
     :func:`presence_files` order).
     """
     out_dir = Path(out_dir)
@@ -244,7 +311,7 @@ def write_plots(ev: Evaluation, out_dir: Path) -> list[Path]:
         response_time_cdf(ev, out_dir / "response_cdf.png"),
         thefts_per_day(ev, out_dir / "thefts_per_day.png"),
         workload_per_unit(ev, out_dir / "workload.png"),
-        tradeoff(ev, out_dir / "tradeoff.png"),
+        frontier(ev, out_dir / "frontier.png", ev.limit.get("theft_lower_bound")),
     ]
     vmax = max(float(r.occupancy_per_day().max()) for r in ev.results)
     for r, filename in zip(ev.results, presence_files(ev.results), strict=True):

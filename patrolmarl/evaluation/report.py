@@ -408,9 +408,10 @@ def _figure_blocks(ev: Evaluation, plot_files: list[str]) -> list[_Block]:
             "Workload per unit",
             "Busy minutes per day of every unit; CV in the legend measures the imbalance.",
         ),
-        "tradeoff.png": (
-            "Trade-off",
-            "Mean response time against thefts per day (lower-left is better). Error bars: "
+        "frontier.png": (
+            "Response against thefts",
+            "Mean response time against thefts per day (lower-left is better); theft-weighted "
+            "baselines joined in order of lambda; dotted line: the travel bound. Error bars: "
             f"{plots.CI_CAPTION}.",
         ),
     }
@@ -535,7 +536,7 @@ def _html_table(table: _Table) -> str:
 def _write_folder(ev: Evaluation, folder: Path) -> list[str]:
     """Write every file of the report into ``folder``; returns their names."""
     plot_files = [p.name for p in plots.write_plots(ev, folder)]
-    text = json.dumps(_json_ready(ev.to_json()), indent=2, allow_nan=False)
+    text = json.dumps(json_ready(ev.to_json()), indent=2, allow_nan=False)
     (folder / METRICS_FILE).write_text(text + "\n", encoding="utf-8")
     blocks = _content(ev, plot_files)
     (folder / MARKDOWN_FILE).write_text(_markdown(blocks), encoding="utf-8")
@@ -543,16 +544,16 @@ def _write_folder(ev: Evaluation, folder: Path) -> list[str]:
     return [METRICS_FILE, MARKDOWN_FILE, HTML_FILE, *plot_files]
 
 
-def _json_ready(obj: object) -> object:
+def json_ready(obj: object) -> object:
     """Plain JSON types; NaN and infinities become None (written as null)."""
     if isinstance(obj, dict):
-        return {str(k): _json_ready(v) for k, v in obj.items()}
+        return {str(k): json_ready(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_json_ready(v) for v in obj]
+        return [json_ready(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _json_ready(obj.tolist())
+        return json_ready(obj.tolist())
     if isinstance(obj, np.generic):
-        return _json_ready(obj.item())
+        return json_ready(obj.item())
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj

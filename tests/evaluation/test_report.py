@@ -120,7 +120,7 @@ def test_all_files_exist(report: tuple[Path, list[Path]], ev: Evaluation) -> Non
     out, written = report
     names = {p.name for p in written}
     assert {"metrics.json", "report.md", "report.html"} <= names
-    assert {"response_cdf.png", "thefts_per_day.png", "workload.png", "tradeoff.png"} <= names
+    assert {"response_cdf.png", "thefts_per_day.png", "workload.png", "frontier.png"} <= names
     assert {f"presence_{name}.png" for name in POLICIES} <= names
     assert all(p.parent == out and p.is_file() for p in written)
     assert sorted(p.name for p in out.iterdir()) == sorted(names)
