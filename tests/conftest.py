@@ -85,3 +85,14 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
         return runs[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("patrolmarl-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache_dir(_session_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Solution caches go to one temporary folder per test session, never the user's."""
+    monkeypatch.setenv("PATROLMARL_CACHE_DIR", str(_session_cache_dir))
