@@ -47,8 +47,10 @@ class PMedianSettings:
     bound_iterations
         Subgradient steps of the Lagrangian bound.
     kicks
-        Restarts of the interchange from the best placement with 1-3 units
-        moved to random sites (seeded by ``seed``).
+        At most this many restarts of the interchange from the best placement
+        with 1-3 units moved to random sites (seeded by ``seed``).
+    kick_gap
+        The restarts stop once the certified gap is at most this.
     gap_tolerance
         HiGHS is called only when the certified gap is above this.
     mip_time_limit
@@ -65,7 +67,8 @@ class PMedianSettings:
 
     interchange_rounds: int = 100
     bound_iterations: int = 600
-    kicks: int = 100
+    kicks: int = 300
+    kick_gap: float = 0.005
     gap_tolerance: float = 0.01
     mip_time_limit: float = 60.0
     mip_gap: float = 1e-3
@@ -154,7 +157,7 @@ def solve_pmedian(
         _interchange(cost, unit_vehicle, relaxed_sites, rounds, deadline),
     )
     rng = np.random.default_rng(settings.seed)
-    sites, best = _kick_search(cost, unit_vehicle, sites, best, settings, rng, deadline)
+    sites, best = _kick_search(cost, unit_vehicle, (sites, best), bound, settings, rng, deadline)
     source = LAGRANGIAN
     remaining = deadline - time.perf_counter()
     if (
@@ -246,15 +249,16 @@ def _interchange(
 def _kick_search(
     cost: np.ndarray,
     unit_vehicle: np.ndarray,
-    sites: np.ndarray,
-    value: float,
+    incumbent: tuple[np.ndarray, float],
+    bound: float,
     settings: PMedianSettings,
     rng: np.random.Generator,
     deadline: float,
 ) -> tuple[np.ndarray, float]:
     """Restart the interchange after moving 1-3 units to random sites; keep improvements."""
+    sites, value = incumbent
     for kick in range(settings.kicks):
-        if time.perf_counter() > deadline:
+        if value - bound <= settings.kick_gap * value or time.perf_counter() > deadline:
             break
         trial = sites.copy()
         moved = rng.choice(sites.size, size=min(1 + kick % 3, sites.size), replace=False)
