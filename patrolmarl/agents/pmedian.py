@@ -67,7 +67,7 @@ class PMedianSettings:
 
     interchange_rounds: int = 100
     bound_iterations: int = 600
-    kicks: int = 300
+    kicks: int = 150
     kick_gap: float = 0.005
     gap_tolerance: float = 0.01
     mip_time_limit: float = 60.0
@@ -144,8 +144,11 @@ def solve_pmedian(
         return PMedianSolution(sites, 0.0, 0.0, time.perf_counter() - started, NO_DEMAND)
     deadline = started + settings.time_limit
     cost = travel * w[None, None, :]  # (V, sites, demand)
+    # The local searches compare placements in single precision over the cells with
+    # demand (twice as fast); every objective kept is recomputed in double.
+    search = cost[:, :, w > 0].astype(np.float32)
     rounds = settings.interchange_rounds
-    sites = _interchange(cost, unit_vehicle, _greedy(cost, unit_vehicle), rounds, deadline)
+    sites = _interchange(search, unit_vehicle, _greedy(search, unit_vehicle), rounds, deadline)
     best = _assignment_cost(cost, unit_vehicle, sites)
     bound, relaxed_sites = _lagrangian_bound(
         cost, unit_vehicle, best, settings.bound_iterations, deadline
@@ -154,10 +157,12 @@ def solve_pmedian(
         cost,
         unit_vehicle,
         (sites, best),
-        _interchange(cost, unit_vehicle, relaxed_sites, rounds, deadline),
+        _interchange(search, unit_vehicle, relaxed_sites, rounds, deadline),
     )
     rng = np.random.default_rng(settings.seed)
-    sites, best = _kick_search(cost, unit_vehicle, (sites, best), bound, settings, rng, deadline)
+    sites, best = _kick_search(
+        cost, search, unit_vehicle, (sites, best), bound, settings, rng, deadline
+    )
     source = LAGRANGIAN
     remaining = deadline - time.perf_counter()
     if (
@@ -176,7 +181,7 @@ def solve_pmedian(
         if outcome.lower_bound > bound:
             bound, source = outcome.lower_bound, HIGHS
         if outcome.sites is not None:
-            polished = _interchange(cost, unit_vehicle, outcome.sites, rounds, deadline)
+            polished = _interchange(search, unit_vehicle, outcome.sites, rounds, deadline)
             sites, best = _keep_better(cost, unit_vehicle, (sites, best), polished)
     return PMedianSolution(
         sites=sites,
@@ -222,32 +227,60 @@ def _greedy(cost: np.ndarray, unit_vehicle: np.ndarray) -> np.ndarray:
 
 
 def _interchange(
-    cost: np.ndarray, unit_vehicle: np.ndarray, sites: np.ndarray, max_rounds: int, deadline: float
+    search: np.ndarray,
+    unit_vehicle: np.ndarray,
+    sites: np.ndarray,
+    max_rounds: int,
+    deadline: float,
 ) -> np.ndarray:
-    """Move one unit at a time to its best site until no single move improves.
+    """Move one unit at a time to its best site (or swap two units of different
+    vehicle types) until no such move improves.
 
-    The first round always completes; later rounds only before ``deadline``.
+    ``search`` is the (single-precision) cost; a move must gain a relative
+    ``1e-5`` so that rounding cannot make it cycle. The first round always
+    completes; later rounds only before ``deadline``.
     """
     sites = sites.copy()
+    buffer = np.empty(search.shape[1:], dtype=search.dtype)
     for round_ in range(max_rounds):
         if round_ > 0 and time.perf_counter() > deadline:
             break
         improved = False
         for n, v in enumerate(unit_vehicle):
-            others = np.delete(np.arange(sites.size), n)
-            without = cost[unit_vehicle[others], sites[others]].min(axis=0, initial=np.inf)
-            totals = np.minimum(without[None, :], cost[v]).sum(axis=1)
+            others = np.arange(sites.size) != n
+            without = search[unit_vehicle[others], sites[others]].min(axis=0, initial=np.inf)
+            totals = np.minimum(without[None, :], search[v], out=buffer).sum(axis=1)
             j = int(np.argmin(totals))
-            if totals[j] < totals[sites[n]] - 1e-12:
+            if totals[j] < totals[sites[n]] * (1 - 1e-5):
                 sites[n] = j
                 improved = True
-        if not improved:
+        if not improved and not _swap_types(search, unit_vehicle, sites):
             break
     return sites
 
 
+def _swap_types(search: np.ndarray, unit_vehicle: np.ndarray, sites: np.ndarray) -> bool:
+    """Exchange the sites of the best improving pair of units of different types, in place."""
+    current = search[unit_vehicle, sites].min(axis=0).sum()
+    best_pair, best_value = None, current * (1 - 1e-5)
+    for a, b in zip(*np.triu_indices(sites.size, k=1), strict=True):
+        if unit_vehicle[a] == unit_vehicle[b] or sites[a] == sites[b]:
+            continue
+        trial = sites.copy()
+        trial[a], trial[b] = sites[b], sites[a]
+        value = search[unit_vehicle, trial].min(axis=0).sum()
+        if value < best_value:
+            best_pair, best_value = (a, b), value
+    if best_pair is None:
+        return False
+    a, b = best_pair
+    sites[a], sites[b] = sites[b], sites[a]
+    return True
+
+
 def _kick_search(
     cost: np.ndarray,
+    search: np.ndarray,
     unit_vehicle: np.ndarray,
     incumbent: tuple[np.ndarray, float],
     bound: float,
@@ -261,9 +294,9 @@ def _kick_search(
         if value - bound <= settings.kick_gap * value or time.perf_counter() > deadline:
             break
         trial = sites.copy()
-        moved = rng.choice(sites.size, size=min(1 + kick % 3, sites.size), replace=False)
+        moved = rng.choice(sites.size, size=min(1 + kick % 4, sites.size), replace=False)
         trial[moved] = rng.integers(0, cost.shape[1], size=moved.size)
-        trial = _interchange(cost, unit_vehicle, trial, settings.interchange_rounds, deadline)
+        trial = _interchange(search, unit_vehicle, trial, settings.interchange_rounds, deadline)
         sites, value = _keep_better(cost, unit_vehicle, (sites, value), trial)
     return sites, value
 
