@@ -34,6 +34,9 @@ NO_DEMAND = "no demand"  # nothing to serve: every placement costs 0
 LAGRANGIAN = "lagrangian"
 HIGHS = "highs"
 BOUND_SOURCES = frozenset({NO_DEMAND, LAGRANGIAN, HIGHS})
+# Bump when the algorithm changes: cached bounds cannot be re-checked, only trusted
+# from the solver version that proved them.
+SOLVER_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -143,10 +146,11 @@ def solve_pmedian(
             sites = np.asarray(idle_sites, dtype=np.int64).copy()
         return PMedianSolution(sites, 0.0, 0.0, time.perf_counter() - started, NO_DEMAND)
     deadline = started + settings.time_limit
-    cost = travel * w[None, None, :]  # (V, sites, demand)
-    # The local searches compare placements in single precision over the cells with
-    # demand (twice as fast); every objective kept is recomputed in double.
-    search = cost[:, :, w > 0].astype(np.float32)
+    demand = w > 0  # cells without demand add nothing to any placement's cost
+    cost = travel[:, :, demand] * w[None, None, demand]  # (V, sites, demand cells)
+    # The local searches compare placements in single precision (twice as fast);
+    # every objective kept is recomputed in double.
+    search = cost.astype(np.float32)
     rounds = settings.interchange_rounds
     sites = _interchange(search, unit_vehicle, _greedy(search, unit_vehicle), rounds, deadline)
     best = _assignment_cost(cost, unit_vehicle, sites)
@@ -174,7 +178,7 @@ def solve_pmedian(
             w,
             travel,
             unit_vehicle,
-            cap=float(travel[unit_vehicle, sites].min(axis=0)[w > 0].max()),
+            cap=float(travel[unit_vehicle, sites].min(axis=0)[demand].max()),
             time_limit=min(settings.mip_time_limit, remaining),
             mip_gap=settings.mip_gap,
         )
@@ -320,7 +324,7 @@ def _lagrangian_bound(
     best, best_choice = -np.inf, None
     step_scale = 2.0
     stall = 0
-    for _ in range(iterations):
+    for _ in range(max(iterations, 1)):
         if time.perf_counter() > deadline and best_choice is not None:
             break
         np.subtract(type_cost, lam, out=reduced)
@@ -426,6 +430,7 @@ def hourly_pmedian(district, incidents, settings: PMedianSettings | None = None)
     vehicle = district.unit_vehicle
     meta = {
         "kind": "hourly_pmedian",
+        "solver_version": SOLVER_VERSION,
         "config_sha256": hashlib.sha256(district.config.model_dump_json().encode()).hexdigest(),
         "intensity_sha256": hashlib.sha256(street.tobytes()).hexdigest(),
         "settings": asdict(settings),

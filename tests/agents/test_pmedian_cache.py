@@ -104,6 +104,7 @@ def _rewrite(path: Path, **changes) -> None:
     [
         "stale config hash",
         "stale settings",
+        "older solver",
         "old format",
         "truncated",
         "garbage",
@@ -122,6 +123,8 @@ def test_a_damaged_or_stale_entry_is_re_solved_and_rewritten(damage):
         _rewrite(path, meta={"config_sha256": "0" * 64})
     elif damage == "stale settings":
         _rewrite(path, meta={"settings": {"kicks": 5}})
+    elif damage == "older solver":
+        _rewrite(path, meta={"solver_version": pmedian.SOLVER_VERSION - 1})
     elif damage == "old format":
         meta = json.loads(str(stored["meta_json"]))
         meta["format_version"] = 0
