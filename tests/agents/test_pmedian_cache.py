@@ -11,37 +11,9 @@ import pytest
 from patrolmarl.agents import pmedian
 from patrolmarl.agents.pmedian import PMedianSettings, hourly_pmedian
 from patrolmarl.agents.solution_cache import cache_folder, read_entry, write_entry
-from patrolmarl.envs.config import validate_district_dict
-from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 
 FAST = PMedianSettings(kicks=0, bound_iterations=20, mip_time_limit=0.0)
-
-
-def _tiny(daily_rate: float = 100.0) -> District:
-    """4x4 cells, one precinct, two cars: 24 hourly p-medians solve in milliseconds."""
-    raw = {
-        "name": "tiny",
-        "cell_size_m": 400,
-        "land_use_map": ["SSSS", "SAAS", "SSSS", "SSSS"],
-        "precinct_map": ["1111"] * 4,
-        "land_uses": {
-            "S": {"name": "street", "road_speed_kmh": 25},
-            "A": {"name": "arterial", "road_speed_kmh": 40},
-        },
-        "precincts": {"1": {"name": "all"}},
-        "vehicles": {"car": {"max_speed_kmh": 30}},
-        "units": [{"count": 2, "vehicle": "car", "precinct": "1"}],
-        "call_types": {
-            "street": {
-                "daily_rate": daily_rate,
-                "hourly_profile": [1] * 12 + [3] * 12,
-                "land_use_weights": {"S": 1, "A": 4},
-                "service": {"dist": "exponential", "mean": 20},
-            }
-        },
-    }
-    return District.from_config(validate_district_dict(raw, "<tiny>"))
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +23,7 @@ def _fresh(tmp_path, monkeypatch):
     monkeypatch.setattr(pmedian, "_MEMO", {})
 
 
-def _plan(district: District, settings: PMedianSettings = FAST):
+def _plan(district, settings: PMedianSettings = FAST):
     pmedian._MEMO.clear()
     return hourly_pmedian(district, IncidentModel(district), settings)
 
@@ -68,8 +40,8 @@ def _solving_forbidden(monkeypatch):
     monkeypatch.setattr(pmedian, "solve_pmedian", refuse)
 
 
-def test_a_miss_solves_and_stores_then_a_hit_reads_without_solving(monkeypatch):
-    district = _tiny()
+def test_a_miss_solves_and_stores_then_a_hit_reads_without_solving(tiny_district, monkeypatch):
+    district = tiny_district()
     first = _plan(district)
     assert not first.from_cache
     path = _entry()
@@ -81,11 +53,11 @@ def test_a_miss_solves_and_stores_then_a_hit_reads_without_solving(monkeypatch):
     assert second.hourly_table() == first.hourly_table()
 
 
-def test_other_settings_or_intensity_are_other_entries():
-    district = _tiny()
+def test_other_settings_or_intensity_are_other_entries(tiny_district):
+    district = tiny_district()
     _plan(district)
     _plan(district, PMedianSettings(kicks=0, bound_iterations=21, mip_time_limit=0.0))
-    assert not _plan(_tiny(daily_rate=50.0)).from_cache
+    assert not _plan(tiny_district(daily_rate=50.0)).from_cache
     assert len(list((cache_folder() / "pmedian").glob("*.npz"))) == 3
 
 
@@ -114,8 +86,8 @@ def _rewrite(path: Path, **changes) -> None:
         "nan objective",
     ],
 )
-def test_a_damaged_or_stale_entry_is_re_solved_and_rewritten(damage):
-    district = _tiny()
+def test_a_damaged_or_stale_entry_is_re_solved_and_rewritten(tiny_district, damage):
+    district = tiny_district()
     good = _plan(district)
     path = _entry()
     stored = dict(np.load(path, allow_pickle=False))
@@ -147,11 +119,13 @@ def test_a_damaged_or_stale_entry_is_re_solved_and_rewritten(damage):
     assert _plan(district).from_cache  # the rewritten entry is good
 
 
-def test_an_unwritable_cache_folder_degrades_to_no_cache(tmp_path, monkeypatch, capsys):
+def test_an_unwritable_cache_folder_degrades_to_no_cache(
+    tiny_district, tmp_path, monkeypatch, capsys
+):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("PATROLMARL_CACHE_DIR", str(blocker / "cache"))
-    district = _tiny()
+    district = tiny_district()
     first = _plan(district)
     second = _plan(district)
     assert not first.from_cache and not second.from_cache
@@ -177,8 +151,8 @@ def test_read_entry_misses_on_an_absent_key():
     assert read_entry("pmedian", "absent", {"kind": "x"}) is None
 
 
-def test_a_district_without_street_calls_plans_zero_travel_and_zero_gap():
-    district = _tiny(daily_rate=0.0)
+def test_a_district_without_street_calls_plans_zero_travel_and_zero_gap(tiny_district):
+    district = tiny_district(daily_rate=0.0)
     plan = _plan(district, PMedianSettings())
     assert plan.mean_travel_bound() == plan.mean_travel_at_sites() == plan.max_gap() == 0.0
     for hour in plan.hourly_table():
