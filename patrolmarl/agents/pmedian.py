@@ -6,8 +6,9 @@ the expected travel time to the next call is a heterogeneous p-median:
     minimise  sum_i w_i * min_n T[v(n)][site_n, i]
 
 The placement comes from greedy + vertex substitution (Teitz and Bart's
-interchange), restarted from Lagrangian placements and from random kicks of a
-few units; the lower bound from Lagrangian relaxation of the assignment
+interchange, plus swaps of two units of different vehicle types), restarted
+from the Lagrangian placement and from random kicks of a few units (seeded);
+the lower bound from Lagrangian relaxation of the assignment
 constraints (subgradient ascent). When that certified gap is above the
 tolerance, HiGHS solves the mixed-integer program
 (:mod:`patrolmarl.agents.pmedian_mip`) within a time limit, and its dual bound
@@ -51,7 +52,7 @@ class PMedianSettings:
         Subgradient steps of the Lagrangian bound.
     kicks
         At most this many restarts of the interchange from the best placement
-        with 1-3 units moved to random sites (seeded by ``seed``).
+        with 1-4 units moved to random sites (seeded by ``seed``).
     kick_gap
         The restarts stop once the certified gap is at most this.
     gap_tolerance
@@ -292,7 +293,7 @@ def _kick_search(
     rng: np.random.Generator,
     deadline: float,
 ) -> tuple[np.ndarray, float]:
-    """Restart the interchange after moving 1-3 units to random sites; keep improvements."""
+    """Restart the interchange after moving 1-4 units to random sites; keep improvements."""
     sites, value = incumbent
     for kick in range(settings.kicks):
         if value - bound <= settings.kick_gap * value or time.perf_counter() > deadline:
