@@ -62,9 +62,11 @@ class PMedianSettings:
     mip_gap
         Relative gap at which HiGHS stops.
     time_limit
-        Budget (seconds) of the whole solve: every stage stops when it is spent
-        (the first greedy pass and interchange round always complete), and the
-        gap is reported as it then stands.
+        Budget (seconds) of the whole solve: the first local search may use a
+        third, the bound the next third, restarts and HiGHS the rest; each
+        stage stops when its share is spent (the greedy pass, one interchange
+        round and one bound step always complete), and the gap is reported as
+        it then stands.
     seed
         Seed of the kicks.
     """
@@ -146,17 +148,21 @@ def solve_pmedian(
         if idle_sites is not None:
             sites = np.asarray(idle_sites, dtype=np.int64).copy()
         return PMedianSolution(sites, 0.0, 0.0, time.perf_counter() - started, NO_DEMAND)
-    deadline = started + settings.time_limit
+    # A third of the budget for the first local search, a third for the bound, the rest after.
+    search_deadline, bound_deadline, deadline = (
+        started + settings.time_limit * share for share in (1 / 3, 2 / 3, 1.0)
+    )
     demand = w > 0  # cells without demand add nothing to any placement's cost
     cost = travel[:, :, demand] * w[None, None, demand]  # (V, sites, demand cells)
     # The local searches compare placements in single precision (twice as fast);
     # every objective kept is recomputed in double.
     search = cost.astype(np.float32)
     rounds = settings.interchange_rounds
-    sites = _interchange(search, unit_vehicle, _greedy(search, unit_vehicle), rounds, deadline)
+    sites = _greedy(search, unit_vehicle)
+    sites = _interchange(search, unit_vehicle, sites, rounds, search_deadline)
     best = _assignment_cost(cost, unit_vehicle, sites)
     bound, relaxed_sites = _lagrangian_bound(
-        cost, unit_vehicle, best, settings.bound_iterations, deadline
+        cost, unit_vehicle, best, settings.bound_iterations, bound_deadline
     )
     sites, best = _keep_better(
         cost,
