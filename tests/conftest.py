@@ -85,3 +85,47 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
         return runs[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("patrolmarl-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache_dir(_session_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Solution caches go to one temporary folder per test session, never the user's."""
+    monkeypatch.setenv("PATROLMARL_CACHE_DIR", str(_session_cache_dir))
+
+
+@pytest.fixture(scope="session")
+def tiny_district() -> Callable[..., object]:
+    """Factory of a 4x4 district with two cars (its 24 hourly p-medians solve in milliseconds)."""
+    from patrolmarl.envs.config import validate_district_dict
+    from patrolmarl.envs.district import District
+
+    def make(daily_rate: float = 100.0) -> District:
+        raw = {
+            "name": "tiny",
+            "cell_size_m": 400,
+            "land_use_map": ["SSSS", "SAAS", "SSSS", "SSSS"],
+            "precinct_map": ["1111"] * 4,
+            "land_uses": {
+                "S": {"name": "street", "road_speed_kmh": 25},
+                "A": {"name": "arterial", "road_speed_kmh": 40},
+            },
+            "precincts": {"1": {"name": "all"}},
+            "vehicles": {"car": {"max_speed_kmh": 30}},
+            "units": [{"count": 2, "vehicle": "car", "precinct": "1"}],
+            "call_types": {
+                "street": {
+                    "daily_rate": daily_rate,
+                    "hourly_profile": [1] * 12 + [3] * 12,
+                    "land_use_weights": {"S": 1, "A": 4},
+                    "service": {"dist": "exponential", "mean": 20},
+                }
+            },
+        }
+        return District.from_config(validate_district_dict(raw, "<tiny>"))
+
+    return make

@@ -163,13 +163,19 @@ def paired_differences(
 
 
 def travel_limit(district: District, incidents: IncidentModel) -> dict:
-    """The p-median limit: no policy's mean travel time can be lower than ``travel_lower_bound``."""
+    """The p-median limit: no policy's mean travel time can be lower than ``travel_lower_bound``.
+
+    ``travel_lower_bound`` is the call-weighted proven lower bound of the 24 hourly
+    p-medians; ``hourly`` has each hour's objective, bound, gap, solve seconds and
+    the bound's source (Lagrangian or HiGHS' dual bound).
+    """
     plan = hourly_pmedian(district, incidents)
     return {
         "travel_lower_bound": plan.mean_travel_bound(),
         "pmedian_travel_at_sites": plan.mean_travel_at_sites(),
-        "max_gap": max(s.gap for s in plan.solutions),
+        "max_gap": plan.max_gap(),
         "hourly_lower_bound": [s.lower_bound for s in plan.solutions],
+        "hourly": plan.hourly_table(),
     }
 
 

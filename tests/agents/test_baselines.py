@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import itertools
 
 import numpy as np
 import pytest
@@ -19,10 +18,11 @@ from patrolmarl.agents.baselines import (
     patrol_weights,
 )
 from patrolmarl.agents.beats import fixed_zone_beats
-from patrolmarl.agents.pmedian import solve_pmedian
+from patrolmarl.agents.pmedian import hourly_pmedian
 from patrolmarl.agents.policy import SimView
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
+from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.envs.move_gains import MoveGains
 from patrolmarl.envs.reward import ShapedReward
 from patrolmarl.envs.status import ASSIGNED, FIRST_ACCEPT, IDLE, MOVING, SERVED
@@ -250,59 +250,7 @@ def test_nearest_takes_calls_at_once_when_units_are_free():
 
 
 # ----------------------------------------------------------------------- pmedian
-def _brute_force(weights: np.ndarray, travel: np.ndarray, unit_vehicle: np.ndarray) -> float:
-    w = weights / weights.sum()
-    best = np.inf
-    n_cells = w.size
-    for sites in itertools.product(range(n_cells), repeat=unit_vehicle.size - 1):
-        # The last unit's site is vectorised: (C sites, C demand).
-        fixed = travel[unit_vehicle[:-1], list(sites)].min(axis=0) if sites else np.inf
-        totals = (np.minimum(fixed, travel[unit_vehicle[-1]]) * w).sum(axis=1)
-        best = min(best, float(totals.min()))
-    return best
-
-
-def _instance(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """30 cells on a 5x6 grid, 3 units of 1 or 2 vehicle types, skewed demand."""
-    rng = np.random.default_rng(seed)
-    rc = np.stack(np.divmod(np.arange(30), 6), axis=1)
-    manhattan = np.abs(rc[:, None, :] - rc[None, :, :]).sum(axis=2).astype(float)
-    n_types = 1 + seed % 2
-    speed = rng.uniform(0.5, 2.0, size=n_types)
-    travel = manhattan[None] / speed[:, None, None]
-    travel = travel + rng.uniform(0, 0.5, size=travel.shape) * (manhattan[None] > 0)
-    unit_vehicle = np.sort(rng.integers(0, n_types, size=3))
-    return rng.gamma(0.5, size=30), travel, unit_vehicle
-
-
-@pytest.mark.parametrize("seed", range(12))
-def test_solve_pmedian_bounds_bracket_the_brute_force_optimum(seed):
-    weights, travel, unit_vehicle = _instance(seed)
-    sol = solve_pmedian(weights, travel, unit_vehicle)
-    optimum = _brute_force(weights, travel, unit_vehicle)
-    assert sol.sites.shape == (3,)
-    w = weights / weights.sum()
-    achieved = float((travel[unit_vehicle, sol.sites].min(axis=0) * w).sum())
-    assert sol.objective == pytest.approx(achieved, rel=1e-12)
-    assert sol.lower_bound <= optimum * (1 + 1e-9)
-    assert optimum <= sol.objective * (1 + 1e-9)
-    assert sol.gap == pytest.approx((sol.objective - sol.lower_bound) / sol.objective)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: greedy + single-unit interchange stops at local optima (about a third "
-    "of small random instances, most with mixed vehicles; up to 24 % above the optimum)",
-)
-def test_solve_pmedian_finds_the_brute_force_optimum():
-    misses = []
-    for seed in range(12):
-        weights, travel, unit_vehicle = _instance(seed)
-        sol = solve_pmedian(weights, travel, unit_vehicle)
-        optimum = _brute_force(weights, travel, unit_vehicle)
-        if sol.objective > optimum * (1 + 1e-9):
-            misses.append((seed, sol.objective, optimum))
-    assert misses == []
+# The solver itself (against brute force, edge cases): tests/agents/test_pmedian.py.
 
 
 def test_pmedian_hourly_plan_on_gaoxin():
@@ -318,7 +266,7 @@ def test_pmedian_hourly_plan_on_gaoxin():
     travel = d.travel_minutes
     for h, sol in enumerate(plan.solutions):
         assert 0 < sol.lower_bound <= sol.objective
-        assert sol.gap < 0.10, f"hour {h}: gap {sol.gap:.3f}"
+        assert sol.gap <= 0.01, f"hour {h}: certified gap {sol.gap:.4f}"
         # The policy's sites are the solution's, re-matched within each vehicle type.
         for v in np.unique(d.unit_vehicle):
             units = d.unit_vehicle == v
@@ -326,7 +274,7 @@ def test_pmedian_hourly_plan_on_gaoxin():
         w = street[h] / street[h].sum()
         at_sites = float((travel[d.unit_vehicle, plan.sites[h]].min(axis=0) * w).sum())
         assert at_sites == pytest.approx(sol.objective, rel=1e-9)
-    # No single unit can move to a better site (the interchange's local optimum).
+    # No single unit can move to a site better by more than the search's 1e-5 (a local optimum).
     for h in (3, 20):
         sol = plan.solutions[h]
         w = street[h] / street[h].sum()
@@ -335,13 +283,30 @@ def test_pmedian_hourly_plan_on_gaoxin():
             others = np.delete(np.arange(d.n_units), n)
             without = cost[d.unit_vehicle[others], sol.sites[others]].min(axis=0)
             best = np.minimum(without[None, :], cost[v]).sum(axis=1).min()
-            assert best >= sol.objective * (1 - 1e-9)
+            assert best >= sol.objective * (1 - 1e-5)
     # The plan's bound is the call-weighted average of the hourly bounds.
     bounds = np.array([s.lower_bound for s in plan.solutions])
     assert plan.mean_travel_bound() == pytest.approx(
         float(bounds @ plan.call_weights / plan.call_weights.sum())
     )
     assert plan.mean_travel_bound() <= plan.mean_travel_at_sites()
+
+
+def test_pmedian_without_street_calls_keeps_units_home_with_a_zero_bound():
+    """``daily_rate: 0`` for every call type: nothing to place against, nothing to bound."""
+    types = District.load("gaoxin").config.call_types
+    silent = District.load(
+        "gaoxin", episode_minutes=60, **{f"call_types.{t}.daily_rate": 0 for t in types}
+    )
+    moves = 0
+    for sim, _, actions in _episode(PMedianPolicy(), seeds=SEEDS[:1], district=silent):
+        at_home = sim.unit_cell == silent.unit_start_cell
+        assert (actions[at_home] == 0).all()
+        moves += int((actions > 0).sum())
+    plan = hourly_pmedian(silent, IncidentModel(silent))
+    np.testing.assert_array_equal(plan.sites, np.tile(silent.unit_start_cell, (24, 1)))
+    assert plan.mean_travel_bound() == plan.mean_travel_at_sites() == plan.max_gap() == 0.0
+    assert moves == 0
 
 
 def test_pmedian_idle_units_head_for_their_hourly_site():
