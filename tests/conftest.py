@@ -104,7 +104,7 @@ def tiny_district() -> Callable[..., object]:
     from patrolmarl.envs.config import validate_district_dict
     from patrolmarl.envs.district import District
 
-    def make(daily_rate: float = 100.0) -> District:
+    def make(daily_rate: float = 100.0, hourly_profile: list[float] | None = None) -> District:
         raw = {
             "name": "tiny",
             "cell_size_m": 400,
@@ -120,7 +120,7 @@ def tiny_district() -> Callable[..., object]:
             "call_types": {
                 "street": {
                     "daily_rate": daily_rate,
-                    "hourly_profile": [1] * 12 + [3] * 12,
+                    "hourly_profile": hourly_profile or [1] * 12 + [3] * 12,
                     "land_use_weights": {"S": 1, "A": 4},
                     "service": {"dist": "exponential", "mean": 20},
                 }

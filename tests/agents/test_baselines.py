@@ -18,11 +18,9 @@ from patrolmarl.agents.baselines import (
     patrol_weights,
 )
 from patrolmarl.agents.beats import fixed_zone_beats
-from patrolmarl.agents.pmedian import hourly_pmedian
 from patrolmarl.agents.policy import SimView
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
-from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.envs.move_gains import MoveGains
 from patrolmarl.envs.reward import ShapedReward
 from patrolmarl.envs.status import ASSIGNED, FIRST_ACCEPT, IDLE, MOVING, SERVED
@@ -290,23 +288,6 @@ def test_pmedian_hourly_plan_on_gaoxin():
         float(bounds @ plan.call_weights / plan.call_weights.sum())
     )
     assert plan.mean_travel_bound() <= plan.mean_travel_at_sites()
-
-
-def test_pmedian_without_street_calls_keeps_units_home_with_a_zero_bound():
-    """``daily_rate: 0`` for every call type: nothing to place against, nothing to bound."""
-    types = District.load("gaoxin").config.call_types
-    silent = District.load(
-        "gaoxin", episode_minutes=60, **{f"call_types.{t}.daily_rate": 0 for t in types}
-    )
-    moves = 0
-    for sim, _, actions in _episode(PMedianPolicy(), seeds=SEEDS[:1], district=silent):
-        at_home = sim.unit_cell == silent.unit_start_cell
-        assert (actions[at_home] == 0).all()
-        moves += int((actions > 0).sum())
-    plan = hourly_pmedian(silent, IncidentModel(silent))
-    np.testing.assert_array_equal(plan.sites, np.tile(silent.unit_start_cell, (24, 1)))
-    assert plan.mean_travel_bound() == plan.mean_travel_at_sites() == plan.max_gap() == 0.0
-    assert moves == 0
 
 
 def test_pmedian_idle_units_head_for_their_hourly_site():

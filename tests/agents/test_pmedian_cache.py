@@ -151,10 +151,13 @@ def test_read_entry_misses_on_an_absent_key():
     assert read_entry("pmedian", "absent", {"kind": "x"}) is None
 
 
-def test_a_district_without_street_calls_plans_zero_travel_and_zero_gap(tiny_district):
-    district = tiny_district(daily_rate=0.0)
+def test_hours_without_street_calls_plan_zero_travel_and_zero_gap(tiny_district):
+    """A district with no street calls at all is refused by its validator; quiet hours are not."""
+    district = tiny_district(hourly_profile=[0] * 12 + [1] * 12)
     plan = _plan(district, PMedianSettings())
-    assert plan.mean_travel_bound() == plan.mean_travel_at_sites() == plan.max_gap() == 0.0
-    for hour in plan.hourly_table():
+    table = plan.hourly_table()
+    for hour in table[:12]:
         assert hour["bound_source"] == pmedian.NO_DEMAND
-    np.testing.assert_array_equal(plan.sites, np.tile(district.unit_start_cell, (24, 1)))
+        assert hour["objective"] == hour["lower_bound"] == hour["gap"] == 0.0
+    assert all(hour["bound_source"] != pmedian.NO_DEMAND for hour in table[12:])
+    assert plan.max_gap() <= PMedianSettings().gap_tolerance
