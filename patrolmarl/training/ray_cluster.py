@@ -38,7 +38,6 @@ def import_ray(what: str) -> ModuleType:
             f"{what} needs Ray Tune and Optuna, which are not installed: {INSTALL_HINT}"
         ) from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    logging.getLogger("ray").setLevel(logging.ERROR)  # e.g. the token-authentication notice
     return ray
 
 
@@ -54,9 +53,13 @@ def check_address(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
             pass
     except OSError as exc:
-        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        reason = (
+            f"no answer within {timeout:g} s"
+            if isinstance(exc, TimeoutError)
+            else (exc.strerror or str(exc))
+        )
         raise PatrolMarlError(
-            f"--address {address}: no Ray cluster answers there ({reason} within {timeout:g} s)"
+            f"--address {address}: no Ray cluster answers there ({reason})"
         ) from None
 
 
@@ -68,7 +71,8 @@ def connect(what: str, address: str | None, num_cpus: int) -> bool:
     ray = import_ray(what)
     if ray.is_initialized():
         return False
-    quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
+    # ERROR: not Ray's start-up notices (e.g. on token authentication) on every run.
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address is None:
         ray.init(
             num_cpus=num_cpus,

@@ -35,7 +35,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from patrolmarl.errors import ConfigError, PatrolMarlError
 from patrolmarl.training.config import TrainConfig
-from patrolmarl.training.ray_cluster import connect, import_ray, local_cpus
+from patrolmarl.training.ray_cluster import check_address, connect, import_ray, local_cpus
 from patrolmarl.yaml_config import read_yaml_mapping, validate_mapping
 
 #: Evaluation figures a sweep can minimise (see PatrolEvalCallback's ``eval/*`` scalars).
@@ -401,10 +401,12 @@ def run_sweep(
     say: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Run (or resume) ``sweep`` in ``sweep_dir``; write the outputs; return the table rows."""
-    import_ray("patrolmarl sweep")
     sweep_dir = Path(sweep_dir).absolute()
     if not resume:
         check_sweep_folder(sweep_dir)
+    if address is not None:
+        check_address(address)  # within seconds, before Ray is even imported
+    import_ray("patrolmarl sweep")
     file = sweep.file
     cpus = file.resources.num_cpus or local_cpus()
     per_trial = file.resources.cpus_per_trial or sweep.base["torch_threads"]
