@@ -247,3 +247,12 @@ def test_without_ray_says_how_to_install_it(tmp_path, monkeypatch):
     from patrolmarl.training.ray_cluster import ray_installed
 
     assert not ray_installed()  # so `train --seeds` trains them one by one
+
+
+@pytest.mark.parametrize("name", ["ppo_search.yaml", "theft_weight_grid.yaml"])
+def test_committed_sweep_files_load(name):
+    from tests.training.test_train_cli import REPO
+
+    sweep = load_sweep(REPO / "configs" / "sweeps" / name)
+    assert sweep.trials >= 4
+    assert sweep.config_with({d.path: d.values[0] for d in sweep.dimensions}).seed == 0
