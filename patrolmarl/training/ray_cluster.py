@@ -75,6 +75,7 @@ def connect(what: str, address: str | None, num_cpus: int) -> bool:
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address is None:
         ray.init(
+            address="local",  # a new instance, never a cluster found on this machine
             num_cpus=num_cpus,
             include_dashboard=False,
             object_store_memory=OBJECT_STORE_BYTES,

@@ -425,6 +425,13 @@ def run_sweep(
             f"metric {file.metric} (lower is better); folder {sweep_dir}"
         )
         results = tuner.fit()
+        unfinished = len(results) - results.num_terminated - results.num_errors
+        if unfinished:  # Tune stops on Ctrl-C and returns what it has
+            say(
+                f"sweep interrupted with {unfinished} trial(s) unfinished: continue "
+                f"with patrolmarl sweep --resume {sweep_dir}"
+            )
+            raise KeyboardInterrupt
         rows = _rows(sweep, sweep_dir, results)
         write_outputs(sweep, sweep_dir, rows, results)
     finally:
@@ -494,7 +501,8 @@ def _tuner(sweep, sweep_dir, local, cpus, per_trial, resume, say):
 
 
 def _progress_callback(say: Callable[[str], None]):
-    """A Tune callback printing one line per evaluation and per finished trial."""
+    """A Tune callback printing one line per evaluation and per failed trial (restored
+    with the experiment on ``--resume``)."""
     from ray.tune import Callback
 
     class _Progress(Callback):
