@@ -156,6 +156,9 @@ def load_sweep(path: Path) -> Sweep:
     problem = _no_evaluation(base)
     if problem:
         raise ConfigError(source, "fixed" if file.fixed else "base", problem)
+    both = sorted(set(file.fixed) & set(file.space))
+    if both:
+        raise ConfigError(source, f"space.{both[0]}", "also set in fixed: (one or the other)")
     dimensions = tuple(_dimension(source, raw, p, spec) for p, spec in file.space.items())
     sweep = Sweep(file, raw, dimensions)
     _check_search(source, sweep)
@@ -184,13 +187,9 @@ def _dimension(source: str, base: dict[str, Any], path: str, spec: Any) -> Dimen
         options = _range(source, field, kind, values, annotation)
     for value in options:  # the range's ends (or each option) must make a valid config
         try:
-            config = TrainConfig.model_validate(with_params(base, {path: value}))
-        except ValueError:
-            try:
-                validate_mapping(TrainConfig, with_params(base, {path: value}), source)
-            except ConfigError as exc:
-                raise ConfigError(source, field, f"{value!r}: {exc.reason}") from None
-            raise
+            config = validate_mapping(TrainConfig, with_params(base, {path: value}), source)
+        except ConfigError as exc:
+            raise ConfigError(source, field, f"{value!r}: {exc.reason}") from None
         problem = _no_evaluation(config)
         if problem:
             raise ConfigError(source, field, f"{value!r}: {problem}")
@@ -490,6 +489,9 @@ def _tuner(sweep, sweep_dir, local, cpus, per_trial, resume, say):
             num_samples=samples,
             max_concurrent_trials=max(1, cpus // per_trial) if local else None,
             trial_dirname_creator=lambda trial: trial.trial_id,
+            # One worker process trains trial after trial: imports and the final
+            # report's p-median limit (cached per process) are paid once.
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=TUNE_NAME,

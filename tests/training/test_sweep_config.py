@@ -164,6 +164,10 @@ BAD_SWEEPS = {
         {"fixed": {"torch_threads": 2}, "resources": {"cpus_per_trial": 1}},
         ["resources.cpus_per_trial", "oversubscribe"],
     ),
+    "fixed and searched": (
+        {"fixed": {"reward.theft": 60}},
+        ["space.reward.theft", "also set in fixed"],
+    ),
     "missing base": ({"base": "nope.yaml"}, ["base", "nope.yaml", "not found"]),
 }
 
