@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     sw = sub.add_parser("sweep", help="search training hyperparameters on Ray Tune")
-    sw.add_argument("--config", type=Path, help="sweep YAML (e.g. configs/sweeps/tiny.yaml)")
+    sw.add_argument("--config", type=Path, help="sweep YAML (e.g. configs/sweeps/ppo_search.yaml)")
     sw.add_argument("--out", type=Path, default=None, help="sweep folder (default sweeps/<config>)")
     sw.add_argument("--address", default=None, help="join a Ray cluster: auto or HOST:PORT")
     sw.add_argument("--resume", type=Path, default=None, help="continue the sweep in this folder")
