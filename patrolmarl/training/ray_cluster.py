@@ -10,6 +10,7 @@ import importlib.util
 import logging
 import os
 import socket
+import warnings
 from types import ModuleType
 
 from patrolmarl.errors import PatrolMarlError
@@ -38,6 +39,8 @@ def import_ray(what: str) -> ModuleType:
             f"{what} needs Ray Tune and Optuna, which are not installed: {INSTALL_HINT}"
         ) from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # A resumed trial reports its evaluations again; Optuna keeps the first of each step.
+    warnings.filterwarnings("ignore", "The reported value is ignored", UserWarning)
     return ray
 
 

@@ -24,6 +24,8 @@ import io
 import json
 import math
 import os
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -332,16 +334,15 @@ class EvaluationReporter(BaseCallback):
             self.report({"value": value, "timesteps": self.num_timesteps, "final": False})
 
 
-def trial_value(run_dir: Path, seeds: list[int], metric: str) -> float:
-    """Mean over ``seeds`` of each seed's last evaluation of ``metric`` during training."""
+def trial_value(run_dir: Path, seeds: list[int], metric: str) -> tuple[float, int]:
+    """Mean over ``seeds`` of each seed's last evaluation of ``metric`` during training,
+    and the number of evaluations of all seeds (read from their run folders)."""
     from patrolmarl.training.parallel_seeds import seed_dir
     from patrolmarl.training.seed_summary import evaluation_curve
 
-    last = []
-    for seed in seeds:
-        curve = evaluation_curve(seed_dir(run_dir, seed), metric)
-        last.append(curve[-1][1] if curve else float("nan"))
-    return float(sum(last) / len(last))
+    curves = [evaluation_curve(seed_dir(run_dir, seed), metric) for seed in seeds]
+    last = [curve[-1][1] if curve else float("nan") for curve in curves]
+    return float(sum(last) / len(last)), sum(len(curve) for curve in curves)
 
 
 def run_trial(params: dict[str, Any], sweep_dir: str, sweep: dict[str, Any]) -> None:
@@ -376,8 +377,9 @@ def run_trial(params: dict[str, Any], sweep_dir: str, sweep: dict[str, Any]) -> 
         for k, v in summary["metrics"].items()
         if k in ("response_mean", "thefts_per_day", "response_p90")
     }
-    value = trial_value(run_dir, saved.seeds, saved.metric)
-    tune.report({"value": value, "timesteps": config.total_timesteps, "final": True, **held_out})
+    value, evaluations = trial_value(run_dir, saved.seeds, saved.metric)
+    final = {"value": value, "evaluations": evaluations, "final": True}
+    tune.report({**final, "timesteps": config.total_timesteps, **held_out})
 
 
 # --------------------------------------------------------------------- the driver
@@ -423,13 +425,9 @@ def run_sweep(
             f"sweep: {sweep.trials} trials of seeds {file.seeds}, {file.search} search, "
             f"metric {file.metric} (lower is better); folder {sweep_dir}"
         )
-        results = tuner.fit()
-        unfinished = len(results) - results.num_terminated - results.num_errors
-        if unfinished:  # Tune stops on Ctrl-C and returns what it has
-            say(
-                f"sweep interrupted with {unfinished} trial(s) unfinished: continue "
-                f"with patrolmarl sweep --resume {sweep_dir}"
-            )
+        results = _fit(tuner)
+        if results is None:
+            say(f"sweep interrupted: continue with patrolmarl sweep --resume {sweep_dir}")
             raise KeyboardInterrupt
         rows = _rows(sweep, sweep_dir, results)
         write_outputs(sweep, sweep_dir, rows, results)
@@ -439,6 +437,24 @@ def run_sweep(
 
             ray.shutdown()
     return rows
+
+
+def _fit(tuner):
+    """``tuner.fit()``, or None if Ctrl-C stopped it.
+
+    On Ctrl-C Tune saves its state and returns what it has; its SIGINT handler
+    then puts back the one it replaced, which is how the interruption is told
+    apart from an ordinary end (after which the earlier handler is put back too).
+    """
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        results = tuner.fit()
+    finally:
+        restored = signal.getsignal(signal.SIGINT) is before
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, before)
+    watched = threading.current_thread() is threading.main_thread()
+    return None if watched and restored else results
 
 
 def _tuner(sweep, sweep_dir, local, cpus, per_trial, resume, say):
@@ -531,8 +547,7 @@ def _rows(sweep: Sweep, sweep_dir: Path, results) -> list[dict[str, Any]]:
             "trial": trial,
             "status": status,
             "value": value if isinstance(value, float) and math.isfinite(value) else None,
-            "evaluations": metrics.get("training_iteration", 0)
-            - (1 if metrics.get("final") else 0),
+            "evaluations": metrics.get("evaluations", metrics.get("training_iteration", 0)),
             **{d.path: result.config.get(d.path) for d in sweep.dimensions},
             **{k: v for k, v in metrics.items() if k.startswith("held_out_")},
             "run_dir": f"{TRIALS_DIR}/{trial}",
