@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", type=Path, default=None, help="continue the run in this folder")
     tr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
+    sw = sub.add_parser("sweep", help="search training hyperparameters on Ray Tune")
+    sw.add_argument("--config", type=Path, help="sweep YAML (e.g. configs/sweeps/ppo_search.yaml)")
+    sw.add_argument("--out", type=Path, default=None, help="sweep folder (default sweeps/<config>)")
+    sw.add_argument("--address", default=None, help="join a Ray cluster: auto or HOST:PORT")
+    sw.add_argument("--resume", type=Path, default=None, help="continue the sweep in this folder")
+
     ex = sub.add_parser("export", help="write a trained policy as policy.onnx + policy.json")
     ex.add_argument("run_dir", type=Path, help="run folder of patrolmarl train")
     ex.add_argument("--out", type=Path, required=True, help="export folder (e.g. exports/NAME)")
@@ -138,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args)
         if args.command == "export":
             return _export(args)
+        if args.command == "sweep":
+            return _sweep(args)
         if args.command == "advise":
             return _advise(args)
         if args.command == "beats":
@@ -326,7 +334,29 @@ def _train(args: argparse.Namespace) -> int:
     summary = train_seeds(config, seeds, run_dir, resume=resume, progress_bar=progress)
     for key in ("response_mean", "thefts_per_day", "response_p90"):
         row = summary["metrics"][key]
-        print(f"{key:16s} mean {row['mean']:.3f}  sd {row['std']:.3f}  over seeds {seeds}")
+        print(
+            f"{key:16s} mean {row['mean']:.3f}  95% CI [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+            f"  sd {row['std']:.3f}  over seeds {seeds}"
+        )
+    print(f"learning curves: {run_dir / 'learning_curves.png'}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from patrolmarl.training.sweep import format_table, load_sweep, read_sweep_folder, run_sweep
+
+    if args.resume is not None:
+        if args.config is not None or args.out is not None:
+            raise PatrolMarlError("--resume takes the sweep file and folder it continues")
+        sweep, sweep_dir = read_sweep_folder(args.resume), args.resume
+    else:
+        if args.config is None:
+            raise PatrolMarlError("sweep needs --config FILE (or --resume SWEEP_DIR)")
+        sweep = load_sweep(args.config)
+        sweep_dir = args.out or Path("sweeps") / args.config.stem
+    rows = run_sweep(sweep, sweep_dir, args.address, resume=args.resume is not None)
+    print(format_table(rows, sweep.dimensions))
+    print(f"sweep: {sweep_dir} (trials.csv, trials.json, best_config.yaml, metric.png)")
     return 0
 
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import yaml
-from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.vec_env import VecNormalize
 
 from patrolmarl.agents.baselines import BASELINES
@@ -37,6 +37,8 @@ from patrolmarl.training.callbacks import (
 from patrolmarl.training.checkpoint import load_latest_checkpoint, save_checkpoint
 from patrolmarl.training.config import TrainConfig
 from patrolmarl.training.imitation import clone, demonstrations
+from patrolmarl.training.parallel_seeds import seed_dir, train_each_seed
+from patrolmarl.training.seed_summary import plot_learning_curves, seeds_summary
 
 TB_NAME = "ppo"
 
@@ -57,11 +59,13 @@ def train_run(
     resume: bool = False,
     progress_bar: bool = False,
     say: Callable[[str], None] = print,
+    extra_callbacks: Sequence[BaseCallback] = (),
 ) -> dict[str, Any]:
     """Train (or resume) one run in ``run_dir``; returns the final evaluation summary.
 
     When resuming, ``config`` is the run's own (``config.yaml``), possibly with a
     larger ``total_timesteps``; training continues from the latest checkpoint.
+    ``extra_callbacks`` run after the evaluation callback (e.g. a sweep's reporter).
 
     Raises
     ------
@@ -152,7 +156,15 @@ def train_run(
     ]
     if config.pretrain.teacher is not None and config.pretrain.critic_warmup_steps > 0:
         callbacks.append(CriticWarmupCallback(config.pretrain.critic_warmup_steps))
+    callbacks.extend(extra_callbacks)
     remaining = config.total_timesteps - model.num_timesteps
+    rollout = config.ppo.n_steps * venv.num_envs
+    if remaining > 0 and remaining % rollout:
+        trained = model.num_timesteps + -(-remaining // rollout) * rollout
+        say(
+            f"total_timesteps {config.total_timesteps:,} rounds up to {trained:,}: "
+            f"whole rollouts of {rollout:,} agent-steps"
+        )
     if remaining > 0:
         model.learn(
             remaining,
@@ -248,8 +260,12 @@ def train_seeds(
     resume: bool = False,
     progress_bar: bool = False,
     say: Callable[[str], None] = print,
+    parallel: bool | None = None,
+    extra_callbacks: Sequence[BaseCallback] = (),
 ) -> dict[str, Any]:
-    """One run per seed under ``run_dir/seed_<s>``, then a summary across seeds.
+    """One run per seed under ``run_dir/seed_<s>`` (in parallel through Ray when installed,
+    see :mod:`~patrolmarl.training.parallel_seeds`), then a summary across seeds with
+    bootstrap intervals and ``learning_curves.png`` (:mod:`~patrolmarl.training.seed_summary`).
 
     ``run_dir`` also gets ``config.yaml`` and ``seeds.json`` so that the whole
     set can be resumed with ``--resume run_dir``.
@@ -259,37 +275,10 @@ def train_seeds(
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
     (run_dir / "seeds.json").write_text(json.dumps(seeds))
-    finals = []
-    for seed in seeds:
-        seed_dir = run_dir / f"seed_{seed}"
-        done = seed_dir / "final.json"
-        if resume and done.exists():
-            finals.append(json.loads(done.read_text()))
-            continue
-        has_checkpoint = (seed_dir / "checkpoints" / "latest").exists()
-        finals.append(
-            train_run(
-                config.model_copy(update={"seed": seed}),
-                seed_dir,
-                resume=resume and has_checkpoint,
-                progress_bar=progress_bar,
-                say=say,
-            )
-        )
-    summary = seeds_summary(finals)
+    finals = train_each_seed(
+        config, seeds, run_dir, resume, progress_bar, say, parallel, extra_callbacks
+    )
+    summary = seeds_summary(finals, [seed_dir(run_dir, s) for s in seeds])
     (run_dir / "seeds_summary.json").write_text(json.dumps(summary, indent=2))
+    plot_learning_curves(summary, run_dir / "learning_curves.png")
     return summary
-
-
-def seeds_summary(finals: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and standard deviation across seeds of each final metric."""
-    keys = finals[0]["summary"].keys()
-    table = {}
-    for key in keys:
-        values = np.array([f["summary"][key] for f in finals], dtype=float)
-        table[key] = {
-            "mean": float(np.nanmean(values)),
-            "std": float(np.nanstd(values, ddof=1)) if len(values) > 1 else 0.0,
-            "values": values.tolist(),
-        }
-    return {"seeds": [f["seed"] for f in finals], "metrics": table}
