@@ -19,6 +19,8 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 Probability = Annotated[float, Field(ge=0, le=1)]
 CellRC = tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]
+# A per-cell intensity entry: a finite non-negative number (a boolean is refused).
+CellWeight = Annotated[float, Field(ge=0, allow_inf_nan=False, strict=True)]
 
 
 class _Strict(BaseModel):
@@ -97,7 +99,15 @@ class CallType(_Strict):
 
     daily_rate: NonNegativeFloat
     hourly_profile: list[NonNegativeFloat] = Field(min_length=24, max_length=24)
-    land_use_weights: dict[str, NonNegativeFloat]
+    # Where: exactly one of land-use weights or an explicit rows x cols intensity
+    # (relative weights, e.g. fitted from calls by `patrolmarl district import`).
+    # Unset fields stay out of the dump, so existing districts keep their hash.
+    land_use_weights: dict[str, NonNegativeFloat] | None = Field(
+        default=None, exclude_if=lambda v: v is None
+    )
+    cell_intensity: list[list[CellWeight]] | None = Field(
+        default=None, exclude_if=lambda v: v is None
+    )
     hotspots: list[Hotspot] = []
     priority: Annotated[int, Field(ge=1, le=5)] = 3
     service: ServiceTime
@@ -111,6 +121,14 @@ class CallType(_Strict):
         if sum(v) <= 0:
             raise ValueError("hourly_profile must have a positive entry")
         return v
+
+    @model_validator(mode="after")
+    def _one_spatial_source(self) -> CallType:
+        if (self.land_use_weights is None) == (self.cell_intensity is None):
+            raise ValueError("give exactly one of 'land_use_weights' or 'cell_intensity'")
+        if self.cell_intensity is not None and not any(map(any, self.cell_intensity)):
+            raise ValueError("cell_intensity must have a positive entry")
+        return self
 
 
 class Deterrence(_Strict):
@@ -211,7 +229,9 @@ class DistrictConfig(_Strict):
             if group.station is not None and group.station not in station_names:
                 raise FieldError(f"units.{i}.station", f"unknown station {group.station!r}")
         for name, ct in self.call_types.items():
-            for code in ct.land_use_weights:
+            if ct.cell_intensity is not None:
+                _check_intensity_shape(f"call_types.{name}.cell_intensity", ct, rows, cols)
+            for code in ct.land_use_weights or {}:
                 if code not in self.land_uses:
                     raise FieldError(
                         f"call_types.{name}.land_use_weights", f"unknown land use {code!r}"
@@ -233,6 +253,13 @@ def _check_rect(name: str, grid: list[str], rows: int, cols: int) -> None:
     for r, row in enumerate(grid):
         if len(row) != cols:
             raise FieldError(name, f"row {r} has {len(row)} cells, expected {cols}")
+
+
+def _check_intensity_shape(field: str, ct: CallType, rows: int, cols: int) -> None:
+    grid = ct.cell_intensity or []
+    if len(grid) != rows or any(len(row) != cols for row in grid):
+        shape = f"{len(grid)}x{max((len(row) for row in grid), default=0)}"
+        raise FieldError(field, f"has shape {shape} (ragged or not), the grid is {rows}x{cols}")
 
 
 def builtin_districts() -> list[str]:
