@@ -72,7 +72,7 @@ def speed_bands(speed_kmh: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
     """Each cell's band code and the speed of each band used (code -> km/h)."""
     band = np.clip(np.rint(speed_kmh / BAND_KMH).astype(np.int64) - 1, 0, len(BAND_CODES) - 1)
     codes = np.array(list(BAND_CODES))[band]
-    used = {BAND_CODES[b]: (b + 1) * BAND_KMH for b in np.unique(band)}
+    used = {BAND_CODES[b]: (int(b) + 1) * BAND_KMH for b in np.unique(band)}
     return codes, used
 
 
