@@ -40,6 +40,7 @@ from patrolmarl.envs.district import District
 from patrolmarl.errors import PatrolMarlError
 from patrolmarl.output_folder import check_replaceable, staged_folder
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 FENCE_IQR = 3.0  # without a boundary, calls beyond 3 interquartile ranges are out of the area
 
 
@@ -123,9 +124,12 @@ def import_district(opts: ImportOptions) -> ImportResult:
         )
     calls.keep(inside, OUTSIDE)
 
-    type_index = type_map.classify(calls.raw_type)
+    type_index = type_map.classify(calls.type_names)[calls.type_code]
     mapped = type_index >= 0
-    unmapped = Counter(calls.raw_type[~mapped].tolist())
+    unmapped_counts = np.bincount(calls.type_code[~mapped], minlength=calls.type_names.size)
+    unmapped = Counter(
+        {str(calls.type_names[i]): int(n) for i, n in enumerate(unmapped_counts) if n}
+    )
     if not mapped.any():
         common = ", ".join(f"{t!r} ({n:,})" for t, n in unmapped.most_common(5))
         raise PatrolMarlError(
@@ -241,10 +245,14 @@ def _within_fence(values: np.ndarray) -> np.ndarray:
 
 def _precincts_from_calls(calls: Calls, cell: np.ndarray, grid: Grid) -> tuple[np.ndarray, tuple]:
     """Each cell's most frequent precinct among its calls; cells without calls take the nearest."""
-    if calls.precinct is None:
+    if calls.precinct_code is None or calls.precinct_names is None:
         return np.zeros(grid.n_cells, dtype=np.int64), ("district",)
-    named = calls.precinct != ""
-    names, codes = np.unique(calls.precinct[named].astype(str), return_inverse=True)
+    nonempty = np.flatnonzero(calls.precinct_names != "")
+    remap = np.full(calls.precinct_names.size, -1, dtype=np.int64)
+    remap[nonempty] = np.arange(nonempty.size)
+    codes = remap[calls.precinct_code]
+    named = codes >= 0
+    codes, names = codes[named], calls.precinct_names[nonempty]
     if names.size == 0:
         raise PatrolMarlError("--precinct-column: every row's precinct is empty")
     counts = np.bincount(cell[named] * names.size + codes, minlength=grid.n_cells * names.size)
@@ -292,7 +300,7 @@ def _write(
         with staged_folder(result.report_dir, "import report", is_report_folder) as folder:
             write_report(folder, result, grid, area, opts.seed)
             staged_file.write_text(text, encoding="utf-8")
-            yaml.safe_load(staged_file.read_text(encoding="utf-8"))  # it reads back
+            yaml.load(staged_file.read_text(encoding="utf-8"), Loader=_LOADER)  # it reads back
         os.replace(staged_file, out)
     finally:
         staged_file.unlink(missing_ok=True)

@@ -66,11 +66,9 @@ class TypeMap:
     patterns: tuple[tuple[str, ...], ...]
     settings: tuple[dict[str, Any], ...]
 
-    def classify(self, raw_types: np.ndarray) -> np.ndarray:
+    def classify(self, data_types: np.ndarray) -> np.ndarray:
         """Index into :attr:`names` of each data type string, -1 where none matches."""
-        distinct, inverse = np.unique(raw_types.astype(str), return_inverse=True)
-        index = np.array([self._match(s) for s in distinct], dtype=np.int64)
-        return index[inverse] if distinct.size else np.zeros(0, dtype=np.int64)
+        return np.array([self._match(str(s)) for s in data_types], dtype=np.int64)
 
     def _match(self, text: str) -> int:
         key = text.casefold()
