@@ -95,6 +95,7 @@ def import_district(opts: ImportOptions) -> ImportResult:
     PatrolMarlError
         One line for any unusable input; nothing is written then.
     """
+    _require_extra()
     out = Path(opts.out)
     report_dir = report_dir_of(out)
     _check_out(out, report_dir)
@@ -193,6 +194,17 @@ def import_district(opts: ImportOptions) -> ImportResult:
     )
     _write(result, text, opts, grid, area)
     return result
+
+
+def _require_extra() -> None:
+    """One line, not a traceback, when the optional ``data`` extra is not installed."""
+    import importlib.util
+
+    for module in ("pandas", "pyarrow", "pyproj", "shapely"):
+        if importlib.util.find_spec(module) is None:
+            raise PatrolMarlError(
+                f"district import needs {module}: pip install -c constraints.txt -e '.[data]'"
+            )
 
 
 def _check_out(out: Path, report_dir: Path) -> None:
