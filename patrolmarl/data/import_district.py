@@ -103,12 +103,11 @@ def import_district(opts: ImportOptions) -> ImportResult:
         raise PatrolMarlError(f"--max-dropped: must be a share from 0 to 1, got {opts.max_dropped}")
     type_map = read_type_map(opts.types)
     boundary = None if opts.boundary is None else read_boundary(opts.boundary, opts.precinct_field)
+    if boundary is not None:  # a grid too large fails before a million rows are read
+        grid = grid_over(*boundary.bounds(), opts.cell_size_m, margin_m=0.0)
     calls = read_calls(opts.calls, opts.columns)
     _need_rows(calls, opts.calls)
-
-    if boundary is not None:
-        grid = grid_over(*boundary.bounds(), opts.cell_size_m, margin_m=0.0)
-    else:
+    if boundary is None:
         calls.keep(_within_fence(calls.lon) & _within_fence(calls.lat), OUTSIDE)
         grid = grid_over(
             calls.lon.min(), calls.lat.min(), calls.lon.max(), calls.lat.max(),

@@ -95,7 +95,13 @@ class Hotspot(_Strict):
 
 
 class CallType(_Strict):
-    """One call type: how often, when, where, how long, and who handles it."""
+    """One call type: how often, when, where, how long, and who handles it.
+
+    Where: either ``land_use_weights`` (a weight per land-use code) or
+    ``cell_intensity`` (a ``rows x cols`` grid of non-negative weights, north row
+    first, e.g. expected calls a day per cell as ``patrolmarl district import``
+    writes it); hotspots multiply either. The loader normalises the weights.
+    """
 
     daily_rate: NonNegativeFloat
     hourly_profile: list[NonNegativeFloat] = Field(min_length=24, max_length=24)
