@@ -18,7 +18,7 @@ import numpy as np
 import yaml
 from scipy import ndimage
 
-from patrolmarl.data.boundary import inside_mask, precinct_of_cells, read_boundary
+from patrolmarl.data.boundary import Boundary, inside_mask, precinct_of_cells, read_boundary
 from patrolmarl.data.calibration import TypeFit, fit_type
 from patrolmarl.data.calls_csv import (
     DROP_REASONS,
@@ -34,7 +34,7 @@ from patrolmarl.data.fleet import PRECINCT_CODES, read_fleet, read_stations
 from patrolmarl.data.grid import Grid, grid_over
 from patrolmarl.data.roads import DEFAULT_KMH, road_speed_of_cells, speed_bands
 from patrolmarl.data.temporal import day_numbers, hours_of_day
-from patrolmarl.data.type_map import read_type_map
+from patrolmarl.data.type_map import TypeMap, read_type_map
 from patrolmarl.envs.config import validate_district_dict
 from patrolmarl.envs.district import District
 from patrolmarl.errors import PatrolMarlError
@@ -113,31 +113,8 @@ def import_district(opts: ImportOptions) -> ImportResult:
             calls.lon.min(), calls.lat.min(), calls.lon.max(), calls.lat.max(),
             opts.cell_size_m, margin_m=opts.cell_size_m,
         )  # fmt: skip
-    x, y = grid.projection.to_metres(calls.lon, calls.lat)
-    inside = grid.cell_of(x, y) >= 0
-    if boundary is not None:
-        inside &= inside_mask(x, y, grid, boundary)
-    if not inside.any():
-        raise PatrolMarlError(
-            f"--calls {opts.calls}: all {len(calls):,} rows with usable coordinates fall "
-            f"outside the boundary {opts.boundary} (check --lat-column/--lon-column or --crs)"
-        )
-    calls.keep(inside, OUTSIDE)
-
-    type_index = type_map.classify(calls.type_names)[calls.type_code]
-    mapped = type_index >= 0
-    unmapped_counts = np.bincount(calls.type_code[~mapped], minlength=calls.type_names.size)
-    unmapped = Counter(
-        {str(calls.type_names[i]): int(n) for i, n in enumerate(unmapped_counts) if n}
-    )
-    if not mapped.any():
-        common = ", ".join(f"{t!r} ({n:,})" for t, n in unmapped.most_common(5))
-        raise PatrolMarlError(
-            f"--types {opts.types}: maps none of the {len(unmapped):,} call types in "
-            f"{opts.calls} (most common: {common})"
-        )
-    calls.keep(mapped, UNMAPPED)
-    type_index = type_index[mapped]
+    _keep_inside(calls, grid, boundary, opts)
+    type_index, unmapped = _keep_mapped(calls, type_map, opts)
     _check_dropped(calls, opts.max_dropped)
 
     cell = grid.cell_of(*grid.projection.to_metres(calls.lon, calls.lat))
@@ -193,6 +170,38 @@ def import_district(opts: ImportOptions) -> ImportResult:
     )
     _write(result, text, opts, grid, area)
     return result
+
+
+def _keep_inside(calls: Calls, grid: Grid, boundary: Boundary | None, opts: ImportOptions) -> None:
+    """Drop the calls off the grid or outside the boundary; refuse if none is left."""
+    x, y = grid.projection.to_metres(calls.lon, calls.lat)
+    inside = grid.cell_of(x, y) >= 0
+    if boundary is not None:
+        inside &= inside_mask(x, y, grid, boundary)
+    if not inside.any():
+        raise PatrolMarlError(
+            f"--calls {opts.calls}: all {len(calls):,} rows with usable coordinates fall "
+            f"outside the boundary {opts.boundary} (check --lat-column/--lon-column or --crs)"
+        )
+    calls.keep(inside, OUTSIDE)
+
+
+def _keep_mapped(
+    calls: Calls, type_map: TypeMap, opts: ImportOptions
+) -> tuple[np.ndarray, Counter]:
+    """Drop the calls of unmapped types: each kept call's type index, and the unmapped counts."""
+    type_index = type_map.classify(calls.type_names)[calls.type_code]
+    mapped = type_index >= 0
+    counts = np.bincount(calls.type_code[~mapped], minlength=calls.type_names.size)
+    unmapped = Counter({str(calls.type_names[i]): int(n) for i, n in enumerate(counts) if n})
+    if not mapped.any():
+        common = ", ".join(f"{t!r} ({n:,})" for t, n in unmapped.most_common(5))
+        raise PatrolMarlError(
+            f"--types {opts.types}: maps none of the {len(unmapped):,} call types in "
+            f"{opts.calls} (most common: {common})"
+        )
+    calls.keep(mapped, UNMAPPED)
+    return type_index[mapped], unmapped
 
 
 def _require_extra() -> None:
