@@ -131,6 +131,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--snapshot", type=Path, required=True, help="situation JSON (schemas/snapshot.schema.json)"
     )
     ad.add_argument("--json", action="store_true", help="print the recommendations as JSON")
+
+    di = sub.add_parser("district", help="build a district file from a planner's own data")
+    di_sub = di.add_subparsers(dest="district_command", required=True, parser_class=_Parser)
+    im = di_sub.add_parser("import", help="calls CSV + type map (+ boundary, roads, fleet) -> YAML")
+    im.add_argument("--calls", type=Path, required=True, help="calls-for-service CSV (header row)")
+    im.add_argument("--types", type=Path, required=True, help="type map YAML (data types -> ours)")
+    im.add_argument("--out", type=Path, required=True, help="district file to write (.yaml)")
+    im.add_argument("--cell-size", type=_metres, default=400.0, help="cell edge in metres")
+    im.add_argument("--boundary", type=Path, help="precinct polygons (GeoJSON, WGS84)")
+    im.add_argument("--precinct-field", default="name", help="boundary property naming a precinct")
+    im.add_argument("--precinct-column", help="calls column naming the precinct (no boundary)")
+    im.add_argument("--stations", type=Path, help="stations CSV: name, lat, lon[, precincts]")
+    im.add_argument("--units", type=Path, help="units YAML: vehicles, units, precincts")
+    im.add_argument("--roads", type=Path, help="road lines (GeoJSON) or an OSM XML file (.osm)")
+    im.add_argument("--time-column", default="time")
+    im.add_argument("--type-column", default="type")
+    im.add_argument("--lat-column", default="lat")
+    im.add_argument("--lon-column", default="lon")
+    im.add_argument("--x-column", help="projected x (with --y-column and --crs)")
+    im.add_argument("--y-column", help="projected y (with --x-column and --crs)")
+    im.add_argument("--crs", help="CRS of --x-column/--y-column, e.g. EPSG:32649")
+    im.add_argument("--id-column", help="call id column: repeated ids are dropped")
+    im.add_argument("--time-format", help="strftime format of the times (default ISO 8601)")
+    im.add_argument("--max-dropped", type=_share_or_zero, help="fail if more rows are dropped")
+    im.add_argument("--name", help="district name (default: the file name)")
+    im.add_argument("--seed", type=_seed, default=0, help="seed of the report's model days")
     return parser
 
 
@@ -152,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _beats(args)
         if args.command == "frontier":
             return _frontier(args)
+        if args.command == "district":
+            return _district_import(args)
         return _evaluate(args)
     except PatrolMarlError as exc:
         for line in str(exc).splitlines() or [""]:  # some errors list several problems
@@ -295,6 +323,75 @@ def _beats(args: argparse.Namespace) -> int:
         )
     print(rec.judgement.to_text())
     print(f"beats: {rec.out_dir} (plan.yaml, beats.geojson, schedule.csv, maps, judgement, report)")
+    return 0
+
+
+def _metres(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected metres, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of metres, got {text}")
+    return value
+
+
+def _share_or_zero(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text}")
+    return value
+
+
+def _district_import(args: argparse.Namespace) -> int:
+    from patrolmarl.data.calls_csv import CallColumns
+    from patrolmarl.data.import_district import ImportOptions, import_district
+
+    if (args.x_column is None) != (args.y_column is None) or (
+        args.x_column is not None and args.crs is None
+    ):
+        raise PatrolMarlError("--x-column, --y-column and --crs go together")
+    if args.boundary is not None and args.precinct_column is not None:
+        raise PatrolMarlError("--precinct-column is for calls without --boundary; give one")
+    columns = CallColumns(
+        time=args.time_column,
+        type=args.type_column,
+        lat=args.lat_column,
+        lon=args.lon_column,
+        x=args.x_column,
+        y=args.y_column,
+        crs=args.crs,
+        id=args.id_column,
+        precinct=args.precinct_column,
+        time_format=args.time_format,
+    )
+    result = import_district(
+        ImportOptions(
+            calls=args.calls,
+            types=args.types,
+            out=args.out,
+            cell_size_m=args.cell_size,
+            columns=columns,
+            boundary=args.boundary,
+            precinct_field=args.precinct_field,
+            stations=args.stations,
+            units=args.units,
+            roads=args.roads,
+            max_dropped=args.max_dropped,
+            name=args.name,
+            seed=args.seed,
+        )
+    )
+    d = result.district
+    print(
+        f"{d.name}: {d.rows} x {d.cols} cells, {d.n_precincts} precincts, {d.n_units} units, "
+        f"{len(result.fits)} call types from {result.rows_used:,} of {result.rows_read:,} rows "
+        f"over {result.n_days} days"
+    )
+    print(f"district: {result.district_path}  report: {result.report_dir / 'import_report.md'}")
     return 0
 
 

@@ -142,11 +142,25 @@ class Hotspot(StrictModel):
 
 
 class CallType(StrictModel):
-    """One call type: how often, when, where, how long, and who handles it."""
+    """One call type: how often, when, where, how long, and who handles it.
+
+    Where: either ``land_use_weights`` (a weight per land-use code) or
+    ``cell_intensity`` (a ``rows x cols`` grid of non-negative weights, north row
+    first, e.g. expected calls a day per cell as ``patrolmarl district import``
+    writes it); hotspots multiply either. The loader normalises the weights.
+    """
 
     daily_rate: number(ge=0, le=MAX_CALLS_PER_DAY)
     hourly_profile: list[NonNegativeFloat] = Field(min_length=24, max_length=24)
-    land_use_weights: dict[Text, NonNegativeFloat]
+    # Where: exactly one of land-use weights or an explicit rows x cols intensity
+    # (relative weights, e.g. fitted from calls by `patrolmarl district import`).
+    # Unset fields stay out of the dump, so existing districts keep their hash.
+    land_use_weights: dict[Text, NonNegativeFloat] | None = Field(
+        default=None, exclude_if=lambda v: v is None
+    )
+    cell_intensity: list[list[NonNegativeFloat]] | None = Field(
+        default=None, exclude_if=lambda v: v is None
+    )
     hotspots: list[Hotspot] = Field([], max_length=MAX_HOTSPOTS)
     priority: whole(ge=1, le=5) = 3
     service: ServiceTime
@@ -160,6 +174,14 @@ class CallType(StrictModel):
         if sum(v) <= 0:
             raise ValueError("hourly_profile must have a positive entry")
         return v
+
+    @model_validator(mode="after")
+    def _one_spatial_source(self) -> CallType:
+        if (self.land_use_weights is None) == (self.cell_intensity is None):
+            raise ValueError("give exactly one of 'land_use_weights' or 'cell_intensity'")
+        if self.cell_intensity is not None and not any(map(any, self.cell_intensity)):
+            raise ValueError("cell_intensity must have a positive entry")
+        return self
 
 
 class Deterrence(StrictModel):
@@ -280,7 +302,9 @@ class DistrictConfig(StrictModel):
             if group.station is not None and group.station not in station_names:
                 raise FieldError(f"units.{i}.station", f"unknown station {echo(group.station)}")
         for name, ct in self.call_types.items():
-            for code in ct.land_use_weights:
+            if ct.cell_intensity is not None:
+                _check_intensity_shape(f"call_types.{name}.cell_intensity", ct, rows, cols)
+            for code in ct.land_use_weights or {}:
                 if code not in self.land_uses:
                     raise FieldError(
                         f"call_types.{name}.land_use_weights", f"unknown land use {echo(code)}"
@@ -330,6 +354,13 @@ def _check_rect(name: str, grid: list[str], rows: int, cols: int) -> None:
     for r, row in enumerate(grid):
         if len(row) != cols:
             raise FieldError(name, f"row {r} has {len(row)} cells, expected {cols}")
+
+
+def _check_intensity_shape(field: str, ct: CallType, rows: int, cols: int) -> None:
+    grid = ct.cell_intensity or []
+    if len(grid) != rows or any(len(row) != cols for row in grid):
+        shape = f"{len(grid)}x{max((len(row) for row in grid), default=0)}"
+        raise FieldError(field, f"has shape {shape} (ragged or not), the grid is {rows}x{cols}")
 
 
 def builtin_districts() -> list[str]:

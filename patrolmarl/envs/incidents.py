@@ -159,11 +159,13 @@ def _hour_edges(start_minute: float, horizon: float) -> np.ndarray:
 
 
 def _spatial_weights(district: District, spec: CallType) -> np.ndarray:
-    """Share of a call type's calls in each cell: land-use weight times hotspot bumps."""
-    lu = district.land_use_codes
-    base = np.array([spec.land_use_weights.get(code, 0.0) for code in lu])[
-        district.land_use_of_cell
-    ]
+    """Share of a call type's calls in each cell: cell or land-use weight times hotspot bumps."""
+    if spec.cell_intensity is not None:
+        base = np.asarray(spec.cell_intensity, dtype=float).ravel()
+    else:
+        weights = spec.land_use_weights or {}
+        lu = district.land_use_codes
+        base = np.array([weights.get(code, 0.0) for code in lu])[district.land_use_of_cell]
     rc = district.cell_rc
     bump = np.ones(district.n_cells)
     for hs in spec.hotspots:

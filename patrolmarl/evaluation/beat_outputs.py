@@ -60,19 +60,10 @@ def beats_geojson(district: District, beats: DerivedBeats) -> dict:
     for n in range(district.n_units):
         for k in range(beats.block_hours.size - 1):
             mask = beats.cells[k, n].reshape(district.rows, district.cols)
-            polygons = [
-                [np.round(to_map(ring, district), digits).tolist() for ring in polygon]
-                for polygon in cell_polygons(mask)
-            ]
-            geometry = (
-                {"type": "Polygon", "coordinates": polygons[0]}
-                if len(polygons) == 1
-                else {"type": "MultiPolygon", "coordinates": polygons}
-            )
             features.append(
                 {
                     "type": "Feature",
-                    "geometry": geometry,
+                    "geometry": cells_geometry(mask, district, digits),
                     "properties": _properties(district, beats, k, n, digits),
                 }
             )
@@ -91,6 +82,17 @@ def beats_geojson(district: District, beats: DerivedBeats) -> dict:
         },
         "features": features,
     }
+
+
+def cells_geometry(mask: np.ndarray, district: District, digits: int) -> dict:
+    """GeoJSON (Multi)Polygon of the ``(rows, cols)`` bool ``mask`` in map coordinates."""
+    polygons = [
+        [np.round(to_map(ring, district), digits).tolist() for ring in polygon]
+        for polygon in cell_polygons(mask)
+    ]
+    if len(polygons) == 1:
+        return {"type": "Polygon", "coordinates": polygons[0]}
+    return {"type": "MultiPolygon", "coordinates": polygons}
 
 
 def write_geojson(folder: Path, district: District, beats: DerivedBeats) -> Path:

@@ -1,0 +1,47 @@
+"""An imported district works everywhere: PettingZoo's API test, a short evaluation, beats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pettingzoo.test import parallel_api_test
+
+from patrolmarl.cli import main
+from patrolmarl.envs import parallel_env
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*space value is infinity:UserWarning")
+
+
+def test_pettingzoo_parallel_api(imported: Path) -> None:
+    parallel_api_test(parallel_env(district=imported, max_cycles=30), num_cycles=60)
+
+
+def test_short_evaluate(imported: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "report"
+    argv = ["evaluate", "--district", str(imported), "--days", "2"]
+    code = main([*argv, "--policies", "fixed_zone,nearest", "--out", str(out), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["policies"]) == {"fixed_zone", "nearest"}
+    assert "nearest" in printed
+
+
+def test_maps_of_the_imported_district_land_on_the_boundary(imported: Path) -> None:
+    """Beats and precincts are drawn through the same projection: the same polygons come out."""
+    from patrolmarl.data.synthetic_calls import precincts_geojson
+    from patrolmarl.envs.district import District
+
+    ours = precincts_geojson(District.load(imported))["features"]
+    theirs = precincts_geojson(District.load("gaoxin"))["features"]
+    assert [f["properties"]["name"] for f in ours] == [f["properties"]["name"] for f in theirs]
+    for a, b in zip(ours, theirs, strict=True):
+        assert a["geometry"]["type"] == b["geometry"]["type"]
+        np.testing.assert_allclose(
+            np.concatenate([np.ravel(r) for r in a["geometry"]["coordinates"]]),
+            np.concatenate([np.ravel(r) for r in b["geometry"]["coordinates"]]),
+            atol=1e-6,
+        )
