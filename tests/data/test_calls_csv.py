@@ -75,7 +75,7 @@ def test_type_patterns_match_case_insensitively_first_entry_wins(tmp_path) -> No
     ("text", "message"),
     [
         ("noise: 3\n", "types.yaml: noise: Input should be a valid dictionary"),
-        ("noise: {match: [a], colour: 2}\n", "types.yaml: noise.colour: unknown field"),
+        ("noise: {match: [a], colour: 2}\n", r"types.yaml:1:21: noise.colour: unknown field"),
         ("noise: []\n", "types.yaml: noise.match: List should have at least 1 item"),
         ("compound: [a]\n", "no call type has handler 'patrol'"),
         ("noise: {match: [a], closure_prob: 2}\n", "noise.closure_prob: Input should be less"),
