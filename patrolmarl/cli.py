@@ -159,7 +159,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from patrolmarl.agents.registry import load_policy
+    from patrolmarl.agents.registry import load_policies
     from patrolmarl.envs.district import District
     from patrolmarl.evaluation.evaluate import evaluate
     from patrolmarl.evaluation.report import format_table, is_report_folder, write_report
@@ -171,7 +171,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise PatrolMarlError(f"--policies: empty policy name in {args.policies!r}")
     if len(set(names)) != len(names):
         raise PatrolMarlError(f"--policies: a policy is listed twice in {args.policies!r}")
-    policies = [load_policy(name, district, seed=args.seed) for name in names]
+    policies = load_policies(names, district, seed=args.seed)
     out = args.out or Path("reports") / district.name
     if not args.calibration:
         try:  # before the (long) evaluation: would write_report refuse this folder?

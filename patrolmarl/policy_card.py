@@ -18,7 +18,6 @@ from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
 from patrolmarl.errors import PatrolMarlError
-from patrolmarl.evaluation.evaluate import config_hash
 
 FORMAT = "patrolmarl-policy"
 FORMAT_VERSION = 1
@@ -119,7 +118,7 @@ def make_card(
         "source": source,
         "district": {
             "name": district.name,
-            "district_config_sha256": config_hash(district),
+            "district_config_sha256": district.config_sha256,
             "rows": district.rows,
             "cols": district.cols,
             "cell_size_m": district.config.cell_size_m,
@@ -174,6 +173,6 @@ def card_district(card: dict[str, Any], path: Path) -> District:
     if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
         raise PatrolMarlError(f"{path}: policy card has no district config")
     district = District.from_config(validate_district_dict(entry["config"], f"{path}: district"))
-    if config_hash(district) != entry.get("district_config_sha256"):
+    if district.config_sha256 != entry.get("district_config_sha256"):
         raise PatrolMarlError(f"{path}: the district config does not match its SHA-256")
     return district

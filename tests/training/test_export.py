@@ -151,9 +151,11 @@ def test_onnx_policy_runs_days_as_the_sb3_model(tiny_run, tmp_path, move_gains):
     card = json.loads((out / "policy.json").read_text())
     assert ("move_gains" in [f["name"] for f in card["observation"]["layout"]]) == move_gains
     district = District.load("gaoxin", episode_minutes=240, **{"call_types.noise.daily_rate": 300})
-    onnx_policy = OnnxPolicy(out / "policy.onnx", district)
-    sb3_policy = SB3ModelPolicy.from_file(run / "best.zip", district)
-    assert onnx_policy.name == "tiny"
+    # A shorter, busier day: a district variant, recorded as such beside copies of the models.
+    onnx_policy = OnnxPolicy(_retarget_export(out, tmp_path / "short", district), district)
+    sb3_policy = SB3ModelPolicy.from_file(
+        _retarget_run(run, tmp_path / "short_run", district), district
+    )
     assert onnx_policy.move_gains == sb3_policy.move_gains == move_gains
     seeds = day_seeds(0, 1)
     ours = run_policy(district, onnx_policy, seeds)
@@ -192,9 +194,31 @@ def _assert_one_line_error(capsys, argv: list[str], *pieces: str) -> None:
         assert piece in err, (piece, err)
 
 
+def _retarget_export(export: Path, to: Path, district: District) -> Path:
+    """A copy of an export folder whose card names ``district``; returns its policy.onnx."""
+    to.mkdir()
+    card = json.loads((export / "policy.json").read_text())
+    card["district"] |= {
+        "name": district.name,
+        "district_config_sha256": district.config_sha256,
+        "config": district.config.model_dump(mode="json"),
+    }
+    (to / "policy.json").write_text(json.dumps(card))
+    (to / "policy.onnx").write_bytes((export / "policy.onnx").read_bytes())
+    return to / "policy.onnx"
+
+
+def _retarget_run(run: Path, to: Path, district: District) -> Path:
+    """A copy of a run's best model whose district.json names ``district``; returns its .zip."""
+    _copy_run(run, to)
+    record = {"district": district.name, "district_config_sha256": district.config_sha256}
+    (to / "district.json").write_text(json.dumps(record))
+    return to / "best.zip"
+
+
 def _copy_run(run: Path, to: Path, without: tuple[str, ...] = ()) -> Path:
     to.mkdir()
-    for name in ("config.yaml", "best.zip", "best_vecnormalize.pkl"):
+    for name in ("config.yaml", "district.json", "best.zip", "best_vecnormalize.pkl"):
         if name not in without:
             (to / name).write_bytes((run / name).read_bytes())
     return to
