@@ -476,3 +476,69 @@ def test_an_onnx_that_fails_when_run(capsys, tmp_path, body, piece):
     folder = _onnx_with_card(tmp_path, body)
     code, out, err = _run(capsys, "simulate", "--policy", str(folder / "policy.onnx"))
     _assert_one_line_error(code, out, err, str(folder / "policy.onnx"), piece)
+
+
+# ------------------------------------------------------------- version, help, days
+def test_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"patrolmarl {version('patrolmarl')}\n"
+
+
+@pytest.mark.parametrize("command", ["simulate", "evaluate", "beats", "export", "advise", "train"])
+def test_help_shows_defaults(capsys, command):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # undo the line wrapping
+    assert "(default: None)" not in text and "(default: False)" not in text
+    expected = {
+        "simulate": [
+            "--district DISTRICT built-in name or YAML path (default: gaoxin)",
+            "(default: nearest)",
+            "(at most 3,650) (default: 1)",
+            "(default: 0)",
+        ],
+        "evaluate": ["(default: fixed_zone,nearest,pmedian,coverage,random)", "(default: 30)"],
+        "beats": ["(default: 4)", "(default: 0.8)", "(default: 30)", "(default: 0)"],
+        "export": ["which model of the run (default: best)"],
+        "advise": ["--policy POLICY export folder (or its .onnx)"],
+        "train": ["--config CONFIG"],
+    }[command]
+    for piece in expected:
+        assert piece in text, (piece, text)
+
+
+@pytest.mark.parametrize("command", ["simulate", "evaluate", "beats"])
+def test_days_are_bounded(capsys, command):
+    argv = [command, "--days", "3651"] + (["--policy", "nearest"] if command == "beats" else [])
+    code, out, err = _run(capsys, *argv)
+    _assert_one_line_error(code, out, err, "--days: at most 3,650 days", "got 3,651")
+
+
+# -------------------------------------------------------------- output locations
+def _out_cases(tmp_path: Path) -> list[Path]:
+    regular = tmp_path / "regular"
+    regular.write_text("a file", encoding="utf-8")
+    return [regular / "sub", tmp_path / ("x" * 250)]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["evaluate", "--policies", "nearest", "--days", "1", "--no-progress"],
+        ["beats", "--policy", "nearest", "--days", "1", "--no-progress"],
+        ["export", "RUN"],
+    ],
+    ids=["evaluate", "beats", "export"],
+)
+def test_bad_output_locations_are_refused_before_the_work(capsys, tmp_path, argv):
+    argv = [str(tmp_path) if a == "RUN" else a for a in argv]
+    (regular_sub, too_long) = _out_cases(tmp_path)
+    code, out, err = _run(capsys, *argv, "--out", str(regular_sub))
+    _assert_one_line_error(code, out, err, f"--out: {regular_sub}:", "is a file, not a folder")
+    code, out, err = _run(capsys, *argv, "--out", str(too_long))
+    _assert_one_line_error(code, out, err, "--out: ", "cannot make this folder", "too long")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["regular"]  # no trial folder left
