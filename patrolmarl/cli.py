@@ -252,7 +252,7 @@ def _beats(args: argparse.Namespace) -> int:
     from patrolmarl.evaluation.beat_recommendation import recommend_beats
 
     district = District.load(args.district)
-    out = args.out or Path("beats") / Path(args.policy).stem
+    out = args.out or Path("beats") / _folder_name(args.policy)
     _check_out(out)
     with _progress(not args.no_progress, 4, district) as on_step:
         rec = recommend_beats(
@@ -330,6 +330,14 @@ def _parse_seeds(text: str) -> list[int]:
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise PatrolMarlError(f"--seeds: seeds must be distinct and non-negative, got {text!r}")
     return seeds
+
+
+def _folder_name(spec: str) -> str:
+    """A folder name for a policy spec: its NAME=, or the name a policy file would get."""
+    from patrolmarl.agents.registry import default_name, split_name
+
+    name, target = split_name(spec)
+    return (name or default_name(Path(target))).replace("/", "_")
 
 
 def _check_out(out: Path) -> None:
