@@ -223,7 +223,7 @@ class SB3ModelPolicy:
         if sidecar is None and run_normalised_observations(path):
             raise PatrolMarlError(
                 f"{path}: no {path.stem}_vecnormalize.pkl beside it, but the run normalised "
-                "observations"
+                "observations (its config.yaml says so); put the run's statistics file beside it"
             )
         if sidecar is not None:
             try:
