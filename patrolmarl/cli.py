@@ -17,10 +17,26 @@ from pathlib import Path
 from patrolmarl.errors import PatrolMarlError
 
 EXIT_USAGE = 2
+# Every simulated day's records stay in memory until the statistics are done (about 10 kB
+# per policy and day, and 0.5 s of one core to simulate): ten years is far past any need.
+MAX_DAYS = 3650
+
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows each option's default, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors."""
+    """argparse with one-line errors and defaults in the help."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise PatrolMarlError(message)
@@ -44,16 +60,37 @@ def _seed(text: str) -> int:
     return _whole_number(text, 0)
 
 
+def _days(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_DAYS:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_DAYS:,} days (every day's records are kept in memory), got {value:,}"
+        )
+    return value
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("patrolmarl")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = _Parser(prog="patrolmarl", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"patrolmarl {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sim = sub.add_parser("simulate", help="simulate days of a district under one policy")
     sim.add_argument("--district", default="gaoxin", help="built-in name or YAML path")
-    sim.add_argument("--policy", default="nearest", help="baseline name or policy file")
-    sim.add_argument("--days", type=_positive_int, default=1)
-    sim.add_argument("--seed", type=_seed, default=0)
+    sim.add_argument(
+        "--policy", default="nearest", help="baseline name, policy file or export folder"
+    )
+    sim.add_argument("--days", type=_days, default=1, help=f"simulated days (at most {MAX_DAYS:,})")
+    sim.add_argument("--seed", type=_seed, default=0, help="seed of the days and policies")
     sim.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
     ev = sub.add_parser("evaluate", help="score policies against fixed_zone on the same days")
@@ -61,10 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--policies",
         default="fixed_zone,nearest,pmedian,coverage,random",
-        help="comma-separated baseline names and policy files (.zip, .onnx, .yaml)",
+        help="comma-separated baseline names, policy files (.zip, .onnx, .yaml) and export "
+        "folders, each optionally NAME=SPEC to name it in the report",
     )
-    ev.add_argument("--days", type=_positive_int, default=30)
-    ev.add_argument("--seed", type=_seed, default=0)
+    ev.add_argument("--days", type=_days, default=30, help=f"simulated days (at most {MAX_DAYS:,})")
+    ev.add_argument("--seed", type=_seed, default=0, help="seed of the days and policies")
     ev.add_argument(
         "--out", type=Path, default=None, help="report folder (default reports/<district>)"
     )
@@ -94,12 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     fr.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     bt = sub.add_parser("beats", help="derive, map and judge recommended beats from a policy")
-    bt.add_argument("--policy", required=True, help="baseline name or policy file")
+    bt.add_argument("--policy", required=True, help="baseline name, policy file or export folder")
     bt.add_argument("--district", default="gaoxin", help="built-in name or YAML path")
-    bt.add_argument("--days", type=_positive_int, default=30)
+    bt.add_argument("--days", type=_days, default=30, help=f"simulated days (at most {MAX_DAYS:,})")
     bt.add_argument("--blocks", type=_day_blocks, default=4, help="time blocks a day (divides 24)")
     bt.add_argument("--share", type=_share, default=0.8, help="share of idle patrol time per beat")
-    bt.add_argument("--seed", type=_seed, default=0)
+    bt.add_argument("--seed", type=_seed, default=0, help="seed of the days and policies")
     bt.add_argument("--out", type=Path, default=None, help="folder (default beats/<policy>)")
     bt.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -123,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("export", help="write a trained policy as policy.onnx + policy.json")
     ex.add_argument("run_dir", type=Path, help="run folder of patrolmarl train")
     ex.add_argument("--out", type=Path, required=True, help="export folder (e.g. exports/NAME)")
-    ex.add_argument("--model", choices=("best", "final"), default="best")
+    ex.add_argument(
+        "--model", choices=("best", "final"), default="best", help="which model of the run"
+    )
 
     ad = sub.add_parser("advise", help="recommend each unit's next action in a real situation")
     ad.add_argument("--policy", type=Path, required=True, help="export folder (or its .onnx)")
@@ -215,7 +255,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from patrolmarl.agents.registry import load_policy
+    from patrolmarl.agents.registry import load_policies
     from patrolmarl.envs.district import District
     from patrolmarl.evaluation.evaluate import evaluate
     from patrolmarl.evaluation.report import format_table, is_report_folder, write_report
@@ -227,13 +267,14 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise PatrolMarlError(f"--policies: empty policy name in {args.policies!r}")
     if len(set(names)) != len(names):
         raise PatrolMarlError(f"--policies: a policy is listed twice in {args.policies!r}")
-    policies = [load_policy(name, district, seed=args.seed) for name in names]
+    policies = load_policies(names, district, seed=args.seed)
     out = args.out or Path("reports") / district.name
     if not args.calibration:
         try:  # before the (long) evaluation: would write_report refuse this folder?
             check_replaceable(out.absolute(), "report", is_report_folder)
         except FileExistsError as exc:
             raise PatrolMarlError(f"--out: {exc}") from None
+        _check_out(out)
     with _progress(not args.no_progress, len(policies) + 1, district) as on_step:
         ev = evaluate(district, policies, args.days, args.seed, on_step=on_step)
     if args.calibration:
@@ -316,7 +357,8 @@ def _beats(args: argparse.Namespace) -> int:
     from patrolmarl.evaluation.beat_recommendation import recommend_beats
 
     district = District.load(args.district)
-    out = args.out or Path("beats") / Path(args.policy).stem
+    out = args.out or Path("beats") / _folder_name(args.policy)
+    _check_out(out)
     with _progress(not args.no_progress, 4, district) as on_step:
         rec = recommend_beats(
             district, args.policy, args.days, args.seed, args.blocks, args.share, out, on_step
@@ -458,6 +500,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    _check_out(args.out)  # before the (slow) import of the training stack
     from patrolmarl.training.export import export_run
 
     out = export_run(args.run_dir, args.out, model=args.model)
@@ -483,6 +526,24 @@ def _parse_seeds(text: str) -> list[int]:
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise PatrolMarlError(f"--seeds: seeds must be distinct and non-negative, got {text!r}")
     return seeds
+
+
+def _folder_name(spec: str) -> str:
+    """A folder name for a policy spec: its NAME=, or the name a policy file would get."""
+    from patrolmarl.agents.registry import default_name, split_name
+
+    name, target = split_name(spec)
+    return (name or default_name(Path(target))).replace("/", "_")
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an output folder that cannot be written, before any work starts."""
+    from patrolmarl.output_folder import check_writable
+
+    try:
+        check_writable(out)
+    except PatrolMarlError as exc:
+        raise PatrolMarlError(f"--out: {exc}") from None
 
 
 def _calibration_table(calibration: dict) -> str:

@@ -4,7 +4,8 @@ A command that writes a folder (report, beats, export) stages every file in a
 temporary sibling and renames it into place at the end; on any error the
 staged folder is removed and the target is left as it was. An existing target
 is replaced only if it is empty or an earlier output of the same kind, judged
-by the file names it holds.
+by the file names it holds. :func:`check_writable` tries the location before
+a long command starts, so that a bad ``--out`` fails at once, not after the work.
 """
 
 from __future__ import annotations
@@ -17,7 +18,37 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from patrolmarl.errors import PatrolMarlError
+
 NamesCheck = Callable[[set[str]], bool]
+
+
+def check_writable(out_dir: Path) -> None:
+    """Raise PatrolMarlError unless a folder can be staged and renamed into ``out_dir``.
+
+    Tries it: in the nearest existing ancestor, a temporary folder is made
+    holding the missing parent folders and the staged folder's (longest) name,
+    then removed. This catches a file where a folder must be, unwritable or
+    read-only places and names too long for the file system.
+    """
+    out_dir = Path(out_dir).absolute()
+    existing = out_dir.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise PatrolMarlError(f"{out_dir}: {existing} is a file, not a folder")
+    missing = out_dir.parent.relative_to(existing)
+    staged = f".{out_dir.name}.{'x' * 8}.old"  # as long as the staging names
+    try:
+        trial = Path(tempfile.mkdtemp(prefix=".patrolmarl-try.", dir=existing))
+    except OSError as exc:
+        raise PatrolMarlError(f"{out_dir}: cannot write in {existing} ({exc.strerror})") from None
+    try:
+        (trial / missing / staged).mkdir(parents=True)
+    except OSError as exc:
+        raise PatrolMarlError(f"{out_dir}: cannot make this folder ({exc.strerror})") from None
+    finally:
+        shutil.rmtree(trial, ignore_errors=True)
 
 
 def check_replaceable(out_dir: Path, kind: str, is_earlier_output: NamesCheck) -> None:

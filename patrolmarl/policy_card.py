@@ -17,7 +17,6 @@ from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
 from patrolmarl.errors import PatrolMarlError
-from patrolmarl.evaluation.evaluate import config_hash
 from patrolmarl.input_files import read_json
 
 FORMAT = "patrolmarl-policy"
@@ -119,7 +118,7 @@ def make_card(
         "source": source,
         "district": {
             "name": district.name,
-            "district_config_sha256": config_hash(district),
+            "district_config_sha256": district.config_sha256,
             "rows": district.rows,
             "cols": district.cols,
             "cell_size_m": district.config.cell_size_m,
@@ -169,6 +168,6 @@ def card_district(card: dict[str, Any], path: Path) -> District:
     if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
         raise PatrolMarlError(f"{path}: policy card has no district config")
     district = District.from_config(validate_district_dict(entry["config"], f"{path}: district"))
-    if config_hash(district) != entry.get("district_config_sha256"):
+    if district.config_sha256 != entry.get("district_config_sha256"):
         raise PatrolMarlError(f"{path}: the district config does not match its SHA-256")
     return district

@@ -47,9 +47,10 @@ def _train_tiny_run(run_dir: Path, algorithm: str, move_gains: bool) -> Path:
         eval={"days": 1, "final_days": 1, "final_baselines": ["nearest"]},
     )
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
-    venv = PatrolVecEnv(
-        District.load(config.district), config.n_districts, seed=config.seed, move_gains=move_gains
-    )
+    district = District.load(config.district)
+    record = {"district": district.name, "district_config_sha256": district.config_sha256}
+    (run_dir / "district.json").write_text(json.dumps(record))
+    venv = PatrolVecEnv(district, config.n_districts, seed=config.seed, move_gains=move_gains)
     env = VecNormalize(venv, clip_obs=config.normalize.clip_obs, gamma=config.ppo.gamma)
     algo = {"ppo": PPO, "maskable_ppo": MaskablePPO}[algorithm]
     model = algo(

@@ -249,7 +249,7 @@ def test_unreadable_files_are_one_line_errors(exported, tmp_path, capsys):
     one_line(["advise", "--policy", str(exported), "--snapshot", missing], "not found")
     nowhere = str(tmp_path / "nowhere")
     one_line(["advise", "--policy", nowhere, "--snapshot", str(EXAMPLE)], "no such export")
-    one_line(["advise", "--policy", str(tmp_path), "--snapshot", str(EXAMPLE)], "policy card")
+    one_line(["advise", "--policy", str(tmp_path), "--snapshot", str(EXAMPLE)], "export folder")
     one_line(["advise", "--snapshot", str(EXAMPLE)], "--policy")
 
 
@@ -345,3 +345,14 @@ def test_snapshots_rebuild_the_simulators_observations(tmp_path, baseline, overr
         sim.step(policy.act(obs, masks))
     assert seen_busy > 0
     assert seen_calls > 0 or not overrides
+
+
+def test_a_model_zip_is_pointed_to_export(tiny_run, capsys):
+    best = tiny_run("maskable_ppo") / "best.zip"
+    for policy in (best, best.parent):  # the model, or its run folder
+        assert main(["advise", "--policy", str(policy), "--snapshot", str(EXAMPLE)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1, err
+        assert f"--policy: {policy}: advise takes an export folder" in err
+        assert "make one with patrolmarl export RUN --out DIR" in err
+        assert "policy card" not in err

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from patrolmarl.cli import main
+from patrolmarl.errors import PatrolMarlError
 
 REPO = Path(__file__).resolve().parents[1]
 GAOXIN = REPO / "configs" / "districts" / "gaoxin.yaml"
@@ -365,3 +366,179 @@ def test_evaluate_calibration(capsys, tmp_path):
     for key in ("on_scene_calls_per_day", "patrol_share", "closure_rate"):
         assert key in out
     assert not out_dir.exists()
+
+
+# ------------------------------------------------------------------- policy names
+def test_a_plan_named_like_a_baseline_is_refused(capsys, tmp_path):
+    plan = _plan(tmp_path, [3, 5]).rename(tmp_path / "fixed_zone.yaml")
+    out_dir = tmp_path / "report"
+    argv = ["evaluate", "--policies", f"{plan},nearest", "--days", "1", "--out", str(out_dir)]
+    code, out, err = _run(capsys, *argv)
+    _assert_one_line_error(
+        code, out, err, "would be called 'fixed_zone', as a baseline", f"my_fixed_zone={plan}"
+    )
+    assert not out_dir.exists()
+    # A name given with NAME=SPEC must not be a baseline's either.
+    code, out, err = _run(capsys, "evaluate", "--policies", "nearest=pmedian", "--days", "1")
+    _assert_one_line_error(code, out, err, "'nearest' is a baseline's name")
+
+
+def test_policy_names_are_unique(tiny_run, tmp_path):
+    from patrolmarl.agents.registry import load_policies
+    from patrolmarl.envs.district import District
+
+    district = District.load("gaoxin")
+    models = tmp_path / "models"
+    models.mkdir()
+    run = tiny_run("maskable_ppo")
+    for name in ("district.json", "config.yaml", "best_vecnormalize.pkl"):
+        (models / name).write_bytes((run / name).read_bytes())
+    (models / "pmedian.zip").write_bytes((run / "best.zip").read_bytes())
+    (models / "pmedian_vecnormalize.pkl").write_bytes((run / "best_vecnormalize.pkl").read_bytes())
+    with pytest.raises(PatrolMarlError, match="would be called 'pmedian', as a baseline"):
+        load_policies(["fixed_zone", "pmedian", str(models / "pmedian.zip")], district)
+    named = load_policies(["fixed_zone", "pmedian", f"ppo={models / 'pmedian.zip'}"], district)
+    assert [p.name for p in named] == ["fixed_zone", "pmedian", "ppo"]
+
+    # Two files called best.zip: told apart by their folders, or refused when those match too.
+    a, b = tmp_path / "a" / "run", tmp_path / "b" / "run"
+    for folder in (tmp_path / "a", tmp_path / "b", a, b):
+        folder.mkdir()
+    for folder in (tmp_path / "a", tmp_path / "b"):
+        for name in ("district.json", "config.yaml", "best.zip", "best_vecnormalize.pkl"):
+            (folder / name).write_bytes((run / name).read_bytes())
+            (folder / "run" / name).write_bytes((run / name).read_bytes())
+    pair = load_policies(
+        [str(tmp_path / "a" / "best.zip"), str(tmp_path / "b" / "best.zip")], district
+    )
+    assert [p.name for p in pair] == ["a/best", "b/best"]
+    with pytest.raises(PatrolMarlError, match="both called 'run/best'; name them with NAME=SPEC"):
+        load_policies([str(a / "best.zip"), str(b / "best.zip")], district)
+
+
+def test_name_prefixes():
+    from patrolmarl.agents.registry import split_name
+
+    assert split_name("ppo=runs/x/best.zip") == ("ppo", "runs/x/best.zip")
+    assert split_name("pmedian_theft:theft=120") == (None, "pmedian_theft:theft=120")
+    assert split_name("runs/a=b/best.zip") == (None, "runs/a=b/best.zip")
+    assert split_name("nearest") == (None, "nearest")
+    assert split_name("x=") == (None, "x=")
+
+
+# --------------------------------------------------------------- ONNX at run time
+def _onnx_with_card(tmp_path: Path, body: str) -> Path:
+    """An export-like folder whose policy.onnx loads (right names and shapes) but ``body``
+    decides what running it does: "gather" fails inside onnxruntime, "columns" returns
+    another number of columns than actions."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from patrolmarl.envs.district import District
+    from patrolmarl.policy_card import make_card
+
+    district = District.load("gaoxin")
+    card = make_card(district, {}, {}, None, None, opset=17)
+    size, n_actions = card["observation"]["size"], card["actions"]["count"]
+    obs = helper.make_tensor_value_info("observation", TensorProto.FLOAT, ["batch", size])
+    mask = helper.make_tensor_value_info("action_mask", TensorProto.FLOAT, ["batch", n_actions])
+    logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", n_actions])
+    if body == "gather":  # indices past the observation: Gather fails when run
+        far = helper.make_tensor(
+            "far", TensorProto.INT64, [n_actions], range(size, size + n_actions)
+        )
+        nodes = [helper.make_node("Gather", ["observation", "far"], ["logits"], axis=1)]
+        inits = [far]
+    else:  # as many columns as allowed actions in the whole batch: not (batch, n_actions)
+        consts = [("zero", [0]), ("one", [1])]
+        inits = [helper.make_tensor(n, TensorProto.INT64, [1], v) for n, v in consts]
+        nodes = [
+            helper.make_node("ReduceSum", ["action_mask"], ["total"], keepdims=1),
+            helper.make_node("Reshape", ["total", "one"], ["flat"]),
+            helper.make_node("Cast", ["flat"], ["ends"], to=TensorProto.INT64),
+            helper.make_node("Slice", ["observation", "zero", "ends", "one"], ["logits"]),
+        ]
+    graph = helper.make_graph(nodes, "broken", [obs, mask], [logits], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    folder = tmp_path / body
+    folder.mkdir()
+    onnx.save(model, folder / "policy.onnx")
+    (folder / "policy.json").write_text(json.dumps(card), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "body, piece",
+    [("gather", "the ONNX model failed when run"), ("columns", "gave logits of shape")],
+)
+def test_an_onnx_that_fails_when_run(capsys, tmp_path, body, piece):
+    folder = _onnx_with_card(tmp_path, body)
+    code, out, err = _run(capsys, "simulate", "--policy", str(folder / "policy.onnx"))
+    _assert_one_line_error(code, out, err, str(folder / "policy.onnx"), piece)
+
+
+# ------------------------------------------------------------- version, help, days
+def test_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"patrolmarl {version('patrolmarl')}\n"
+
+
+@pytest.mark.parametrize("command", ["simulate", "evaluate", "beats", "export", "advise", "train"])
+def test_help_shows_defaults(capsys, command):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # undo the line wrapping
+    assert "(default: None)" not in text and "(default: False)" not in text
+    expected = {
+        "simulate": [
+            "--district DISTRICT built-in name or YAML path (default: gaoxin)",
+            "(default: nearest)",
+            "(at most 3,650) (default: 1)",
+            "(default: 0)",
+        ],
+        "evaluate": ["(default: fixed_zone,nearest,pmedian,coverage,random)", "(default: 30)"],
+        "beats": ["(default: 4)", "(default: 0.8)", "(default: 30)", "(default: 0)"],
+        "export": ["which model of the run (default: best)"],
+        "advise": ["--policy POLICY export folder (or its .onnx)"],
+        "train": ["--config CONFIG"],
+    }[command]
+    for piece in expected:
+        assert piece in text, (piece, text)
+
+
+@pytest.mark.parametrize("command", ["simulate", "evaluate", "beats"])
+def test_days_are_bounded(capsys, command):
+    argv = [command, "--days", "3651"] + (["--policy", "nearest"] if command == "beats" else [])
+    code, out, err = _run(capsys, *argv)
+    _assert_one_line_error(code, out, err, "--days: at most 3,650 days", "got 3,651")
+
+
+# -------------------------------------------------------------- output locations
+def _out_cases(tmp_path: Path) -> list[Path]:
+    regular = tmp_path / "regular"
+    regular.write_text("a file", encoding="utf-8")
+    return [regular / "sub", tmp_path / ("x" * 250)]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["evaluate", "--policies", "nearest", "--days", "1", "--no-progress"],
+        ["beats", "--policy", "nearest", "--days", "1", "--no-progress"],
+        ["export", "RUN"],
+    ],
+    ids=["evaluate", "beats", "export"],
+)
+def test_bad_output_locations_are_refused_before_the_work(capsys, tmp_path, argv):
+    argv = [str(tmp_path) if a == "RUN" else a for a in argv]
+    (regular_sub, too_long) = _out_cases(tmp_path)
+    code, out, err = _run(capsys, *argv, "--out", str(regular_sub))
+    _assert_one_line_error(code, out, err, f"--out: {regular_sub}:", "is a file, not a folder")
+    code, out, err = _run(capsys, *argv, "--out", str(too_long))
+    _assert_one_line_error(code, out, err, "--out: ", "cannot make this folder", "too long")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["regular"]  # no trial folder left

@@ -40,6 +40,11 @@ def load_exported(path: Path) -> ExportedPolicy:
     else:
         raise PatrolMarlError(f"--policy: {path}: no such export folder or file")
     card_path = folder / CARD_FILE
+    if onnx_path.suffix.lower() != ".onnx" or not card_path.is_file():
+        raise PatrolMarlError(
+            f"--policy: {path}: advise takes an export folder ({ONNX_FILE} + {CARD_FILE}) "
+            "or its policy.onnx; make one with patrolmarl export RUN --out DIR"
+        )
     card = read_card(card_path)
     district = card_district(card, card_path)
     policy = OnnxPolicy(onnx_path, district)

@@ -1,12 +1,17 @@
 """Learned policies as :class:`Policy`: an SB3 model file or an ONNX file.
 
-Both map each agent's observation (and its action mask) to an action; the
-files are checked against the district's observation size and action count
-when loaded, so a model trained for another district is refused.
+Both map each agent's observation (and its action mask) to an action. A file
+is checked when loaded against the district it was trained for (by the SHA-256
+of the district's config: ``district.json`` of its run folder for a ``.zip``,
+the policy card ``policy.json`` beside an ``.onnx``) and against the district's
+observation size and action count, so a model for another district is refused
+even when the shapes match. A ``.zip`` from a run that normalised observations
+needs its VecNormalize statistics beside it.
 """
 
 from __future__ import annotations
 
+import json
 import pickle
 import zipfile
 from pathlib import Path
@@ -18,6 +23,19 @@ from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
 from patrolmarl.errors import PatrolMarlError
+from patrolmarl.policy_card import CARD_FILE, read_card
+from patrolmarl.yaml_config import read_yaml_mapping
+
+#: The run folder's record of its district: {"district": NAME, "district_config_sha256": HASH}.
+DISTRICT_RECORD = "district.json"
+#: The run folder's resolved training config.
+RUN_CONFIG = "config.yaml"
+#: How many folders above a model file may hold its run's records
+#: (RUN/seed_S/checkpoints/step_N/model.zip is three below RUN).
+RUN_DEPTH = 3
+#: Torch threads of SB3 inference unless told otherwise (as training's ``torch_threads``):
+#: more threads than cores slow a loaded machine down by an order of magnitude.
+INFERENCE_TORCH_THREADS = 1
 
 
 def expected_shapes(district: District, move_gains: bool = False) -> tuple[int, int]:
@@ -64,6 +82,78 @@ class ObservationNormalizer:
         return np.clip(scaled, -self.clip, self.clip).astype(np.float32)
 
 
+def _run_file(model_path: Path, name: str) -> Path | None:
+    """The nearest ``name`` in the model's folder or up to :data:`RUN_DEPTH` folders above."""
+    for folder in [model_path.parent, *model_path.parent.parents][: RUN_DEPTH + 1]:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def recorded_district(model_path: Path) -> tuple[Path, str, str]:
+    """``(record file, district name, config SHA-256)`` a model file was trained for.
+
+    The record is the policy card ``policy.json`` beside the model, else the
+    nearest run folder's ``district.json``.
+
+    Raises
+    ------
+    PatrolMarlError
+        If there is no record, or it is unreadable.
+    """
+    card_path = model_path.with_name(CARD_FILE)
+    if card_path.is_file():
+        entry = read_card(card_path).get("district")
+        record = entry if isinstance(entry, dict) else {}
+        name = record.get("name")
+    else:
+        found = _run_file(model_path, DISTRICT_RECORD)
+        if found is None:
+            raise PatrolMarlError(
+                f"{model_path}: no {DISTRICT_RECORD} in its folder or its run folder and no "
+                f"{CARD_FILE} beside it, so the district it was trained for is unknown; "
+                f"write {model_path.parent / DISTRICT_RECORD} as "
+                '{"district": NAME, "district_config_sha256": HASH} or export it with '
+                "patrolmarl export RUN --out DIR"
+            )
+        card_path = found
+        try:
+            record = json.loads(found.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PatrolMarlError(f"{found}: not a readable district record ({exc})") from None
+        name = record.get("district") if isinstance(record, dict) else None
+    sha = record.get("district_config_sha256") if isinstance(record, dict) else None
+    if not isinstance(name, str) or not isinstance(sha, str):
+        raise PatrolMarlError(
+            f"{card_path}: no district name and district_config_sha256 in the record"
+        )
+    return card_path, name, sha
+
+
+def check_district(model_path: Path, district: District) -> None:
+    """Refuse a model file trained for another district than ``district`` (config SHA-256)."""
+    record, name, sha = recorded_district(model_path)
+    if sha != district.config_sha256:
+        other = "another config of district" if name == district.name else "district"
+        raise PatrolMarlError(
+            f"{model_path}: trained for {other} {name!r} (config sha256 {sha[:12]}, per "
+            f"{record}), not for this district {district.name!r} "
+            f"(config sha256 {district.config_sha256[:12]})"
+        )
+
+
+def run_normalised_observations(model_path: Path) -> bool:
+    """Whether the run of a model file normalised observations (its ``config.yaml``).
+
+    False when no run folder holds the model (nothing says it did).
+    """
+    config = _run_file(model_path, RUN_CONFIG)
+    if config is None:
+        return False
+    normalize = read_yaml_mapping(config).get("normalize", {})
+    return not isinstance(normalize, dict) or normalize.get("observations", True) is not False
+
+
 def vecnormalize_sidecar(model_path: Path) -> Path | None:
     """The VecNormalize file beside a model: ``<stem>_vecnormalize.pkl`` or ``vecnormalize.pkl``."""
     for candidate in (
@@ -97,26 +187,51 @@ class SB3ModelPolicy:
         self._maskable = type(model).__name__ == "MaskablePPO"
 
     @classmethod
-    def from_file(cls, path: str | Path, district: District) -> SB3ModelPolicy:
-        """Load ``model.zip`` (and its VecNormalize sidecar), checked against ``district``."""
+    def from_file(
+        cls,
+        path: str | Path,
+        district: District,
+        torch_threads: int = INFERENCE_TORCH_THREADS,
+        name: str | None = None,
+    ) -> SB3ModelPolicy:
+        """Load ``model.zip`` (and its VecNormalize sidecar), checked against ``district``.
+
+        Sets torch's thread count of this process to ``torch_threads``.
+        ``name`` defaults to the file's stem.
+
+        Raises
+        ------
+        PatrolMarlError
+            If the file is not a model, was trained for another district, or
+            its run normalised observations and the statistics are missing.
+        """
+        import torch
+
         path = Path(path)
         if not path.is_file():
             raise PatrolMarlError(f"{path}: file not found")
         if not zipfile.is_zipfile(path):
             raise PatrolMarlError(f"{path}: not an SB3 model file (not a zip archive)")
+        torch.set_num_threads(torch_threads)
         model = _load_sb3(path)
         space = model.observation_space
         n_actions = int(getattr(model.action_space, "n", -1))
         move_gains = observes_move_gains(path, int(np.prod(space.shape)), n_actions, district)
+        check_district(path, district)
         sidecar = vecnormalize_sidecar(path)
         normalizer = None
+        if sidecar is None and run_normalised_observations(path):
+            raise PatrolMarlError(
+                f"{path}: no {path.stem}_vecnormalize.pkl beside it, but the run normalised "
+                "observations (its config.yaml says so); put the run's statistics file beside it"
+            )
         if sidecar is not None:
             try:
                 with open(sidecar, "rb") as f:
                     normalizer = ObservationNormalizer.from_vecnormalize(pickle.load(f))
             except Exception:  # noqa: BLE001 - any unpickling failure is a bad file
                 raise PatrolMarlError(f"{sidecar}: not a VecNormalize statistics file") from None
-        return cls(model, normalizer, path.stem, move_gains)
+        return cls(model, normalizer, name or path.stem, move_gains)
 
     def bind(self, view: SimView) -> None:
         """Nothing beyond the observations is needed."""
@@ -157,7 +272,7 @@ class OnnxPolicy:
 
     uses_observations = True
 
-    def __init__(self, path: str | Path, district: District) -> None:
+    def __init__(self, path: str | Path, district: District, name: str | None = None) -> None:
         path = Path(path)
         if not path.is_file():
             raise PatrolMarlError(f"{path}: file not found")
@@ -179,10 +294,11 @@ class OnnxPolicy:
         if not isinstance(obs_size, int) or not isinstance(n_actions, int):
             raise PatrolMarlError(f"{path}: ONNX model needs fixed observation and logit sizes")
         self.move_gains = observes_move_gains(path, obs_size, n_actions, district)
+        check_district(path, district)
         self._inputs = [i.name for i in inputs]
-        # An export folder's policy.onnx (with its policy.json) is named after the folder.
-        exported = path.name == "policy.onnx" and (path.parent / "policy.json").is_file()
-        self.name = path.parent.name if exported else path.stem
+        self._path = path
+        self._n_actions = n_actions
+        self.name = name or path.stem
 
     def bind(self, view: SimView) -> None:
         """Nothing beyond the observations is needed."""
@@ -197,5 +313,17 @@ class OnnxPolicy:
         masks = action_masks.reshape(b * n, -1)
         if len(self._inputs) > 1:
             feed[self._inputs[1]] = masks.astype(np.float32)
-        logits = self._session.run(None, feed)[0]
+        try:
+            logits = np.asarray(self._session.run(None, feed)[0])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own error types
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            raise PatrolMarlError(
+                f"{self._path}: the ONNX model failed when run "
+                f"({type(exc).__name__}{': ' + reason if reason else ''})"
+            ) from None
+        if logits.shape != (b * n, self._n_actions):
+            raise PatrolMarlError(
+                f"{self._path}: the ONNX model gave logits of shape {logits.shape}, "
+                f"expected {(b * n, self._n_actions)}"
+            )
         return np.argmax(np.where(masks, logits, -np.inf), axis=1).reshape(b, n)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -86,6 +87,11 @@ class District:
     def n_precincts(self) -> int:
         """Number of precincts ``P``."""
         return len(self.precinct_codes)
+
+    @cached_property
+    def config_sha256(self) -> str:
+        """SHA-256 (hex) of the validated config: identifies the district exactly."""
+        return hashlib.sha256(self.config.model_dump_json().encode()).hexdigest()
 
     @cached_property
     def cell_rc(self) -> np.ndarray:

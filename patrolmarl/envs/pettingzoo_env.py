@@ -31,32 +31,34 @@ from patrolmarl.envs.observations import (
     STATE_CHANNELS,
     ObservationBuilder,
 )
-from patrolmarl.envs.render import FrameDrawer
+from patrolmarl.envs.render import FrameDrawer, text_frame
 from patrolmarl.envs.reward import ShapedReward
 
 AGENT_PREFIX = "patrol_"
+# The bound of a float32 entry that has none of its own: the largest float32.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # Bounds of each observation channel; None = the number of units N.
 _CHANNEL_BOUNDS: dict[str, tuple[float, float | None]] = {
     "in_grid": (0.0, 1.0),
     "available_units": (0.0, None),
     "busy_units": (0.0, None),
-    "pending_calls": (0.0, np.inf),  # the queue is unbounded
+    "pending_calls": (0.0, _FLOAT32_MAX),  # the queue is unbounded
     "street_intensity": (0.0, 1.0),
     "presence": (0.0, 4.0),  # clipped at 4 saturations
 }
 # Per call slot: valid, d_row, d_col, travel, age, priority, is_theft.
 _CALL_LOW = (0.0, -1.0, -1.0, 0.0, 0.0, 0.0, 0.0)
-_CALL_HIGH = (1.0, 1.0, 1.0, np.inf, np.inf, 1.0, 1.0)
+_CALL_HIGH = (1.0, 1.0, 1.0, _FLOAT32_MAX, _FLOAT32_MAX, 1.0, 1.0)
 _FIELD_BOUNDS: dict[str, tuple[float, float]] = {
     "status": (0.0, 1.0),
     "position": (0.0, 1.0),
-    "busy_remaining": (0.0, np.inf),  # service times are unbounded
+    "busy_remaining": (0.0, _FLOAT32_MAX),  # service times are unbounded
     "vehicle": (0.0, 1.0),
     "home_precincts": (0.0, 1.0),
     "agent_id": (0.0, 1.0),
     "time_of_day": (-1.0, 1.0),
-    "move_gains": (-np.inf, np.inf),
+    "move_gains": (-_FLOAT32_MAX, _FLOAT32_MAX),
 }
 
 
@@ -71,10 +73,11 @@ def _channel_bounds(channels: tuple[str, ...], n_units: int) -> tuple[np.ndarray
 def observation_bounds(builder: ObservationBuilder) -> tuple[np.ndarray, np.ndarray]:
     """``(D,)`` float32 lower and upper bounds of every observation entry.
 
-    Finite where the value is bounded by construction (one-hots, shares, the
+    Tight where the value is bounded by construction (one-hots, shares, the
     clock, unit counts <= N, clipped presence, relative offsets in [-1, 1]);
-    ``inf`` above for the unbounded ones: remaining busy minutes, counts of
-    pending calls, travel and age of a call.
+    the largest float32 for the unbounded ones (remaining busy minutes, counts
+    of pending calls, travel and age of a call, move gains): every bound is
+    finite, and every finite float32 value of such an entry lies within.
     """
     n = builder.sim.n_units
     low = np.zeros(builder.size, dtype=np.float32)
@@ -146,7 +149,8 @@ class PatrolParallelEnv(ParallelEnv):
     seed
         Seeds the generator that draws the day of a :meth:`reset` without a seed.
     render_mode
-        None or ``"rgb_array"``.
+        None, ``"rgb_array"`` (an image), ``"ansi"`` (the text of
+        :func:`~patrolmarl.envs.render.text_frame`) or ``"human"`` (that text printed).
     max_cycles
         Episode length in steps (overrides ``episode_minutes``).
     reward_weights
@@ -160,8 +164,8 @@ class PatrolParallelEnv(ParallelEnv):
     """
 
     metadata = {
-        "name": "patrolmarl_v0",
-        "render_modes": ["rgb_array"],
+        "name": "patrol_v0",
+        "render_modes": ["human", "ansi", "rgb_array"],
         "is_parallelizable": True,
         "render_fps": 10,
     }
@@ -287,16 +291,24 @@ class PatrolParallelEnv(ParallelEnv):
             raise RuntimeError("state() before reset()")
         return self.builder.state()[0]
 
-    def render(self) -> np.ndarray | None:
-        """``(H, W, 3)`` uint8 frame in ``"rgb_array"`` mode; None (with a warning) otherwise."""
+    def render(self) -> np.ndarray | str | None:
+        """The frame of the render mode: ``(H, W, 3)`` uint8 image (``"rgb_array"``), text
+        (``"ansi"``), or None after printing the text (``"human"``); None with a warning
+        without a render mode."""
         if self.render_mode is None:
             warnings.warn(
-                "render() called without a render_mode; pass render_mode='rgb_array'",
+                "render() called without a render_mode; pass render_mode='rgb_array', "
+                "'ansi' or 'human'",
                 stacklevel=2,
             )
             return None
         if not self._started:
             raise RuntimeError("render() before reset()")
+        if self.render_mode == "ansi":
+            return text_frame(self.sim)
+        if self.render_mode == "human":
+            print(text_frame(self.sim), flush=True)
+            return None
         if self._drawer is None:
             self._drawer = FrameDrawer(self.sim)
         return self._drawer.draw(0)

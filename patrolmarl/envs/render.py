@@ -1,9 +1,10 @@
-"""Drawing one district of a :class:`BatchedSim` as an RGB image, with numpy only.
+"""Drawing one district of a :class:`BatchedSim` as an RGB image or as text, with numpy only.
 
-The frame shows the grid coloured by land use, precinct borders (dark lines),
+The frame (:class:`FrameDrawer`) shows the grid coloured by land use, precinct borders (dark lines),
 stations (dark squares), cells with pending street calls (magenta frames), the
 patrol units as dots coloured by status (:data:`STATUS_COLOURS`) and, along the
-top, a bar with the elapsed share of the episode.
+top, a bar with the elapsed share of the episode. :func:`text_frame` gives the
+units, their status and the waiting calls as one character per cell.
 """
 
 from __future__ import annotations
@@ -143,3 +144,38 @@ class FrameDrawer:
             patch = img[y0 : y0 + size, x0 : x0 + size]
             patch[self._dot] = STATUS_COLOURS.get(int(status), (0, 0, 0))
         return img
+
+
+#: Text of a cell holding units, by the status of its first unit (capital: more than one unit).
+STATUS_LETTERS: dict[int, str] = {IDLE: "i", MOVING: "m", EN_ROUTE: "e", ON_SCENE: "s"}
+CALL_MARK = "*"
+EMPTY_MARK = "."
+
+
+def text_frame(sim: BatchedSim, b: int = 0) -> str:
+    """District ``b`` as text: a status line, then one character per cell.
+
+    A cell shows its first unit's status letter (:data:`STATUS_LETTERS`,
+    capital when several units stand there), else ``*`` if a street call waits
+    there, else ``.``.
+    """
+    d = sim.district
+    grid = np.full(d.n_cells, EMPTY_MARK, dtype="<U1")
+    pending = sim.pending[b]
+    grid[sim.calls.cell[b, pending[pending >= 0]]] = CALL_MARK
+    cells, first, counts = np.unique(sim.unit_cell[b], return_index=True, return_counts=True)
+    for cell, unit, count in zip(cells, first, counts, strict=True):
+        letter = STATUS_LETTERS.get(int(sim.unit_status[b, unit]), "?")
+        grid[cell] = letter.upper() if count > 1 else letter
+    statuses = ", ".join(
+        f"{int((sim.unit_status[b] == code).sum())} {name}"
+        for code, name in zip(
+            STATUS_LETTERS, ("idle", "moving", "en route", "on scene"), strict=True
+        )
+    )
+    head = (
+        f"minute {float(sim.now[b]):g} of {sim.n_steps * sim.step_minutes:g}: "
+        f"{int((pending >= 0).sum())} pending calls; units {statuses}"
+    )
+    rows = ["".join(grid[r * d.cols : (r + 1) * d.cols]) for r in range(d.rows)]
+    return "\n".join([head, *rows])

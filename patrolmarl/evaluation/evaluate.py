@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -94,8 +93,8 @@ class Evaluation:
 
 
 def config_hash(district: District) -> str:
-    """SHA-256 of the district's validated config (identifies the district exactly)."""
-    return hashlib.sha256(district.config.model_dump_json().encode()).hexdigest()
+    """SHA-256 of the district's validated config (:attr:`District.config_sha256`)."""
+    return district.config_sha256
 
 
 def evaluate(

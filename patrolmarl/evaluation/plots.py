@@ -356,7 +356,7 @@ def _days(ev: Evaluation) -> str:
 
 def _shifted_ci(point: float, base_value: float, diff: dict | None) -> np.ndarray | None:
     """``[[below], [above]]`` error-bar lengths of ``base + [ci_low, ci_high]`` around ``point``."""
-    if not diff:
+    if not diff or diff["ci_low"] is None or diff["ci_high"] is None:
         return None
     low, high = base_value + diff["ci_low"], base_value + diff["ci_high"]
     if not (np.isfinite(low) and np.isfinite(high)):

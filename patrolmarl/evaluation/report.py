@@ -25,6 +25,7 @@ from patrolmarl.evaluation.evaluate import (
     Evaluation,
     config_hash,
 )
+from patrolmarl.evaluation.statistics import MIN_INTERVAL_DAYS
 from patrolmarl.output_folder import staged_folder
 
 METRICS_FILE = "metrics.json"
@@ -190,6 +191,8 @@ def _interval(metric: str, low: object, high: object) -> str:
 
 
 def _reading(metric: str, diff: dict) -> str:
+    if diff.get("interval_note"):
+        return str(diff["interval_note"])
     if not diff.get("excludes_zero"):
         return "no clear difference"
     better = (diff["difference"] > 0) == (metric in HIGHER_IS_BETTER)
@@ -288,7 +291,7 @@ def _difference_blocks(ev: Evaluation) -> list[_Block]:
                     _difference(metric, diff["difference"]),
                     _interval(metric, diff["ci_low"], diff["ci_high"]),
                     _fmt_relative(diff["relative"]),
-                    "yes" if diff.get("excludes_zero") else "no",
+                    {True: "yes", False: "no"}.get(diff.get("excludes_zero"), "n/a"),
                     _reading(metric, diff),
                 ]
             )
@@ -311,7 +314,8 @@ def _difference_blocks(ev: Evaluation) -> list[_Block]:
         "Difference = policy - baseline over the same days; 95 % CI from a paired bootstrap "
         "over days (the same resampled days for both). Shares differ in percentage points "
         "(pp). 'Better'/'worse' only where the CI excludes zero; higher is better for the "
-        "shares, lower for times, thefts and fallbacks."
+        "shares, lower for times, thefts and fallbacks. With fewer than "
+        f"{MIN_INTERVAL_DAYS} days, or days whose differences do not vary, there is no interval."
     )
     return [*blocks, ("table", table), ("p", note)]
 

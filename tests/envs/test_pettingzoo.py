@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -12,23 +14,22 @@ from pettingzoo.test import (
     max_cycles_test,
     parallel_api_test,
     parallel_seed_test,
+    render_test,
     seed_test,
 )
 from pettingzoo.test.state_test import state_test
 
 import patrolmarl.envs
-from patrolmarl.envs import PatrolParallelEnv, env, parallel_env
+from patrolmarl.envs import PatrolParallelEnv, env, parallel_env, patrol_v0
 from patrolmarl.envs.config import resolve_district_path
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.metrics import episode_metrics
-from patrolmarl.envs.render import STATUS_COLOURS
+from patrolmarl.envs.render import STATUS_COLOURS, text_frame
 from patrolmarl.envs.reward import ShapedReward
 from patrolmarl.envs.status import IDLE
 
-# Inf upper bounds are deliberate (queues, service times are unbounded).
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:.*space value is infinity:UserWarning",
-)
+# Every space bound is finite: PettingZoo's warning about infinite bounds is an error here.
+pytestmark = pytest.mark.filterwarnings("error:.*space value is infinity:UserWarning")
 
 SHORT = 60
 
@@ -95,15 +96,16 @@ def test_spaces_and_metadata():
     e = parallel_env(max_cycles=SHORT)
     n = e.sim.n_units
     assert e.possible_agents == [f"patrol_{i}" for i in range(n)]
-    assert e.metadata["name"] == "patrolmarl_v0"
-    assert e.metadata["render_modes"] == ["rgb_array"]
+    assert e.metadata["name"] == "patrol_v0"
+    assert e.metadata["render_modes"] == ["human", "ansi", "rgb_array"]
     assert e.metadata["is_parallelizable"] is True
     space = e.observation_space("patrol_0")
     assert space.shape == (e.builder.size,) and space.dtype == np.float32
     assert e.action_space("patrol_3").n == e.sim.n_actions
     assert e.state_space.shape == (e.builder.state_size,)
-    assert not np.isnan(space.low).any() and np.isfinite(space.low).all()
+    assert np.isfinite(space.low).all() and np.isfinite(space.high).all()
     assert (space.low <= space.high).all()
+    assert np.isfinite(e.state_space.low).all() and np.isfinite(e.state_space.high).all()
     assert e.observation_space("patrol_0") is not e.observation_space("patrol_1")
 
 
@@ -291,7 +293,7 @@ def test_factories_pass_overrides_and_max_cycles():
     with pytest.raises(ValueError):
         parallel_env(max_cycles=0)
     with pytest.raises(ValueError):
-        parallel_env(render_mode="human")
+        parallel_env(render_mode="rgb")
     aec = env(max_cycles=5)
     aec.reset(seed=0)
     assert aec.unwrapped.sim.n_steps == 5
@@ -335,3 +337,46 @@ def test_render_without_mode_warns():
         warnings.simplefilter("always")
         assert e.render() is None
     assert caught
+
+
+def test_text_frames(capsys):
+    e = parallel_env(max_cycles=SHORT, render_mode="ansi")
+    e.reset(seed=0)
+    for _ in range(20):
+        e.step({a: 2 for a in e.agents})
+    text = e.render()
+    head, *rows = text.splitlines()
+    assert head.startswith("minute 20 of 60: ") and "14 idle" not in head
+    d = e.district
+    assert len(rows) == d.rows and all(len(row) == d.cols for row in rows)
+    cells = "".join(rows)
+    for cell in np.unique(e.sim.unit_cell[0]):
+        assert cells[cell] not in ".*", cell
+    assert cells.count(".") + cells.count("*") == d.n_cells - np.unique(e.sim.unit_cell[0]).size
+    human = parallel_env(max_cycles=SHORT, render_mode="human")
+    human.reset(seed=0)
+    assert human.render() is None
+    assert capsys.readouterr().out == text_frame(human.sim) + "\n"
+
+
+# ---------------------------------------------------------------- the patrol_v0 module
+def test_patrol_v0_passes_pettingzoo_tests():
+    assert patrol_v0.parallel_env().metadata["name"] == "patrol_v0"
+    api_test(patrol_v0.env(max_cycles=SHORT), num_cycles=2 * SHORT)
+    parallel_api_test(patrol_v0.parallel_env(max_cycles=SHORT), num_cycles=2 * SHORT)
+    seed_test(lambda: patrol_v0.env(max_cycles=SHORT), num_cycles=SHORT)
+    render_test(lambda render_mode=None: patrol_v0.env(max_cycles=SHORT, render_mode=render_mode))
+    assert patrol_v0.raw_env(max_cycles=SHORT).unwrapped.sim.n_steps == SHORT
+    assert patrolmarl.envs.parallel_env is patrol_v0.parallel_env
+
+
+def test_the_core_loads_without_pettingzoo():
+    code = (
+        "import sys, patrolmarl.envs.core, patrolmarl.envs.district\n"
+        "assert 'pettingzoo' not in sys.modules, 'pettingzoo loaded'\n"
+        "import patrolmarl.envs\n"
+        "patrolmarl.envs.parallel_env\n"
+        "assert 'pettingzoo' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -24,7 +24,7 @@ from patrolmarl.evaluation.evaluate import (
     travel_limit,
 )
 from patrolmarl.evaluation.runner import day_seeds
-from patrolmarl.evaluation.statistics import paired_bootstrap
+from patrolmarl.evaluation.statistics import NO_VARIATION, TOO_FEW_DAYS, paired_bootstrap
 
 # Short and busy; the same config as the agent tests, so gaoxin's hourly p-medians
 # (cached per config, ~10-30 s to solve) are solved once per test process.
@@ -100,8 +100,9 @@ def test_fixed_zone_against_itself_is_exactly_zero():
     assert set(base.vs_baseline) == set(COMPARED)
     for metric, diff in base.vs_baseline.items():
         assert diff["difference"] == 0.0, metric
-        assert diff["ci_low"] == 0.0 and diff["ci_high"] == 0.0, metric
-        assert diff["excludes_zero"] is False
+        assert diff["ci_low"] is None and diff["ci_high"] is None, metric  # no zero-width CI
+        assert diff["excludes_zero"] is None
+        assert diff["interval_note"] == NO_VARIATION
         assert diff["relative"] == 0.0 or np.isnan(diff["relative"]), metric
 
 
@@ -113,7 +114,8 @@ def test_differences_match_the_pooled_summaries():
             diff = r.vs_baseline[metric]
             expected = r.summary[metric] - base[metric]
             assert diff["difference"] == pytest.approx(expected, rel=1e-9, abs=1e-12), metric
-            assert diff["ci_low"] <= diff["difference"] + 1e-12 <= diff["ci_high"] + 2e-12
+            if diff["interval_note"] is None:
+                assert diff["ci_low"] <= diff["difference"] + 1e-12 <= diff["ci_high"] + 2e-12
     # The policies differ from the baseline somewhere.
     nearest = ev.result("nearest").vs_baseline
     assert nearest["fallback_per_day"]["difference"] < 0  # nearest rarely needs the fallback
@@ -127,9 +129,10 @@ def test_any_two_policies_can_be_compared_on_the_same_days():
     for metric, diff in vs_nearest.items():
         expected = pmedian[metric] - nearest[metric]
         assert diff["difference"] == pytest.approx(expected, rel=1e-9, abs=1e-12), metric
-        assert diff["ci_low"] <= diff["difference"] + 1e-12 <= diff["ci_high"] + 2e-12
+        if diff["interval_note"] is None:
+            assert diff["ci_low"] <= diff["difference"] + 1e-12 <= diff["ci_high"] + 2e-12
     itself = paired_differences(ev, "nearest", "nearest")
-    assert all(d["difference"] == d["ci_low"] == d["ci_high"] == 0.0 for d in itself.values())
+    assert all(d["difference"] == 0.0 and d["ci_low"] is None for d in itself.values())
 
 
 def test_day_seeds_are_a_prefix_and_earlier_days_do_not_change():
@@ -181,14 +184,19 @@ def test_paired_bootstrap_contains_the_estimate_and_shrinks_with_days():
 def test_paired_bootstrap_is_paired_and_seeded():
     gen = np.random.default_rng(3)
     p_num, p_den, b_num, b_den = _synthetic(20, gen, effect=0.0)
-    # Identical inputs: exactly zero.
+    # Identical inputs: exactly zero, and no zero-width interval.
     d = paired_bootstrap(b_num, b_den, b_num, b_den, np.random.default_rng(0), 500)
-    assert (d.difference, d.ci_low, d.ci_high, d.excludes_zero) == (0.0, 0.0, 0.0, False)
-    # A constant per-day shift: pairing makes the interval collapse onto it.
+    assert (d.difference, d.ci_low, d.ci_high, d.excludes_zero) == (0.0, None, None, None)
+    assert d.note == NO_VARIATION
+    # A constant per-day shift: pairing leaves no variation either (it is not "significant").
     shifted = b_num + 2.0 * b_den
     d = paired_bootstrap(shifted, b_den, b_num, b_den, np.random.default_rng(0), 500)
     assert d.difference == pytest.approx(2.0)
-    assert d.ci_low == pytest.approx(2.0) and d.ci_high == pytest.approx(2.0)
+    assert (d.ci_low, d.ci_high, d.note) == (None, None, NO_VARIATION)
+    # A small true variation keeps its (narrow) interval.
+    wobble = shifted + 1e-3 * np.arange(20) * b_den
+    d = paired_bootstrap(wobble, b_den, b_num, b_den, np.random.default_rng(0), 500)
+    assert d.note is None and d.ci_low < d.ci_high
     # Same generator seed, same interval.
     a = paired_bootstrap(p_num, p_den, b_num, b_den, np.random.default_rng(7), 500)
     b = paired_bootstrap(p_num, p_den, b_num, b_den, np.random.default_rng(7), 500)
@@ -212,3 +220,20 @@ def test_travel_limit_bounds_the_pmedian_policys_realised_travel():
         assert day["travel_mean"] >= bound
     for r in ev.results:  # the limit holds for every policy
         assert r.summary["travel_mean"] >= bound, r.name
+
+
+def test_one_day_gives_no_interval_and_says_so(tmp_path):
+    from patrolmarl.evaluation.report import write_report
+
+    ev = evaluate(_gaoxin(), [NearestPolicy(seed=1)], days=1, seed=1, with_limit=False)
+    for r in ev.results:
+        for metric, diff in r.vs_baseline.items():
+            assert (diff["ci_low"], diff["ci_high"], diff["excludes_zero"]) == (None, None, None)
+            assert diff["interval_note"] == TOO_FEW_DAYS, metric
+    assert ev.result("nearest").vs_baseline["response_mean"]["difference"] != 0.0
+    write_report(ev, tmp_path / "report")
+    doc = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert doc["policies"]["nearest"]["vs_baseline"]["response_mean"]["interval_note"] == (
+        "too few days for an interval"
+    )
+    assert "too few days for an interval" in (tmp_path / "report" / "report.html").read_text()

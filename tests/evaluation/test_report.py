@@ -138,7 +138,8 @@ def test_metrics_json_is_strict_and_complete(report: tuple[Path, list[Path]]) ->
         assert "response_mean" in entry["summary"]
         assert set(entry["vs_baseline"]) == set(COMPARED)
         for diff in entry["vs_baseline"].values():
-            assert set(diff) == {"difference", "ci_low", "ci_high", "relative", "excludes_zero"}
+            keys = {"difference", "ci_low", "ci_high", "relative", "excludes_zero", "interval_note"}
+            assert set(diff) == keys
         assert len(entry["per_day"]) == 3
     assert set(data["calibration"]) == {"on_scene_calls_per_day", "patrol_share", "closure_rate"}
 

@@ -16,6 +16,7 @@ import yaml
 from patrolmarl.agents.baselines import RandomPolicy
 from patrolmarl.agents.learned import OnnxPolicy, SB3ModelPolicy
 from patrolmarl.agents.policy import SimView
+from patrolmarl.agents.registry import load_policy
 from patrolmarl.cli import main
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
@@ -151,9 +152,11 @@ def test_onnx_policy_runs_days_as_the_sb3_model(tiny_run, tmp_path, move_gains):
     card = json.loads((out / "policy.json").read_text())
     assert ("move_gains" in [f["name"] for f in card["observation"]["layout"]]) == move_gains
     district = District.load("gaoxin", episode_minutes=240, **{"call_types.noise.daily_rate": 300})
-    onnx_policy = OnnxPolicy(out / "policy.onnx", district)
-    sb3_policy = SB3ModelPolicy.from_file(run / "best.zip", district)
-    assert onnx_policy.name == "tiny"
+    # A shorter, busier day: a district variant, recorded as such beside copies of the models.
+    onnx_policy = OnnxPolicy(_retarget_export(out, tmp_path / "short", district), district)
+    sb3_policy = SB3ModelPolicy.from_file(
+        _retarget_run(run, tmp_path / "short_run", district), district
+    )
     assert onnx_policy.move_gains == sb3_policy.move_gains == move_gains
     seeds = day_seeds(0, 1)
     ours = run_policy(district, onnx_policy, seeds)
@@ -176,7 +179,7 @@ def test_cli_export_then_evaluate(tiny_run, tmp_path, capsys):
     assert [p.name for p in out.parent.iterdir()] == ["tiny"]  # no temporary folders left
     capsys.readouterr()
 
-    argv = ["evaluate", "--policies", f"fixed_zone,{out / 'policy.onnx'}", "--days", "1"]
+    argv = ["evaluate", "--policies", f"fixed_zone,{out}", "--days", "1"]  # the export folder
     assert main([*argv, "--out", str(tmp_path / "report"), "--no-progress"]) == 0
     table = capsys.readouterr().out
     assert any(line.startswith("tiny ") for line in table.splitlines()), table
@@ -192,9 +195,31 @@ def _assert_one_line_error(capsys, argv: list[str], *pieces: str) -> None:
         assert piece in err, (piece, err)
 
 
+def _retarget_export(export: Path, to: Path, district: District) -> Path:
+    """A copy of an export folder whose card names ``district``; returns its policy.onnx."""
+    to.mkdir()
+    card = json.loads((export / "policy.json").read_text())
+    card["district"] |= {
+        "name": district.name,
+        "district_config_sha256": district.config_sha256,
+        "config": district.config.model_dump(mode="json"),
+    }
+    (to / "policy.json").write_text(json.dumps(card))
+    (to / "policy.onnx").write_bytes((export / "policy.onnx").read_bytes())
+    return to / "policy.onnx"
+
+
+def _retarget_run(run: Path, to: Path, district: District) -> Path:
+    """A copy of a run's best model whose district.json names ``district``; returns its .zip."""
+    _copy_run(run, to)
+    record = {"district": district.name, "district_config_sha256": district.config_sha256}
+    (to / "district.json").write_text(json.dumps(record))
+    return to / "best.zip"
+
+
 def _copy_run(run: Path, to: Path, without: tuple[str, ...] = ()) -> Path:
     to.mkdir()
-    for name in ("config.yaml", "best.zip", "best_vecnormalize.pkl"):
+    for name in ("config.yaml", "district.json", "best.zip", "best_vecnormalize.pkl"):
         if name not in without:
             (to / name).write_bytes((run / name).read_bytes())
     return to
@@ -243,3 +268,98 @@ def test_a_model_for_other_observations_is_refused(tiny_run):
     fewer_calls = District.load("gaoxin", **{"simulation.observed_calls": 2})
     with pytest.raises(PatrolMarlError, match=r"expects observations of size \d+ .*with move"):
         SB3ModelPolicy.from_file(run / "best.zip", fewer_calls)
+
+
+# ------------------------------------------------------------ loading rules of model files
+def _other_gaoxin(tmp_path: Path) -> Path:
+    """gaoxin with one more noise call a day: another district config, the same shapes."""
+    raw = yaml.safe_load((Path(__file__).parents[2] / "configs/districts/gaoxin.yaml").read_text())
+    raw["call_types"]["noise"]["daily_rate"] += 1
+    path = tmp_path / "other.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_loading_a_zip_sets_the_inference_threads(tiny_run, gaoxin):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        load_policy(str(tiny_run("maskable_ppo") / "best.zip"), gaoxin)
+        assert torch.get_num_threads() == 1  # the default, as training's torch_threads
+        load_policy(str(tiny_run("maskable_ppo") / "best.zip"), gaoxin, torch_threads=2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_zip_for_another_district_config_is_refused(tiny_run, tmp_path, capsys):
+    run = tiny_run("maskable_ppo")
+    other = str(_other_gaoxin(tmp_path))
+    argv = ["simulate", "--district", other, "--policy", str(run / "best.zip")]
+    _assert_one_line_error(
+        capsys, argv, "best.zip: trained for another config of district 'gaoxin'", "district.json"
+    )
+
+
+def test_an_onnx_for_another_district_config_is_refused(tiny_run, tmp_path, capsys):
+    out = export_run(tiny_run("maskable_ppo"), tmp_path / "tiny")
+    other = str(_other_gaoxin(tmp_path))
+    for spec in (out, out / "policy.onnx"):
+        argv = ["simulate", "--district", other, "--policy", str(spec)]
+        _assert_one_line_error(
+            capsys, argv, "policy.onnx: trained for another config of district", "policy.json"
+        )
+
+
+def test_a_zip_without_a_district_record_is_refused(tiny_run, tmp_path, capsys):
+    bare = _copy_run(tiny_run("maskable_ppo"), tmp_path / "bare", without=("district.json",))
+    argv = ["simulate", "--policy", str(bare / "best.zip")]
+    _assert_one_line_error(
+        capsys, argv, "best.zip: no district.json", "district it was trained for is unknown"
+    )
+    onnx_only = tmp_path / "loose.onnx"
+    onnx_only.write_bytes((export_run(tiny_run(), tmp_path / "x") / "policy.onnx").read_bytes())
+    _assert_one_line_error(capsys, ["simulate", "--policy", str(onnx_only)], "no policy.json")
+
+
+def test_the_district_record_of_a_parent_run_folder_counts(tiny_run, tmp_path, gaoxin):
+    run = tmp_path / "run"
+    run.mkdir()
+    _copy_run(tiny_run("maskable_ppo"), run / "seed_3", without=("district.json",))
+    (run / "district.json").write_bytes((tiny_run("maskable_ppo") / "district.json").read_bytes())
+    assert load_policy(str(run / "seed_3" / "best.zip"), gaoxin).name == "seed_3/best"
+
+
+def test_a_zip_without_its_statistics_is_refused(tiny_run, tmp_path, capsys, gaoxin):
+    run = _copy_run(tiny_run("maskable_ppo"), tmp_path / "r", without=("best_vecnormalize.pkl",))
+    argv = ["simulate", "--policy", str(run / "best.zip")]
+    _assert_one_line_error(
+        capsys, argv, "best.zip: no best_vecnormalize.pkl beside it", "normalised observations"
+    )
+    # A run that did not normalise observations needs no statistics.
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["normalize"]["observations"] = False
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    assert load_policy(str(run / "best.zip"), gaoxin).normalizer is None
+
+
+def test_an_export_folder_is_a_policy_spec(tiny_run, tmp_path, gaoxin):
+    out = export_run(tiny_run("maskable_ppo"), tmp_path / "exports" / "tiny")
+    policy = load_policy(str(out), gaoxin)
+    assert isinstance(policy, OnnxPolicy) and policy.name == "tiny"
+    assert load_policy(str(out / "policy.onnx"), gaoxin).name == "tiny"
+    assert load_policy(f"mine={out}", gaoxin).name == "mine"
+    with pytest.raises(PatrolMarlError, match="not an export folder .*patrolmarl export"):
+        load_policy(str(tmp_path / "exports"), gaoxin)
+
+
+SHIPPED = Path(__file__).parents[2] / "models" / "gaoxin"
+
+
+@pytest.mark.skipif(not (SHIPPED / "policy.json").is_file(), reason="no shipped model yet")
+def test_the_shipped_model_is_for_the_built_in_district(gaoxin):
+    card = json.loads((SHIPPED / "policy.json").read_text())
+    assert card["district"]["district_config_sha256"] == gaoxin.config_sha256
+    assert load_policy(str(SHIPPED), gaoxin).name == "gaoxin"
+    for model in SHIPPED.glob("*.zip"):
+        assert load_policy(str(model), gaoxin).normalizer is not None, model
