@@ -11,7 +11,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from patrolmarl.errors import PatrolMarlError
@@ -259,7 +259,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     from patrolmarl.envs.district import District
     from patrolmarl.evaluation.evaluate import evaluate
     from patrolmarl.evaluation.report import format_table, is_report_folder, write_report
-    from patrolmarl.output_folder import check_replaceable
 
     district = District.load(args.district)
     names = ["nearest"] if args.calibration else [p.strip() for p in args.policies.split(",")]
@@ -270,11 +269,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     policies = load_policies(names, district, seed=args.seed)
     out = args.out or Path("reports") / district.name
     if not args.calibration:
-        try:  # before the (long) evaluation: would write_report refuse this folder?
-            check_replaceable(out.absolute(), "report", is_report_folder)
-        except FileExistsError as exc:
-            raise PatrolMarlError(f"--out: {exc}") from None
-        _check_out(out)
+        _check_out(out, "report", is_report_folder)
     with _progress(not args.no_progress, len(policies) + 1, district) as on_step:
         ev = evaluate(district, policies, args.days, args.seed, on_step=on_step)
     if args.calibration:
@@ -302,7 +297,7 @@ def _theft_weights(text: str) -> list[float]:
 
 
 def _frontier(args: argparse.Namespace) -> int:
-    from patrolmarl.agents.registry import load_policy
+    from patrolmarl.agents.registry import load_policies
     from patrolmarl.envs.district import District
     from patrolmarl.evaluation.frontier import (
         DEFAULT_LAMBDAS,
@@ -312,19 +307,15 @@ def _frontier(args: argparse.Namespace) -> int:
         sweep_specs,
         write_frontier,
     )
-    from patrolmarl.output_folder import check_replaceable
 
     district = District.load(args.district)
     names = [p.strip() for p in args.policies.split(",")] if args.policies.strip() else []
     if not all(names) or len(set(names)) != len(names):
         raise PatrolMarlError(f"--policies: an empty or repeated name in {args.policies!r}")
-    policies = [load_policy(name, district, seed=args.seed) for name in names]
+    policies = load_policies(names, district, seed=args.seed)
     lambdas = args.lambdas if args.lambdas is not None else list(DEFAULT_LAMBDAS)
     out = args.out or Path("reports") / f"frontier-{district.name}"
-    try:  # before the (long) run: would write_frontier refuse this folder?
-        check_replaceable(out.absolute(), "frontier", is_frontier_folder)
-    except FileExistsError as exc:
-        raise PatrolMarlError(f"--out: {exc}") from None
+    _check_out(out, "frontier", is_frontier_folder)
     n_policies = len(set(sweep_specs(lambdas)) | set(names)) + 4
     with _progress(not args.no_progress, n_policies, district) as on_step:
         frontier = run_frontier(district, policies, args.days, args.seed, lambdas, on_step)
@@ -536,13 +527,18 @@ def _folder_name(spec: str) -> str:
     return (name or default_name(Path(target))).replace("/", "_")
 
 
-def _check_out(out: Path) -> None:
-    """Refuse an output folder that cannot be written, before any work starts."""
-    from patrolmarl.output_folder import check_writable
+def _check_out(
+    out: Path, kind: str | None = None, is_kind: Callable[[set[str]], bool] | None = None
+) -> None:
+    """Refuse, before any work starts, an output folder that cannot be written or that
+    holds something other than an earlier output of this ``kind`` (when given)."""
+    from patrolmarl.output_folder import check_replaceable, check_writable
 
     try:
+        if kind is not None and is_kind is not None:
+            check_replaceable(out.absolute(), kind, is_kind)
         check_writable(out)
-    except PatrolMarlError as exc:
+    except (FileExistsError, PatrolMarlError) as exc:
         raise PatrolMarlError(f"--out: {exc}") from None
 
 
