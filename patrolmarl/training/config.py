@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from patrolmarl.yaml_config import read_yaml_mapping, validate_mapping
+from patrolmarl.errors import ConfigError
+from patrolmarl.yaml_config import FieldError, read_yaml_mapping, validate_mapping
 
 PositiveInt = Annotated[int, Field(ge=1)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -143,6 +145,56 @@ class TrainConfig(_Strict):
                 "would be evaluation days; choose another seed"
             )
         return self
+
+    # -- values that validate field by field but cannot train (issue 17, item 9) --
+    @model_validator(mode="after")
+    def _trainable_values(self) -> TrainConfig:
+        for section in ("ppo", "pretrain", "reward", "normalize", "eval"):
+            for name, value in getattr(self, section):
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise FieldError(f"{section}.{name}", f"must be a finite number, got {value}")
+        weights = self.eval.score_weights
+        if any(not math.isfinite(w) or w < 0 for w in weights.values()):
+            raise FieldError("eval.score_weights", "weights must be finite and non-negative")
+        if not sum(weights.values()) > 0:
+            raise FieldError(
+                "eval.score_weights",
+                "needs at least one positive weight (the score divides by their sum)",
+            )
+        if self.ppo.batch_size < 2:
+            raise FieldError(
+                "ppo.batch_size", "must be at least 2 (advantages are normalised per mini-batch)"
+            )
+        if self.seed > MAX_SEED:
+            raise FieldError("seed", f"must be at most {MAX_SEED:,} (numpy's seed limit)")
+        return self
+
+
+#: numpy's and torch's global seeds are 32-bit.
+MAX_SEED = 2**32 - 1
+
+
+def check_rollout(config: TrainConfig, n_agents: int, source: str) -> None:
+    """Refuse a ``ppo.batch_size`` that does not split the rollout into whole mini-batches.
+
+    A rollout holds ``n_steps`` x ``n_districts`` x ``n_agents`` samples (``n_agents``
+    units per district); a larger batch or a remainder (a mini-batch of one sample
+    normalises to NaN) would train on something else than configured.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``source`` and ``ppo.batch_size``.
+    """
+    rollout = config.ppo.n_steps * config.n_districts * n_agents
+    batch = config.ppo.batch_size
+    if batch > rollout or rollout % batch:
+        raise ConfigError(
+            source,
+            "ppo.batch_size",
+            f"{batch:,} must divide the rollout of n_steps {config.ppo.n_steps} x "
+            f"n_districts {config.n_districts} x {n_agents} units = {rollout:,} samples",
+        )
 
 
 def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:

@@ -103,14 +103,25 @@ def test_run_folder_layout(trained):
     algorithm, _, run_dir, code, out, err = trained
     assert code == 0, err
     assert "Traceback" not in err
-    # The last line block of stdout is the final summary as JSON.
-    summary = json.loads(out[out.index("{") :])
-    assert summary["days"] == 1 and "response_mean" in summary
+    # Stdout ends with a short summary for people; final.json is the machine record.
+    lines = out.splitlines()
+    assert lines[-1] == f"report: {run_dir / 'report' / 'report.html'}"
+    assert "{" not in out
+    rows = {line.split()[0]: line.split()[1:] for line in lines if line.startswith("  ")}
+    assert {"ppo", "fixed_zone", "nearest"} <= set(rows)
+    response = json.loads((run_dir / "final.json").read_text())["summary"]["response_mean"]
+    assert rows["ppo"][0] == f"{response:.2f}"
+    assert any(line.startswith("  ppo - nearest: response ") for line in lines)
+    # 4,000 agent-steps are 9 rollouts of 32 steps x 14 slots, and training says so.
+    assert "4,000 agent-steps rounded up to 4,032 = 9 rollouts of 448" in out
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["algorithm"] == algorithm and saved["total_timesteps"] == TIMESTEPS
     for name in ("best.zip", "best_vecnormalize.pkl", "final.zip", "final.json"):
         assert (run_dir / name).is_file(), name
     final = json.loads((run_dir / "final.json").read_text())
+    assert final["summary"]["days"] == 1 and "response_mean" in final["summary"]
+    assert final["policies"]["ppo"]["response_mean"] == final["summary"]["response_mean"]
+    assert not [p.name for p in run_dir.iterdir() if p.name.endswith((".tmp", ".tmp.zip"))]
     assert set(final["vs_baselines"]) == {"nearest"}  # the config's final_baselines
     assert (
         final["vs_baselines"]["nearest"]["response_mean"]["ci_low"]
@@ -254,6 +265,34 @@ BAD_CONFIGS = {
         {"seed": 2081, "pretrain": {"teacher": "coverage"}},
         ["seed 2081", "would be evaluation days"],
     ),
+    # Values that pass field by field but used to crash mid-run (issue 17, item 9).
+    "no score weights": ({"eval": {"score_weights": {}}}, ["eval.score_weights", "positive"]),
+    "zero score weights": (
+        {"eval": {"score_weights": {"response_mean": 0.0, "thefts_per_day": 0.0}}},
+        ["eval.score_weights", "positive"],
+    ),
+    "batch of one": (
+        {"ppo": {"n_steps": 32, "batch_size": 1}},
+        ["ppo.batch_size", "at least 2"],
+    ),
+    "batch larger than the rollout": (
+        {"ppo": {"n_steps": 32, "batch_size": 1000}},
+        ["ppo.batch_size", "must divide the rollout", "= 448 samples"],
+    ),
+    "batch not dividing the rollout": (
+        {"ppo": {"n_steps": 32, "batch_size": 60}},
+        ["ppo.batch_size", "must divide the rollout"],
+    ),
+    "infinite learning rate": (
+        {"ppo": {"n_steps": 32, "batch_size": 64, "learning_rate": float("inf")}},
+        ["ppo.learning_rate"],
+    ),
+    "infinite entropy coefficient": (
+        {"ppo": {"n_steps": 32, "batch_size": 64, "ent_coef": float("inf")}},
+        ["ppo.ent_coef"],
+    ),
+    "infinite reward weight": ({"reward": {"theft": float("inf")}}, ["reward.theft"]),
+    "seed beyond numpy's": ({"seed": 2**32}, ["seed", "4,294,967,295"]),
 }
 
 
