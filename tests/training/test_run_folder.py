@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from patrolmarl.training import run_folder
-
 from tests.training.test_train_cli import assert_one_line_error, run_cli, tiny_config, write_config
 
 
@@ -129,7 +128,7 @@ def test_lock_is_released_and_names_its_holder(tmp_path):
         pass
 
 
-# ------------------------------------------------------------------ a failed run takes back its folder
+# ------------------------------------------------ a failed run takes back its folder
 class SetupCrash(RuntimeError):
     pass
 
@@ -168,7 +167,7 @@ def test_setup_error_writes_nothing(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-# ------------------------------------------------------------------ debris of a killed first checkpoint
+# ------------------------------------------------ debris of a killed first checkpoint
 def test_fresh_start_over_a_run_killed_in_its_first_checkpoint(tmp_path, config):
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints" / ".tmp-abc").mkdir(parents=True)

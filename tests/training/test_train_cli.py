@@ -107,7 +107,8 @@ def test_run_folder_layout(trained):
     lines = out.splitlines()
     assert lines[-1] == f"report: {run_dir / 'report' / 'report.html'}"
     assert "{" not in out
-    rows = {line.split()[0]: line.split()[1:] for line in lines if line.startswith("  ")}
+    table = [line.split() for line in lines if line.startswith("  ") and " - " not in line]
+    rows = {cells[0]: cells[1:] for cells in table}
     assert {"ppo", "fixed_zone", "nearest"} <= set(rows)
     response = json.loads((run_dir / "final.json").read_text())["summary"]["response_mean"]
     assert rows["ppo"][0] == f"{response:.2f}"
