@@ -224,23 +224,20 @@ def _beats(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from patrolmarl.envs.district import District
     from patrolmarl.training.config import load_train_config
-    from patrolmarl.training.train import describe_final, train_run, train_seeds
+    from patrolmarl.training.train import describe_final, resume_config, train_run, train_seeds
 
     overrides = {"total_timesteps": args.timesteps}
     if args.resume is not None:
         if args.config is not None or args.run_dir is not None:
             raise PatrolMarlError("--resume takes the config and folder of the run it continues")
         run_dir = args.resume
-        source = run_dir / "config.yaml"
-        if not source.is_file():
-            raise PatrolMarlError(f"--resume: {run_dir} is not a run folder (no config.yaml)")
+        config, source = resume_config(run_dir, overrides)
     else:
         if args.config is None:
             raise PatrolMarlError("train needs --config FILE (or --resume RUN_DIR)")
         source = args.config
-        overrides["district"] = args.district
         run_dir = args.run_dir or Path("runs") / args.config.stem
-    config = load_train_config(source, overrides)
+        config = load_train_config(source, overrides | {"district": args.district})
     District.load(config.district)  # a bad district fails now, not after set-up
     progress = not args.no_progress and sys.stderr.isatty()
     resume = args.resume is not None

@@ -47,6 +47,10 @@ RUN_ENTRIES = frozenset(
 _TEMP_SUFFIXES = (".tmp", ".tmp.zip", ".old")
 
 
+#: Entries of a run folder that are folders (the others are files).
+_FOLDERS = frozenset({"tb", "checkpoints", "report"})
+
+
 def is_leftover_temp(name: str) -> bool:
     """Whether ``name`` is a hidden temporary left by an interrupted atomic write."""
     return name.startswith(".") and name != LOCK_NAME and name.endswith(_TEMP_SUFFIXES)
@@ -119,8 +123,21 @@ def check_location(run_dir: Path, flag: str, fresh: bool) -> None:
             raise PatrolMarlError(f"{flag}: {exc}") from None
     if not ancestor.is_dir():
         raise PatrolMarlError(f"{where}: {ancestor} is not a folder")
+    if not fresh:  # a fresh run clears what an unfinished one left
+        _check_entry_kinds(run_dir, where)
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise PatrolMarlError(f"{where}: cannot write in {ancestor} (permission denied)")
+
+
+def _check_entry_kinds(run_dir: Path, where: str) -> None:
+    """Refuse a run folder whose own entries are of the wrong kind (a folder named
+    ``final.json``, a file named ``checkpoints``): the run could not write them."""
+    checks = [(run_dir / name, name in _FOLDERS) for name in RUN_ENTRIES - {"seeds.json"}]
+    checks.append((run_dir / "checkpoints" / "latest", False))
+    for path, folder in checks:
+        if path.is_symlink() or (path.exists() and path.is_dir() != folder):
+            kind = "a folder" if folder else "a regular file"
+            raise PatrolMarlError(f"{where}: {path} should be {kind}; move it away")
 
 
 def _nearest_existing(path: Path, where: str, longest: int) -> Path:

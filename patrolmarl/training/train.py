@@ -21,13 +21,14 @@ import numpy as np
 import torch
 import yaml
 from stable_baselines3.common.callbacks import CallbackList
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecNormalize
 
 from patrolmarl.agents.baselines import BASELINES
 from patrolmarl.agents.learned import SB3ModelPolicy
 from patrolmarl.envs.district import District
 from patrolmarl.envs.vec_env import PatrolVecEnv
-from patrolmarl.errors import PatrolMarlError
+from patrolmarl.errors import ConfigError, PatrolMarlError
 from patrolmarl.evaluation.evaluate import config_hash, evaluate, paired_differences
 from patrolmarl.evaluation.report import write_report
 from patrolmarl.training.callbacks import (
@@ -44,7 +45,7 @@ from patrolmarl.training.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from patrolmarl.training.config import TrainConfig, check_rollout
+from patrolmarl.training.config import TrainConfig, check_rollout, load_train_config
 from patrolmarl.training.imitation import clone, demonstrations
 from patrolmarl.training.run_folder import (
     check_location,
@@ -141,6 +142,42 @@ def train_run(
     write_text_atomically(run_dir / "final.json", json.dumps(summary, indent=2))
     venv.close()
     return summary
+
+
+def resume_config(
+    run_dir: Path, overrides: dict[str, Any], say: Callable[[str], None] = print
+) -> tuple[TrainConfig, Path]:
+    """The config of the run to resume in ``run_dir`` (``overrides`` applied) and its source.
+
+    That is ``config.yaml``; if the file is missing or unreadable as a whole (not
+    a wrong value in it), the config saved with the newest checkpoint, and
+    ``say`` tells so (``config.yaml`` is rewritten when the run starts).
+
+    Raises
+    ------
+    PatrolMarlError
+        If ``run_dir`` holds neither a usable config.yaml nor a checkpoint's config.
+    """
+    source = run_dir / "config.yaml"
+    try:
+        return load_train_config(source, overrides), source
+    except ConfigError as exc:
+        if exc.field or (source.exists() and not source.is_file()):
+            raise
+        problem = exc
+    for folder in checkpoint_folders(run_dir):
+        try:
+            saved = read_checkpoint(folder).state.get("config")
+        except DamagedCheckpoint:
+            continue
+        if isinstance(saved, dict):
+            say(f"{source}: {problem.reason}; using the config saved in {folder.name}")
+            state = folder / "state.json"
+            raw = saved | {k: v for k, v in overrides.items() if v is not None}
+            return validate_mapping(TrainConfig, raw, f"{state}: config"), state
+    if not source.exists():
+        raise PatrolMarlError(f"--resume: {run_dir} is not a run folder (no config.yaml)")
+    raise problem
 
 
 def _fresh_model(config: TrainConfig, venv: PatrolVecEnv, run_dir: Path):
@@ -278,6 +315,9 @@ def _train_and_report(
     save()
     save_model_atomically(model, vecnormalize, run_dir / "final.zip")
     if not (run_dir / "best.zip").exists():
+        if remaining <= 0:  # no learn(): the callback has neither model nor logger yet
+            model.set_logger(Logger(folder=None, output_formats=[]))
+            evaluator.init_callback(model)
         evaluator.run_evaluation()
     say(f"trained {model.num_timesteps:,} agent-steps in {minutes:.1f} min; final evaluation ...")
     summary = final_evaluation(district, run_dir, config)

@@ -336,3 +336,29 @@ def test_resume_on_a_changed_district_is_refused(killed_run, tmp_path):
     assert_one_line_error(
         code, out, err, f"--resume: {run_dir / 'district.json'}", "another version of district"
     )
+
+
+def test_resume_without_config_yaml_uses_the_checkpoints_config(killed_run, tmp_path):
+    """Also a resume with nothing left to train and no best.zip yet: it evaluates once."""
+    run_dir = copy_run(killed_run[0], tmp_path / "run")
+    step = killed_run[1]["num_timesteps"]
+    (run_dir / "config.yaml").unlink()
+    assert not (run_dir / "best.zip").exists()
+    checkpoint = latest(run_dir)[0].name
+    code, out, err = run_cli("train", "--resume", run_dir, "--timesteps", step, "--no-progress")
+    assert code == 0, err
+    assert f"config.yaml: file not found; using the config saved in {checkpoint}" in out
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["total_timesteps"] == step and saved["algorithm"] == "maskable_ppo"
+    assert (run_dir / "best.zip").is_file() and (run_dir / "final.json").is_file()
+
+
+@pytest.mark.parametrize("entry", ["final.json", "config.yaml", "checkpoints/latest"])
+def test_resume_refuses_an_entry_of_the_wrong_kind(killed_run, tmp_path, entry):
+    run_dir = copy_run(killed_run[0], tmp_path / "run")
+    path = run_dir / entry
+    path.unlink(missing_ok=True)
+    path.mkdir()
+    code, out, err = run_cli("train", "--resume", run_dir, "--no-progress")
+    assert_one_line_error(code, out, err, str(path))
+    assert path.is_dir() and not (run_dir / "report").exists()
