@@ -129,6 +129,8 @@ def killed_run(tmp_path_factory) -> tuple[Path, dict]:
                 assert proc.poll() is None, (folder / "stderr.txt").read_text()
                 assert time.monotonic() < deadline, "no checkpoint within 120 s"
                 time.sleep(0.1)
+            # A second training into the same folder meanwhile: refused by the lock.
+            second = run_cli("train", "--resume", run_dir, "--no-progress")
             time.sleep(1.0)  # a few more iterations: the kill may land mid-save
             assert proc.poll() is None, "training ended before it was killed"
             os.kill(proc.pid, signal.SIGKILL)
@@ -140,6 +142,8 @@ def killed_run(tmp_path_factory) -> tuple[Path, dict]:
     assert not (run_dir / "final.json").exists()
     checkpoint, state = latest(run_dir)
     assert_complete_checkpoint(checkpoint)
+    line = assert_one_line_error(*second)
+    assert line == f"patrolmarl: error: {run_dir} is in use by another training (pid {proc.pid})"
     return run_dir, state
 
 

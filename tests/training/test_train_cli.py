@@ -334,6 +334,16 @@ def test_bad_district_in_train_config(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("seeds", ["4294967296", "1,1", "-1", "1,x"])
+def test_bad_seeds_flag(tmp_path, seeds):
+    config = write_config(tmp_path, tiny_config(tmp_path))
+    code, out, err = run_cli(
+        "train", "--config", config, "--run-dir", tmp_path / "run", "--seeds", seeds
+    )
+    assert_one_line_error(code, out, err, "--seeds", repr(seeds))
+    assert not (tmp_path / "run").exists()
+
+
 def test_train_needs_a_config(tmp_path):
     code, out, err = run_cli("train", "--run-dir", tmp_path / "run")
     assert_one_line_error(code, out, err, "--config")
@@ -372,4 +382,20 @@ def test_relative_score_when_the_baseline_scores_zero():
             {"response_mean": 1.0, "thefts_per_day": 0.0},
         )
         == 2.0
+    )
+
+
+def test_rounding_note():
+    """ppo.yaml's rollout is 16 districts x 14 units x 128 steps = 28,672 agent-steps."""
+    from patrolmarl.training.train import rounding_note
+
+    assert rounding_note(60_000, 0, 28_672) == (
+        "60,000 agent-steps rounded up to 86,016 = 3 rollouts of 28,672"
+    )
+    assert rounding_note(57_344, 0, 28_672) == "training 57,344 agent-steps = 2 rollouts of 28,672"
+    assert rounding_note(1_000, 448, 448) == (
+        "1,000 agent-steps rounded up to 1,344 = 448 + 2 rollouts of 448"
+    )
+    assert (
+        rounding_note(500, 448, 448) == "500 agent-steps rounded up to 896 = 448 + 1 rollout of 448"
     )
