@@ -5,7 +5,9 @@ saves the optimizer state inside), ``vecnormalize.pkl``, ``rng.pt`` (torch and
 numpy generator states) and ``state.json`` (step count, config, best score so
 far). It is written under a temporary name and renamed into place; the file
 ``checkpoints/latest`` then names it, replaced atomically. A crash at any point
-leaves the previous checkpoint as the latest good one.
+leaves the previous checkpoint as the latest good one. On resume, a checkpoint
+whose files are missing or damaged is skipped for the newest intact one
+(:func:`checkpoint_folders` gives the order, :class:`DamagedCheckpoint` names the file).
 """
 
 from __future__ import annotations

@@ -94,7 +94,6 @@ def train_run(
         an existing one, there is no intact checkpoint to resume from, or the
         config does not fit the district.
     """
-    started = time.perf_counter()
     flag = "--resume" if resume else "--run-dir"
     check_location(run_dir, flag, fresh=not resume)
     if resume and not checkpoint_folders(run_dir):
@@ -138,8 +137,7 @@ def train_run(
             progress_bar,
             say,
         )
-    summary["train_minutes_this_session"] = (time.perf_counter() - started) / 60.0
-    write_text_atomically(run_dir / "final.json", json.dumps(summary, indent=2))
+        write_text_atomically(run_dir / "final.json", json.dumps(summary, indent=2))
     venv.close()
     return summary
 
@@ -321,6 +319,7 @@ def _train_and_report(
         evaluator.run_evaluation()
     say(f"trained {model.num_timesteps:,} agent-steps in {minutes:.1f} min; final evaluation ...")
     summary = final_evaluation(district, run_dir, config)
+    summary["train_minutes_this_session"] = minutes
     if pretrain is not None:
         summary["pretrain"] = pretrain
     return summary
