@@ -9,8 +9,6 @@ from pathlib import Path
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import TensorBoardOutputFormat
-from tensorboard.compat.proto.event_pb2 import Event, SessionLog
 
 from patrolmarl.agents.learned import (
     ObservationNormalizer,
@@ -73,27 +71,6 @@ class DomainMetricsCallback(BaseCallback):
             if np.isfinite(array).any():
                 name = "thefts_per_day" if key == "thefts" else key
                 self.logger.record(f"{prefix}/{name}", float(np.nanmean(array)))
-
-
-class TensorboardResumeCallback(BaseCallback):
-    """On resume, tell tensorboard to drop what the interrupted session logged after
-    the checkpoint (those steps are trained again): a ``SessionLog.START`` event at
-    the first step after ``checkpoint_step``, as ``SummaryWriter(purge_step=...)`` writes."""
-
-    def __init__(self, checkpoint_step: int) -> None:
-        super().__init__()
-        self.checkpoint_step = checkpoint_step
-
-    def _on_training_start(self) -> None:
-        for output in self.logger.output_formats:
-            if isinstance(output, TensorBoardOutputFormat):
-                purge = self.checkpoint_step + 1
-                writer = output.writer.file_writer
-                writer.add_event(Event(step=purge, file_version="brain.Event:2"))
-                writer.add_event(Event(step=purge, session_log=SessionLog(status=SessionLog.START)))
-
-    def _on_step(self) -> bool:
-        return True
 
 
 def policy_of(model, vecnormalize, district: District, name: str = "ppo") -> SB3ModelPolicy:

@@ -135,7 +135,7 @@ def _check_entry_kinds(run_dir: Path, where: str) -> None:
     checks = [(run_dir / name, name in _FOLDERS) for name in RUN_ENTRIES - {"seeds.json"}]
     checks.append((run_dir / "checkpoints" / "latest", False))
     for path, folder in checks:
-        if path.is_symlink() or (path.exists() and path.is_dir() != folder):
+        if path.exists() and path.is_dir() != folder:
             kind = "a folder" if folder else "a regular file"
             raise PatrolMarlError(f"{where}: {path} should be {kind}; move it away")
 
@@ -233,10 +233,12 @@ def _remove(path: Path) -> None:
 
 
 def remove_leftover_temps(run_dir: Path) -> list[str]:
-    """Delete the hidden temporaries of interrupted writes in ``run_dir`` and its
-    ``checkpoints/``; returns their names."""
+    """Delete the hidden temporaries of interrupted writes in ``run_dir``, its
+    ``checkpoints/`` and its tensorboard runs; returns their names."""
     leftovers = [p for p in _entries(run_dir) if is_leftover_temp(p.name)]
     leftovers += [p for p in _entries(run_dir / "checkpoints") if p.name.startswith(".tmp")]
+    for tb_run in _entries(run_dir / "tb"):
+        leftovers += [p for p in _entries(tb_run) if is_leftover_temp(p.name)]
     for path in leftovers:
         _remove(path)
     return [p.name for p in leftovers]

@@ -36,7 +36,6 @@ from patrolmarl.training.callbacks import (
     CriticWarmupCallback,
     DomainMetricsCallback,
     PatrolEvalCallback,
-    TensorboardResumeCallback,
     save_model_atomically,
 )
 from patrolmarl.training.checkpoint import (
@@ -55,6 +54,7 @@ from patrolmarl.training.run_folder import (
     remove_leftover_temps,
     write_text_atomically,
 )
+from patrolmarl.training.tensorboard_logs import forget_logs_after
 from patrolmarl.yaml_config import validate_mapping
 
 TB_NAME = "ppo"
@@ -116,6 +116,7 @@ def train_run(
                 say(f"removed {name}, left by an interrupted write")
             model, vecnormalize, checkpoint = _restore(run_dir, config, venv, say)
             _check_district(run_dir, district)
+            forget_logs_after(run_dir / "tb", model.num_timesteps)  # they are trained again
             best_score = checkpoint.state.get("best_score", float("inf"))
             say(f"resuming {run_dir} at step {model.num_timesteps:,}")
         else:
@@ -293,8 +294,6 @@ def _train_and_report(
         evaluator,
         CheckpointCallback(config.checkpoint_freq, save),
     ]
-    if resume:
-        callbacks.append(TensorboardResumeCallback(model.num_timesteps))
     if config.pretrain.teacher is not None and config.pretrain.critic_warmup_steps > 0:
         callbacks.append(CriticWarmupCallback(config.pretrain.critic_warmup_steps))
     remaining = config.total_timesteps - model.num_timesteps
