@@ -50,7 +50,14 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _blocked(path: Path) -> bool:
+    """An earlier damage turned a parent folder into a file: nothing to damage here."""
+    return any(p.exists() and not p.is_dir() for p in path.parents)
+
+
 def _replace(path: Path, data: bytes) -> None:
+    if _blocked(path):
+        return
     _remove(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
@@ -62,6 +69,8 @@ def _truncate(path: Path) -> None:
 
 
 def _into_folder(path: Path) -> None:
+    if _blocked(path):
+        return
     _remove(path)
     path.mkdir(parents=True)
 
