@@ -430,44 +430,39 @@ def _district_import(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from patrolmarl.envs.district import District
-    from patrolmarl.training.config import TrainConfig, load_train_config
-    from patrolmarl.training.train import train_run, train_seeds
+    from patrolmarl.training.config import load_train_config
+    from patrolmarl.training.train import describe_final, resume_config, train_run, train_seeds
 
+    overrides = {"total_timesteps": args.timesteps}
     if args.resume is not None:
         if args.config is not None or args.run_dir is not None:
             raise PatrolMarlError("--resume takes the config and folder of the run it continues")
         run_dir = args.resume
-        saved = run_dir / "config.yaml"
-        if not saved.is_file():
-            raise PatrolMarlError(f"--resume: {run_dir} is not a run folder (no config.yaml)")
-        config = load_train_config(saved)
+        config, source = resume_config(run_dir, overrides)
     else:
         if args.config is None:
             raise PatrolMarlError("train needs --config FILE (or --resume RUN_DIR)")
-        overrides = {"district": args.district, "total_timesteps": args.timesteps}
-        config = load_train_config(args.config, overrides)
+        source = args.config
         run_dir = args.run_dir or Path("runs") / args.config.stem
-    if args.resume is not None and args.timesteps is not None:
-        config = TrainConfig.model_validate(
-            config.model_dump() | {"total_timesteps": args.timesteps}
-        )
+        config = load_train_config(source, overrides | {"district": args.district})
     District.load(config.district)  # a bad district fails now, not after set-up
     progress = not args.no_progress and sys.stderr.isatty()
     resume = args.resume is not None
     seeds = _parse_seeds(args.seeds) if args.seeds is not None else None
     if resume and (run_dir / "seeds.json").is_file():
-        seeds = json.loads((run_dir / "seeds.json").read_text())
+        seeds = _saved_seeds(run_dir / "seeds.json")
     if seeds is None:
-        summary = train_run(config, run_dir, resume=resume, progress_bar=progress)
-        print(json.dumps(_json_safe(summary["summary"]), indent=2))
+        summary = train_run(config, run_dir, resume, progress, source=str(source))
+        print(describe_final(summary, run_dir))
         return 0
-    summary = train_seeds(config, seeds, run_dir, resume=resume, progress_bar=progress)
+    summary = train_seeds(config, seeds, run_dir, resume, progress, source=str(source))
     for key in ("response_mean", "thefts_per_day", "response_p90"):
         row = summary["metrics"][key]
         print(
             f"{key:16s} mean {row['mean']:.3f}  95% CI [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
             f"  sd {row['std']:.3f}  over seeds {seeds}"
         )
+    print(f"runs: {', '.join(str(run_dir / f'seed_{s}') for s in seeds)} (each with report/)")
     print(f"learning curves: {run_dir / 'learning_curves.png'}")
     return 0
 
@@ -508,14 +503,18 @@ def _advise(args: argparse.Namespace) -> int:
 
 
 def _parse_seeds(text: str) -> list[int]:
+    from patrolmarl.training.config import MAX_SEED
+
     try:
         seeds = [int(s) for s in text.split(",")]
     except ValueError:
         raise PatrolMarlError(
             f"--seeds: expected comma-separated whole numbers, got {text!r}"
         ) from None
-    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise PatrolMarlError(f"--seeds: seeds must be distinct and non-negative, got {text!r}")
+    if any(not 0 <= s <= MAX_SEED for s in seeds) or len(set(seeds)) != len(seeds):
+        raise PatrolMarlError(
+            f"--seeds: seeds must be distinct, from 0 to {MAX_SEED:,}, got {text!r}"
+        )
     return seeds
 
 
@@ -540,6 +539,14 @@ def _check_out(
         check_writable(out)
     except (FileExistsError, PatrolMarlError) as exc:
         raise PatrolMarlError(f"--out: {exc}") from None
+
+
+def _saved_seeds(path: Path) -> list[int]:
+    """The seeds of a resumed set of runs (``seeds.json``, written by ``train --seeds``)."""
+    try:
+        return _parse_seeds(",".join(str(s) for s in json.loads(path.read_text())))
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, PatrolMarlError):
+        raise PatrolMarlError(f"--resume: {path} is damaged (expected a list of seeds)") from None
 
 
 def _calibration_table(calibration: dict) -> str:

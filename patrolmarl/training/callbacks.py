@@ -16,6 +16,8 @@ from patrolmarl.agents.learned import (
     observes_move_gains,
 )
 from patrolmarl.envs.district import District
+from patrolmarl.envs.metrics import concatenate_records, episode_metrics
+from patrolmarl.envs.vec_env import PatrolVecEnv
 from patrolmarl.evaluation.evaluate import BASELINE, evaluate
 from patrolmarl.training.config import EvalSettings
 from patrolmarl.training.imitation import actor_parameters
@@ -24,10 +26,17 @@ DOMAIN_SCALARS = ("response_mean", "response_p90", "thefts", "closure_rate", "fa
 
 
 class DomainMetricsCallback(BaseCallback):
-    """Logs the realised metrics of the days finished in each rollout under ``patrol/``."""
+    """Logs domain metrics at the end of every rollout.
 
-    def __init__(self) -> None:
+    ``patrol/*``: the realised metrics of the days finished in the rollout (when
+    any finished). ``patrol_running/*``: the days in progress, from their calls
+    so far (pooled over the districts; thefts per day scaled by the simulated
+    share of a day), so that runs shorter than a day show them too.
+    """
+
+    def __init__(self, venv: PatrolVecEnv) -> None:
         super().__init__()
+        self._venv = venv
         self._finished: list[dict] = []
 
     def _on_step(self) -> bool:
@@ -37,15 +46,31 @@ class DomainMetricsCallback(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
+        self._log_running()
         if not self._finished:
             return
-        for key in DOMAIN_SCALARS:
-            values = np.array([m[key] for m in self._finished], dtype=float)
-            if np.isfinite(values).any():
-                name = "thefts_per_day" if key == "thefts" else key
-                self.logger.record(f"patrol/{name}", float(np.nanmean(values)))
+        self._record("patrol", {k: [m[k] for m in self._finished] for k in DOMAIN_SCALARS})
         self.logger.record("patrol/days_finished", len(self._finished))
         self._finished.clear()
+
+    def _log_running(self) -> None:
+        sim = self._venv.sim
+        records = [sim.record(b) for b in range(sim.batch_size)]
+        minutes = sum(r.steps for r in records) * sim.step_minutes
+        if minutes == 0:
+            return
+        metrics = episode_metrics(concatenate_records(records), sim.incidents)
+        days = minutes / self._venv.district.config.simulation.episode_minutes
+        metrics["thefts"] = metrics["thefts"] / days
+        self._record("patrol_running", {k: [metrics[k]] for k in DOMAIN_SCALARS})
+        self.logger.record("patrol_running/days_simulated", days)
+
+    def _record(self, prefix: str, values: dict[str, list[float]]) -> None:
+        for key, seq in values.items():
+            array = np.array(seq, dtype=float)
+            if np.isfinite(array).any():
+                name = "thefts_per_day" if key == "thefts" else key
+                self.logger.record(f"{prefix}/{name}", float(np.nanmean(array)))
 
 
 def policy_of(model, vecnormalize, district: District, name: str = "ppo") -> SB3ModelPolicy:

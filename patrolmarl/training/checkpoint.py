@@ -5,7 +5,9 @@ saves the optimizer state inside), ``vecnormalize.pkl``, ``rng.pt`` (torch and
 numpy generator states) and ``state.json`` (step count, config, best score so
 far). It is written under a temporary name and renamed into place; the file
 ``checkpoints/latest`` then names it, replaced atomically. A crash at any point
-leaves the previous checkpoint as the latest good one.
+leaves the previous checkpoint as the latest good one. On resume, a checkpoint
+whose files are missing or damaged is skipped for the newest intact one
+(:func:`checkpoint_folders` gives the order, :class:`DamagedCheckpoint` names the file).
 """
 
 from __future__ import annotations
@@ -24,13 +26,22 @@ import numpy as np
 import torch
 
 from patrolmarl.errors import PatrolMarlError
+from patrolmarl.training.run_folder import write_text_atomically
 
 KEEP_LAST = 2
 
 
+class DamagedCheckpoint(PatrolMarlError):
+    """A checkpoint file that is missing or cannot be read; the message names the file."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path} {problem}")
+        self.path = path
+
+
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint's paths and state."""
+    """A checkpoint's folder and its validated ``state.json``."""
 
     folder: Path
     state: dict[str, Any]
@@ -45,16 +56,35 @@ class Checkpoint:
         """The pickled VecNormalize statistics (may not exist)."""
         return self.folder / "vecnormalize.pkl"
 
+    @property
+    def num_timesteps(self) -> int:
+        """The step count at which the checkpoint was written."""
+        return self.state["num_timesteps"]
+
     def restore_rng(self) -> dict[str, Any]:
         """Restore the global RNGs (torch, numpy, random); returns the extra saved states.
 
         Call it after loading the model: SB3's load reseeds the global RNGs.
+
+        Raises
+        ------
+        DamagedCheckpoint
+            If ``rng.pt`` is missing or does not hold the saved states.
         """
-        saved = torch.load(self.folder / "rng.pt", weights_only=False)
-        torch.set_rng_state(saved["torch"])
-        np.random.set_state(saved["numpy_global"])
-        random.setstate(saved["python"])
-        return saved["extra"]
+        path = self.folder / "rng.pt"
+        if not path.is_file():
+            raise DamagedCheckpoint(path, "is missing")
+        try:
+            saved = torch.load(path, weights_only=False)
+            torch.set_rng_state(saved["torch"])
+            np.random.set_state(saved["numpy_global"])
+            random.setstate(saved["python"])
+            extra = saved["extra"]
+        except Exception as exc:  # any garbage: unpickling can raise nearly anything
+            raise DamagedCheckpoint(path, f"is damaged ({exc.__class__.__name__})") from None
+        if not isinstance(extra, dict):
+            raise DamagedCheckpoint(path, "is damaged (no generator states)")
+        return extra
 
 
 def save_checkpoint(
@@ -91,29 +121,55 @@ def save_checkpoint(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _write_atomically(root / "latest", final.name)
+    write_text_atomically(root / "latest", final.name)
     _prune(root, keep=final.name)
     return final
 
 
-def load_latest_checkpoint(run_dir: Path) -> Checkpoint:
-    """The latest good checkpoint of a run; :class:`PatrolMarlError` if there is none."""
-    pointer = run_dir / "checkpoints" / "latest"
-    if not pointer.is_file():
-        raise PatrolMarlError(f"--resume: {run_dir} has no checkpoint to resume from")
-    folder = run_dir / "checkpoints" / pointer.read_text().strip()
+def checkpoint_folders(run_dir: Path) -> list[Path]:
+    """The run's checkpoint folders to try on resume, best first.
+
+    The folder ``checkpoints/latest`` names comes first (if it names one), then
+    the other ``step_<N>`` folders, newest first.
+    """
+    root = run_dir / "checkpoints"
     try:
-        state = json.loads((folder / "state.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        raise PatrolMarlError(f"--resume: checkpoint {folder} is unreadable") from None
+        steps = [p for p in root.iterdir() if _step_key(p.name) is not None and p.is_dir()]
+    except OSError:
+        return []
+    steps.sort(key=lambda p: _step_key(p.name), reverse=True)
+    try:
+        named = (root / "latest").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        named = ""
+    first = [p for p in steps if p.name == named]
+    return first + [p for p in steps if p.name != named]
+
+
+def read_checkpoint(folder: Path) -> Checkpoint:
+    """The checkpoint in ``folder`` with its ``state.json``.
+
+    Raises
+    ------
+    DamagedCheckpoint
+        If ``state.json`` is missing, not JSON, or not an object with a step count.
+    """
+    path = folder / "state.json"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DamagedCheckpoint(path, "is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DamagedCheckpoint(path, f"is damaged ({exc.__class__.__name__})") from None
+    if not isinstance(state, dict):
+        raise DamagedCheckpoint(path, f"is damaged (a JSON {type(state).__name__}, not an object)")
+    steps = state.get("num_timesteps")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise DamagedCheckpoint(path, "is damaged (no whole num_timesteps)")
+    best = state.get("best_score", float("inf"))
+    if isinstance(best, bool) or not isinstance(best, int | float):
+        raise DamagedCheckpoint(path, "is damaged (best_score is not a number)")
     return Checkpoint(folder=folder, state=state)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    _fsync(tmp)
-    os.replace(tmp, path)
 
 
 def _fsync(path: Path) -> None:

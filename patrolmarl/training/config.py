@@ -9,13 +9,15 @@ from pydantic import Field, model_validator
 
 from patrolmarl.config_types import Flag, NonNegativeFloat, PositiveFloat, Text, number, whole
 from patrolmarl.config_types import StrictModel as _Strict
-from patrolmarl.yaml_config import read_yaml_mapping, validate_mapping
+from patrolmarl.errors import ConfigError
+from patrolmarl.yaml_config import FieldError, read_yaml_mapping, validate_mapping
 
 #: Largest count of a training config (timesteps, frequencies, batch sizes).
 MAX_COUNT = 10**12
 PositiveInt = whole(ge=1, le=MAX_COUNT)
 #: Seeds fit numpy's legacy and torch's seeding (below 2^32).
-Seed = whole(ge=0, le=2**32 - 1)
+MAX_SEED = 2**32 - 1
+Seed = whole(ge=0, le=MAX_SEED)
 #: Most days of one evaluation or demonstration set.
 Days = whole(ge=1, le=10_000)
 
@@ -147,6 +149,44 @@ class TrainConfig(_Strict):
                 "would be evaluation days; choose another seed"
             )
         return self
+
+    # -- values that validate field by field but cannot train (issue 17, item 9) --
+    @model_validator(mode="after")
+    def _trainable_values(self) -> TrainConfig:
+        # Finite, non-negative numbers and 32-bit seeds are the field types' work.
+        if not sum(self.eval.score_weights.values()) > 0:
+            raise FieldError(
+                "eval.score_weights",
+                "needs at least one positive weight (the score divides by their sum)",
+            )
+        if self.ppo.batch_size < 2:
+            raise FieldError(
+                "ppo.batch_size", "must be at least 2 (advantages are normalised per mini-batch)"
+            )
+        return self
+
+
+def check_rollout(config: TrainConfig, n_agents: int, source: str) -> None:
+    """Refuse a ``ppo.batch_size`` that does not split the rollout into whole mini-batches.
+
+    A rollout holds ``n_steps`` x ``n_districts`` x ``n_agents`` samples (``n_agents``
+    units per district); a larger batch or a remainder (a mini-batch of one sample
+    normalises to NaN) would train on something else than configured.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``source`` and ``ppo.batch_size``.
+    """
+    rollout = config.ppo.n_steps * config.n_districts * n_agents
+    batch = config.ppo.batch_size
+    if batch > rollout or rollout % batch:
+        raise ConfigError(
+            source,
+            "ppo.batch_size",
+            f"{batch:,} must divide the rollout of n_steps {config.ppo.n_steps} x "
+            f"n_districts {config.n_districts} x {n_agents} units = {rollout:,} samples",
+        )
 
 
 def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:

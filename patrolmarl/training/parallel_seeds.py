@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from patrolmarl.errors import PatrolMarlError
+from patrolmarl.training.checkpoint import checkpoint_folders
 from patrolmarl.training.config import TrainConfig
 from patrolmarl.training.ray_cluster import connect, local_cpus, ray_installed
 
@@ -25,16 +26,17 @@ def seed_dir(run_dir: Path, seed: int) -> Path:
 
 
 def train_each_seed(
-    config: TrainConfig,
-    seeds: list[int],
+    configs: Sequence[TrainConfig],
     run_dir: Path,
     resume: bool = False,
     progress_bar: bool = False,
     say: Callable[[str], None] = print,
     parallel: bool | None = None,
     extra_callbacks: Sequence = (),
+    source: str = "training config",
 ) -> list[dict[str, Any]]:
-    """Train (or, with ``resume``, finish) every seed; their final summaries in seed order.
+    """Train (or, with ``resume``, finish) one run per config (one config per seed); their
+    final summaries in the configs' order.
 
     ``parallel`` None: through Ray when it is installed and more than one seed
     is left to train (``extra_callbacks`` live in this process, so they force
@@ -44,28 +46,38 @@ def train_each_seed(
 
     finals: dict[int, dict[str, Any]] = {}
     pending = []
-    for seed in seeds:
-        done = seed_dir(run_dir, seed) / "final.json"
-        if resume and done.exists():
-            finals[seed] = json.loads(done.read_text())
+    for config in configs:
+        done = _read_final(seed_dir(run_dir, config.seed)) if resume else None
+        if done is not None:
+            finals[config.seed] = done
         else:
-            pending.append(seed)
+            pending.append(config)
     if parallel is None:
         parallel = ray_installed() and len(pending) > 1 and not extra_callbacks
     if parallel and pending:
-        finals.update(_train_through_ray(config, pending, run_dir, resume, say))
+        finals.update(_train_through_ray(pending, run_dir, resume, say))
     else:
-        for seed in pending:
-            folder = seed_dir(run_dir, seed)
-            finals[seed] = train_run(
-                config.model_copy(update={"seed": seed}),
+        for config in pending:
+            folder = seed_dir(run_dir, config.seed)
+            finals[config.seed] = train_run(
+                config,
                 folder,
-                resume=resume and (folder / "checkpoints" / "latest").exists(),
+                resume=resume and bool(checkpoint_folders(folder)),
                 progress_bar=progress_bar,
                 say=say,
                 extra_callbacks=extra_callbacks,
+                source=source,
             )
-    return [finals[seed] for seed in seeds]
+    return [finals[config.seed] for config in configs]
+
+
+def _read_final(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``final.json`` if it is complete; None if absent or unreadable (re-run it)."""
+    try:
+        final = json.loads((run_dir / "final.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return final if isinstance(final, dict) and isinstance(final.get("summary"), dict) else None
 
 
 def _train_one_seed(config: dict[str, Any], folder: str, resume: bool) -> dict[str, Any]:
@@ -79,31 +91,29 @@ def _train_one_seed(config: dict[str, Any], folder: str, resume: bool) -> dict[s
         def say(line: str) -> None:
             print(line, file=log, flush=True)
 
-        resume = resume and (folder_path / "checkpoints" / "latest").exists()
+        resume = resume and bool(checkpoint_folders(folder_path))
         return train_run(TrainConfig.model_validate(config), folder_path, resume=resume, say=say)
 
 
 def _train_through_ray(
-    config: TrainConfig, seeds: list[int], run_dir: Path, resume: bool, say: Callable[[str], None]
+    configs: list[TrainConfig], run_dir: Path, resume: bool, say: Callable[[str], None]
 ) -> dict[int, dict[str, Any]]:
     """One Ray task per seed, each with ``torch_threads`` CPUs; results as they finish."""
     started = connect("parallel seeds", None, local_cpus())
     import ray
     from ray.exceptions import RayTaskError
 
-    task = ray.remote(num_cpus=config.torch_threads)(_train_one_seed)
-    at_once = max(1, int(ray.cluster_resources().get("CPU", 1)) // config.torch_threads)
+    seeds = [c.seed for c in configs]
+    threads = max(c.torch_threads for c in configs)
+    task = ray.remote(num_cpus=threads)(_train_one_seed)
+    at_once = max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
     say(
         f"training seeds {seeds} through Ray, {min(at_once, len(seeds))} at a time; "
         f"each seed's log: {seed_dir(run_dir, seeds[0]).parent}/seed_<s>/{LOG_NAME}"
     )
     refs = {
-        task.remote(
-            config.model_copy(update={"seed": s}).model_dump(),
-            str(seed_dir(run_dir, s).absolute()),
-            resume,
-        ): s
-        for s in seeds
+        task.remote(c.model_dump(), str(seed_dir(run_dir, c.seed).absolute()), resume): c.seed
+        for c in configs
     }
     finals: dict[int, dict[str, Any]] = {}
     try:

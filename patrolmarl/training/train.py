@@ -1,9 +1,12 @@
 """Train PPO / MaskablePPO patrol policies: one run per seed, checkpoints, resume, final report.
 
-A run folder holds ``config.yaml`` (the resolved config), ``tb/`` (tensorboard),
-``checkpoints/`` (see :mod:`patrolmarl.training.checkpoint`), ``best.zip`` (+
+A run folder holds ``config.yaml`` (the resolved config), ``district.json``
+(the district's name and config hash), ``tb/`` (tensorboard), ``checkpoints/``
+(see :mod:`patrolmarl.training.checkpoint`), ``best.zip`` (+
 ``best_vecnormalize.pkl``, the best model by the evaluation score),
-``final.zip``, and ``report/`` (the final evaluation against the baselines).
+``final.zip``, ``report/`` (the final evaluation against the baselines) and
+``final.json`` (its figures); see :mod:`patrolmarl.training.run_folder` for the
+checks, the lock and the atomic writes.
 """
 
 from __future__ import annotations
@@ -18,14 +21,15 @@ import numpy as np
 import torch
 import yaml
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecNormalize
 
 from patrolmarl.agents.baselines import BASELINES
 from patrolmarl.agents.learned import SB3ModelPolicy
 from patrolmarl.envs.district import District
 from patrolmarl.envs.vec_env import PatrolVecEnv
-from patrolmarl.errors import PatrolMarlError
-from patrolmarl.evaluation.evaluate import evaluate, paired_differences
+from patrolmarl.errors import ConfigError, PatrolMarlError
+from patrolmarl.evaluation.evaluate import config_hash, evaluate, paired_differences
 from patrolmarl.evaluation.report import write_report
 from patrolmarl.training.callbacks import (
     CheckpointCallback,
@@ -34,11 +38,26 @@ from patrolmarl.training.callbacks import (
     PatrolEvalCallback,
     save_model_atomically,
 )
-from patrolmarl.training.checkpoint import load_latest_checkpoint, save_checkpoint
-from patrolmarl.training.config import TrainConfig
+from patrolmarl.training.checkpoint import (
+    DamagedCheckpoint,
+    checkpoint_folders,
+    read_checkpoint,
+    save_checkpoint,
+)
+from patrolmarl.training.config import TrainConfig, check_rollout, load_train_config
 from patrolmarl.training.imitation import clone, demonstrations
 from patrolmarl.training.parallel_seeds import seed_dir, train_each_seed
+from patrolmarl.training.run_folder import (
+    check_location,
+    claimed,
+    clear_unfinished_run,
+    holds_results,
+    remove_leftover_temps,
+    write_text_atomically,
+)
 from patrolmarl.training.seed_summary import plot_learning_curves, seeds_summary
+from patrolmarl.training.tensorboard_logs import forget_logs_after
+from patrolmarl.yaml_config import validate_mapping
 
 TB_NAME = "ppo"
 
@@ -60,26 +79,31 @@ def train_run(
     progress_bar: bool = False,
     say: Callable[[str], None] = print,
     extra_callbacks: Sequence[BaseCallback] = (),
+    source: str = "training config",
 ) -> dict[str, Any]:
     """Train (or resume) one run in ``run_dir``; returns the final evaluation summary.
 
     When resuming, ``config`` is the run's own (``config.yaml``), possibly with a
-    larger ``total_timesteps``; training continues from the latest checkpoint.
+    larger ``total_timesteps``; training continues from the newest intact
+    checkpoint. ``source`` names the config in error messages.
     ``extra_callbacks`` run after the evaluation callback (e.g. a sweep's reporter).
+
+    Everything that can be checked is checked before anything is written (see
+    :mod:`patrolmarl.training.run_folder`); the folder is locked for the run.
 
     Raises
     ------
     PatrolMarlError
-        If a fresh run would overwrite an existing one, or there is nothing to resume.
+        If the folder cannot hold the run, is in use, a fresh run would overwrite
+        an existing one, there is no intact checkpoint to resume from, or the
+        config does not fit the district.
     """
-    started = time.perf_counter()
-    pretrain: dict[str, Any] | None = None
-    checkpoint = load_latest_checkpoint(run_dir) if resume else None
-    if checkpoint is None and _holds_a_run(run_dir):
+    flag = "--resume" if resume else "--run-dir"
+    check_location(run_dir, flag, fresh=not resume)
+    if resume and not checkpoint_folders(run_dir):
+        raise PatrolMarlError(f"--resume: {run_dir} has no checkpoint to resume from")
+    if not resume and holds_results(run_dir):
         raise PatrolMarlError(f"--run-dir: {run_dir} already holds a run (use --resume)")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
-    torch.set_num_threads(config.torch_threads)
     district = District.load(config.district)
     venv = PatrolVecEnv(
         district,
@@ -88,57 +112,188 @@ def train_run(
         reward_weights=config.reward.model_dump(),
         move_gains=config.observation.move_gains,
     )
-    algorithm = _algorithm(config.algorithm)
-    if checkpoint is not None:
+    check_rollout(config, venv.n_agents, source)
+    torch.set_num_threads(config.torch_threads)
+    with claimed(run_dir):
+        if resume:
+            for name in remove_leftover_temps(run_dir):
+                say(f"removed {name}, left by an interrupted write")
+            model, vecnormalize, checkpoint = _restore(run_dir, config, venv, say)
+            _check_district(run_dir, district)
+            forget_logs_after(run_dir / "tb", model.num_timesteps)  # they are trained again
+            best_score = checkpoint.state.get("best_score", float("inf"))
+            say(f"resuming {run_dir} at step {model.num_timesteps:,}")
+        else:
+            model, vecnormalize = _fresh_model(config, venv, run_dir)
+            best_score = float("inf")
+            clear_unfinished_run(run_dir)
+        _write_config(run_dir, config)
+        if not (run_dir / "district.json").is_file():
+            write_district_json(run_dir, district)
+        summary = _train_and_report(
+            config,
+            district,
+            venv,
+            model,
+            vecnormalize,
+            run_dir,
+            best_score,
+            resume,
+            progress_bar,
+            say,
+            extra_callbacks,
+        )
+        write_text_atomically(run_dir / "final.json", json.dumps(summary, indent=2))
+    venv.close()
+    return summary
+
+
+def resume_config(
+    run_dir: Path, overrides: dict[str, Any], say: Callable[[str], None] = print
+) -> tuple[TrainConfig, Path]:
+    """The config of the run to resume in ``run_dir`` (``overrides`` applied) and its source.
+
+    That is ``config.yaml``; if the file is missing or unreadable as a whole (not
+    a wrong value in it), the config saved with the newest checkpoint, and
+    ``say`` tells so (``config.yaml`` is rewritten when the run starts).
+
+    Raises
+    ------
+    PatrolMarlError
+        If ``run_dir`` holds neither a usable config.yaml nor a checkpoint's config.
+    """
+    source = run_dir / "config.yaml"
+    try:
+        return load_train_config(source, overrides), source
+    except ConfigError as exc:
+        if exc.field or (source.exists() and not source.is_file()):
+            raise
+        problem = exc
+    for folder in checkpoint_folders(run_dir):
+        try:
+            saved = read_checkpoint(folder).state.get("config")
+        except DamagedCheckpoint:
+            continue
+        if isinstance(saved, dict):
+            say(f"{source}: {problem.reason}; using the config saved in {folder.name}")
+            state = folder / "state.json"
+            raw = saved | {k: v for k, v in overrides.items() if v is not None}
+            return validate_mapping(TrainConfig, raw, f"{state}: config"), state
+    if not source.exists():
+        raise PatrolMarlError(f"--resume: {run_dir} is not a run folder (no config.yaml)")
+    raise problem
+
+
+def _fresh_model(config: TrainConfig, venv: PatrolVecEnv, run_dir: Path):
+    """A new model (and VecNormalize wrapper, or None) as ``config`` describes."""
+    norm = config.normalize
+    vecnormalize = (
+        VecNormalize(
+            venv,
+            norm_obs=norm.observations,
+            norm_reward=norm.rewards,
+            clip_obs=norm.clip_obs,
+            gamma=config.ppo.gamma,
+        )
+        if norm.observations or norm.rewards
+        else None
+    )
+    model = _algorithm(config.algorithm)(
+        "MlpPolicy",
+        vecnormalize or venv,
+        seed=config.seed,
+        device="cpu",
+        tensorboard_log=str(run_dir / "tb"),
+        policy_kwargs={
+            "net_arch": list(config.network.net_arch),
+            "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[
+                config.network.activation
+            ],
+        },
+        **config.ppo.model_dump(),
+    )
+    return model, vecnormalize
+
+
+def _restore(run_dir: Path, config: TrainConfig, venv: PatrolVecEnv, say):
+    """Model, VecNormalize and checkpoint of the newest intact checkpoint of ``run_dir``.
+
+    A damaged checkpoint is reported and skipped for the next older one.
+
+    Raises
+    ------
+    PatrolMarlError
+        Naming the damaged file, if no checkpoint is intact.
+    """
+    first_problem = None
+    for folder in checkpoint_folders(run_dir):
+        try:
+            restored = _load_checkpoint(folder, config, venv, run_dir)
+        except DamagedCheckpoint as exc:
+            say(f"checkpoint {folder.name}: {exc}; trying an older one")
+            first_problem = first_problem or exc
+            continue
+        if first_problem is not None:
+            say(f"resuming from {folder.name}, the newest intact checkpoint")
+        return restored
+    raise PatrolMarlError(f"--resume: no intact checkpoint in {run_dir}: {first_problem}")
+
+
+def _load_checkpoint(folder: Path, config: TrainConfig, venv: PatrolVecEnv, run_dir: Path):
+    checkpoint = read_checkpoint(folder)
+    vecnormalize = None
+    if config.normalize.observations or config.normalize.rewards:
         vecnormalize = _load_vecnormalize(checkpoint.vecnormalize_path, venv)
-        env = vecnormalize or venv
+    if not checkpoint.model_path.is_file():
+        raise DamagedCheckpoint(checkpoint.model_path, "is missing")
+    try:
         # tensorboard_log: this folder's tb/, not the path saved in the model (which is
         # stale if the run folder was moved or copied, or given relative to another cwd).
-        model = algorithm.load(
-            checkpoint.model_path, env=env, device="cpu", tensorboard_log=str(run_dir / "tb")
-        )
-        venv.set_rng_state(checkpoint.restore_rng()["env"])  # after load, which reseeds
-        best_score = checkpoint.state.get("best_score", float("inf"))
-        say(f"resuming {run_dir} at step {model.num_timesteps:,}")
-    else:
-        norm = config.normalize
-        vecnormalize = (
-            VecNormalize(
-                venv,
-                norm_obs=norm.observations,
-                norm_reward=norm.rewards,
-                clip_obs=norm.clip_obs,
-                gamma=config.ppo.gamma,
-            )
-            if norm.observations or norm.rewards
-            else None
-        )
-        env = vecnormalize or venv
-        model = algorithm(
-            "MlpPolicy",
-            env,
-            seed=config.seed,
+        model = _algorithm(config.algorithm).load(
+            checkpoint.model_path,
+            env=vecnormalize or venv,
             device="cpu",
             tensorboard_log=str(run_dir / "tb"),
-            policy_kwargs={
-                "net_arch": list(config.network.net_arch),
-                "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[
-                    config.network.activation
-                ],
-            },
-            **config.ppo.model_dump(),
         )
-        best_score = float("inf")
-        if config.pretrain.teacher is not None:
-            pretrain = _imitate(model, vecnormalize, district, config, say)
+    except Exception as exc:  # a damaged zip can fail in zipfile, torch or SB3 itself
+        problem = f"is damaged or not a {config.algorithm} model ({exc.__class__.__name__})"
+        raise DamagedCheckpoint(checkpoint.model_path, problem) from None
+    if model.num_timesteps != checkpoint.num_timesteps:
+        raise DamagedCheckpoint(
+            folder / "state.json",
+            f"is damaged (step {checkpoint.num_timesteps:,}, model.zip {model.num_timesteps:,})",
+        )
+    extra = checkpoint.restore_rng()  # after load, which reseeds
+    try:
+        venv.set_rng_state(extra["env"])
+    except Exception as exc:  # a wrong generator state fails inside numpy
+        raise DamagedCheckpoint(
+            folder / "rng.pt", f"is damaged (env generator: {exc.__class__.__name__})"
+        ) from None
+    return model, vecnormalize, checkpoint
 
+
+def _train_and_report(
+    config,
+    district,
+    venv,
+    model,
+    vecnormalize,
+    run_dir,
+    best_score,
+    resume,
+    progress_bar,
+    say,
+    extra_callbacks,
+) -> dict[str, Any]:
+    """Imitation (fresh runs with a teacher), PPO up to ``total_timesteps``, checkpoints,
+    ``final.zip`` and the final evaluation; returns its summary."""
+    started = time.perf_counter()
+    pretrain = None
+    if not resume and config.pretrain.teacher is not None:
+        pretrain = _imitate(model, vecnormalize, district, config, say)
     evaluator = PatrolEvalCallback(
-        district,
-        config.eval,
-        run_dir,
-        vecnormalize,
-        best_score=best_score,
-        say=say,
+        district, config.eval, run_dir, vecnormalize, best_score=best_score, say=say
     )
 
     def save() -> None:
@@ -150,7 +305,7 @@ def train_run(
         save_checkpoint(run_dir, model, vecnormalize, state, {"env": venv.rng_state()})
 
     callbacks = [
-        DomainMetricsCallback(),
+        DomainMetricsCallback(venv),
         evaluator,
         CheckpointCallback(config.checkpoint_freq, save),
     ]
@@ -166,26 +321,80 @@ def train_run(
             f"whole rollouts of {rollout:,} agent-steps"
         )
     if remaining > 0:
+        say(
+            rounding_note(config.total_timesteps, model.num_timesteps, model.n_steps * model.n_envs)
+        )
         model.learn(
             remaining,
             callback=CallbackList(callbacks),
             tb_log_name=TB_NAME,
-            reset_num_timesteps=checkpoint is None,
+            reset_num_timesteps=not resume,
             progress_bar=progress_bar,
         )
     minutes = (time.perf_counter() - started) / 60.0
     save()
     save_model_atomically(model, vecnormalize, run_dir / "final.zip")
     if not (run_dir / "best.zip").exists():
+        if remaining <= 0:  # no learn(): the callback has neither model nor logger yet
+            model.set_logger(Logger(folder=None, output_formats=[]))
+            evaluator.init_callback(model)
         evaluator.run_evaluation()
-    say(f"trained {model.num_timesteps:,} timesteps in {minutes:.1f} min; final evaluation ...")
+    say(f"trained {model.num_timesteps:,} agent-steps in {minutes:.1f} min; final evaluation ...")
     summary = final_evaluation(district, run_dir, config)
     summary["train_minutes_this_session"] = minutes
     if pretrain is not None:
         summary["pretrain"] = pretrain
-    (run_dir / "final.json").write_text(json.dumps(summary, indent=2))
-    venv.close()
     return summary
+
+
+def rounding_note(total: int, start: int, rollout: int) -> str:
+    """What PPO will train: whole rollouts of ``rollout`` agent-steps from ``start`` up to
+    at least ``total`` (e.g. ``60,000 agent-steps rounded up to 71,680 = 5 rollouts of
+    14,336``)."""
+    rollouts = -(-(total - start) // rollout)
+    end = start + rollouts * rollout
+    plural = "s" if rollouts != 1 else ""
+    whole = f"{rollouts} rollout{plural} of {rollout:,}"
+    if start:
+        whole = f"{start:,} + {whole}"
+    if end == total:
+        return f"training {total:,} agent-steps = {whole}"
+    return f"{total:,} agent-steps rounded up to {end:,} = {whole}"
+
+
+def _write_config(run_dir: Path, config: TrainConfig) -> None:
+    text = yaml.safe_dump(config.model_dump(), sort_keys=False)
+    path = run_dir / "config.yaml"
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        write_text_atomically(path, text)
+
+
+DISTRICT_FILE = "district.json"
+
+
+def write_district_json(run_dir: Path, district: District) -> None:
+    """``RUN/district.json``: the district the run trains on and its config hash."""
+    record = {"district": district.name, "district_config_sha256": config_hash(district)}
+    write_text_atomically(run_dir / DISTRICT_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def _check_district(run_dir: Path, district: District) -> None:
+    """Refuse to resume on a district other than the run's (its config changed)."""
+    path = run_dir / DISTRICT_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        saved = record["district_config_sha256"]
+    except FileNotFoundError:
+        return
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError):
+        path.unlink()  # rewritten from the run's config: a damaged record says nothing
+        return
+    if saved != config_hash(district):
+        raise PatrolMarlError(
+            f"--resume: {path}: the run was trained on another version of district "
+            f"{record.get('district')!r} (config sha256 {str(saved)[:12]}..., now "
+            f"{config_hash(district)[:12]}...)"
+        )
 
 
 def _imitate(model, vecnormalize, district: District, config: TrainConfig, say) -> dict[str, Any]:
@@ -221,17 +430,21 @@ def _imitate(model, vecnormalize, district: District, config: TrainConfig, say) 
     }
 
 
-def _holds_a_run(run_dir: Path) -> bool:
-    """Whether a fresh run would overwrite a run (or a set of seeds) in ``run_dir``."""
-    return any((run_dir / name).exists() for name in ("checkpoints", "final.json", "seeds.json"))
-
-
-def _load_vecnormalize(path: Path, venv: PatrolVecEnv) -> VecNormalize | None:
+def _load_vecnormalize(path: Path, venv: PatrolVecEnv) -> VecNormalize:
     if not path.is_file():
-        return None
-    vecnormalize = VecNormalize.load(str(path), venv)
+        raise DamagedCheckpoint(path, "is missing")
+    try:
+        vecnormalize = VecNormalize.load(str(path), venv)
+    except Exception as exc:  # unpickling garbage can raise nearly anything
+        raise DamagedCheckpoint(path, f"is damaged ({exc.__class__.__name__})") from None
+    if not isinstance(vecnormalize, VecNormalize):
+        raise DamagedCheckpoint(path, "is damaged (not VecNormalize statistics)")
     vecnormalize.training = True
     return vecnormalize
+
+
+#: The figures of each policy that the final summary shows (lower is better for all).
+SUMMARY_FIGURES = ("response_mean", "response_p90", "thefts_per_day")
 
 
 def final_evaluation(district: District, run_dir: Path, config: TrainConfig) -> dict[str, Any]:
@@ -250,7 +463,54 @@ def final_evaluation(district: District, run_dir: Path, config: TrainConfig) -> 
             name: paired_differences(ev, "ppo", name) for name in config.eval.final_baselines
         },
         "limit": {"travel_lower_bound": ev.limit["travel_lower_bound"]},
+        "policies": {  # ppo first, then fixed_zone and the final baselines
+            r.name: {k: r.summary[k] for k in SUMMARY_FIGURES}
+            for r in sorted(ev.results, key=lambda r: r.name != "ppo")
+        },
+        "final_days": config.eval.final_days,
+        "final_seed": config.eval.final_seed,
     }
+
+
+def describe_final(summary: dict[str, Any], run_dir: Path) -> str:
+    """A few lines for people: the held-out figures of ppo and the baselines, ppo's
+    differences with their 95 % intervals, and where the report is."""
+    days = summary["final_days"]
+    lines = [
+        f"held-out evaluation on {days} day{'s' if days != 1 else ''} "
+        f"(seed {summary['final_seed']}); lower is better:",
+        f"  {'policy':12s} {'response min':>12s} {'p90 min':>9s} {'thefts/day':>11s}",
+    ]
+    for name, row in summary["policies"].items():
+        figures = (
+            _number(row[k], width) for k, width in zip(SUMMARY_FIGURES, (12, 9, 11), strict=True)
+        )
+        lines.append(f"  {name:12s} " + " ".join(figures))
+    against = {"fixed_zone": summary["vs_fixed_zone"], **summary["vs_baselines"]}
+    for name, diff in against.items():
+        parts = [
+            f"{label} {_difference(diff[key])}"
+            for key, label in (("response_mean", "response"), ("thefts_per_day", "thefts/day"))
+            if key in diff
+        ]
+        lines.append(f"  ppo - {name}: " + ", ".join(parts))
+    lines.append(f"report: {run_dir / 'report' / 'report.html'}")
+    return "\n".join(lines)
+
+
+def _number(value: float | None, width: int) -> str:
+    if value is None or not np.isfinite(value):
+        return f"{'n/a':>{width}s}"
+    return f"{value:{width}.2f}"
+
+
+def _difference(row: dict[str, Any]) -> str:
+    low, high = row["ci_low"], row["ci_high"]
+    if not all(
+        isinstance(v, int | float) and np.isfinite(v) for v in (row["difference"], low, high)
+    ):
+        return "n/a"
+    return f"{row['difference']:+.2f} (95% CI {low:+.2f} to {high:+.2f})"
 
 
 def train_seeds(
@@ -262,6 +522,7 @@ def train_seeds(
     say: Callable[[str], None] = print,
     parallel: bool | None = None,
     extra_callbacks: Sequence[BaseCallback] = (),
+    source: str = "training config",
 ) -> dict[str, Any]:
     """One run per seed under ``run_dir/seed_<s>`` (in parallel through Ray when installed,
     see :mod:`~patrolmarl.training.parallel_seeds`), then a summary across seeds with
@@ -270,15 +531,24 @@ def train_seeds(
     ``run_dir`` also gets ``config.yaml`` and ``seeds.json`` so that the whole
     set can be resumed with ``--resume run_dir``.
     """
-    if not resume and _holds_a_run(run_dir):  # before config.yaml and seeds.json change
+    configs = [
+        validate_mapping(TrainConfig, config.model_dump() | {"seed": seed}, f"{source} (--seeds)")
+        for seed in seeds
+    ]
+    check_location(run_dir, "--resume" if resume else "--run-dir", fresh=not resume)
+    if not resume and holds_results(run_dir):  # before config.yaml and seeds.json change
         raise PatrolMarlError(f"--run-dir: {run_dir} already holds a run (use --resume)")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
-    (run_dir / "seeds.json").write_text(json.dumps(seeds))
-    finals = train_each_seed(
-        config, seeds, run_dir, resume, progress_bar, say, parallel, extra_callbacks
-    )
-    summary = seeds_summary(finals, [seed_dir(run_dir, s) for s in seeds])
-    (run_dir / "seeds_summary.json").write_text(json.dumps(summary, indent=2))
-    plot_learning_curves(summary, run_dir / "learning_curves.png")
+    with claimed(run_dir):
+        if resume:
+            remove_leftover_temps(run_dir)
+        else:
+            clear_unfinished_run(run_dir)
+        _write_config(run_dir, config)
+        write_text_atomically(run_dir / "seeds.json", json.dumps(seeds))
+        finals = train_each_seed(
+            configs, run_dir, resume, progress_bar, say, parallel, extra_callbacks, source
+        )
+        summary = seeds_summary(finals, [seed_dir(run_dir, s) for s in seeds])
+        write_text_atomically(run_dir / "seeds_summary.json", json.dumps(summary, indent=2))
+        plot_learning_curves(summary, run_dir / "learning_curves.png")
     return summary

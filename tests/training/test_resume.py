@@ -24,6 +24,7 @@ import yaml
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from patrolmarl.cli import main
+from tests.training.test_train_cli import assert_one_line_error, scalars
 
 REPO = Path(__file__).resolve().parents[2]
 GAOXIN = REPO / "configs" / "districts" / "gaoxin.yaml"
@@ -128,6 +129,8 @@ def killed_run(tmp_path_factory) -> tuple[Path, dict]:
                 assert proc.poll() is None, (folder / "stderr.txt").read_text()
                 assert time.monotonic() < deadline, "no checkpoint within 120 s"
                 time.sleep(0.1)
+            # A second training into the same folder meanwhile: refused by the lock.
+            second = run_cli("train", "--resume", run_dir, "--no-progress")
             time.sleep(1.0)  # a few more iterations: the kill may land mid-save
             assert proc.poll() is None, "training ended before it was killed"
             os.kill(proc.pid, signal.SIGKILL)
@@ -139,6 +142,8 @@ def killed_run(tmp_path_factory) -> tuple[Path, dict]:
     assert not (run_dir / "final.json").exists()
     checkpoint, state = latest(run_dir)
     assert_complete_checkpoint(checkpoint)
+    line = assert_one_line_error(*second)
+    assert line == f"patrolmarl: error: {run_dir} is in use by another training (pid {proc.pid})"
     return run_dir, state
 
 
@@ -169,16 +174,42 @@ def add_crash_debris(run_dir: Path) -> tuple[Path, Path]:
     return stale, stray
 
 
+def add_interrupted_writes(run_dir: Path) -> list[Path]:
+    """Hidden temporaries of writes killed midway: the final report, best.zip, config.yaml."""
+    report = run_dir / ".report.k3j2.tmp"
+    report.mkdir()
+    (report / "metrics.json").write_text("{")
+    temps = [report, run_dir / ".best.tmp.zip", run_dir / ".config.yaml.tmp"]
+    for path in temps[1:]:
+        path.write_bytes(b"half")
+    return temps
+
+
+def log_after_checkpoint(run_dir: Path, step: int) -> None:
+    """What the killed session logged after its checkpoint (steps that resume trains again)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    (tb_run,) = [p for p in (run_dir / "tb").iterdir() if p.is_dir()]
+    writer = SummaryWriter(log_dir=str(tb_run))
+    writer.add_scalar("time/fps", -1.0, step + ROLLOUT)
+    writer.close()
+
+
 def test_resume_after_sigkill(killed_run, tmp_path):
     run_dir = copy_run(killed_run[0], tmp_path / "run")
     step = killed_run[1]["num_timesteps"]
     # Atomicity: debris of a crash mid-save must not matter (nor be picked up).
     stale, stray = add_crash_debris(run_dir)
+    temps = add_interrupted_writes(run_dir)
+    log_after_checkpoint(run_dir, step)
     _, before = tb_steps(run_dir)
     target = step + EXTRA
     code, out, err = run_cli("train", "--resume", run_dir, "--timesteps", target, "--no-progress")
     assert code == 0, err
     assert f"resuming {run_dir} at step {step:,}" in out
+    for path in temps:
+        assert not path.exists(), path
+        assert f"removed {path.name}, left by an interrupted write" in out
     folder, state = latest(run_dir)
     assert folder.name != stray.name
     assert_complete_checkpoint(folder)
@@ -194,11 +225,19 @@ def test_resume_after_sigkill(killed_run, tmp_path):
     assert len(runs) == 1, runs  # the same tensorboard run, continued
     new_files = set(after) - set(before)
     assert len(new_files) == 1, after  # one new event file for the resumed session
-    assert all(after[name] == steps for name, steps in before.items())
+    # The old files keep what was logged up to the checkpoint, and only that.
+    assert all(after[name] == [s for s in steps if s <= step] for name, steps in before.items())
+    assert any(s > step for steps in before.values() for s in steps)  # the injected one went
     resumed = after[new_files.pop()]
     assert resumed, "no time/fps logged after resuming"
     assert min(resumed) > step  # continues past the checkpoint, no restart at 0
     assert max(resumed) >= target
+    # TensorBoard shows each step once: the re-run steps replace what the killed session
+    # logged after its checkpoint.
+    all_steps = [s for steps in after.values() for s in steps]
+    assert len(set(all_steps)) == len(all_steps), after
+    fps = scalars(runs[0])["time/fps"]
+    assert dict(fps)[step + ROLLOUT] > 0  # the resumed session's, not the injected -1
 
 
 def final_parameters(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -234,3 +273,102 @@ def test_resume_is_deterministic(killed_run, tmp_path):
         killed_run[0] / "checkpoints" / f"step_{step}" / "model.zip", device="cpu"
     ).policy.state_dict()
     assert any(not torch.equal(start[n], a[n]) for n in a)
+
+
+# ------------------------------------------------------------------ damaged checkpoints
+def garbage(path: Path) -> None:
+    path.write_bytes(b"\x00garbage\xff" * 10)
+
+
+DAMAGE = {
+    "model.zip garbage": ("model.zip", garbage, "is damaged or not a maskable_ppo model"),
+    "model.zip missing": ("model.zip", Path.unlink, "is missing"),
+    "rng.pt garbage": ("rng.pt", garbage, "is damaged"),
+    "rng.pt missing": ("rng.pt", Path.unlink, "is missing"),
+    "vecnormalize.pkl garbage": ("vecnormalize.pkl", garbage, "is damaged"),
+    "state.json a list": (
+        "state.json",
+        lambda p: p.write_text("[1, 2]"),
+        "is damaged (a JSON list",
+    ),
+    "state.json garbage": ("state.json", lambda p: p.write_text("{broken"), "is damaged"),
+}
+
+
+def step_folders(run_dir: Path) -> list[Path]:
+    return [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith("step_")]
+
+
+@pytest.mark.parametrize("kind", sorted(DAMAGE))
+def test_resume_refuses_when_no_checkpoint_is_intact(killed_run, tmp_path, kind):
+    run_dir = copy_run(killed_run[0], tmp_path / "run")
+    name, damage, problem = DAMAGE[kind]
+    for folder in step_folders(run_dir):
+        damage(folder / name)
+    latest_folder = run_dir / "checkpoints" / (run_dir / "checkpoints" / "latest").read_text()
+    code, out, err = run_cli("train", "--resume", run_dir, "--no-progress")
+    line = assert_one_line_error(code, out, err, f"--resume: no intact checkpoint in {run_dir}")
+    assert f"{latest_folder / name} {problem}" in line
+    assert f"checkpoint {latest_folder.name}: {latest_folder / name}" in out
+    assert not (run_dir / "final.json").exists()
+
+
+def test_resume_falls_back_to_the_newest_intact_checkpoint(killed_run, tmp_path):
+    run_dir = copy_run(killed_run[0], tmp_path / "run")
+    intact, state = latest(run_dir)
+    for other in step_folders(run_dir):  # e.g. a newer one the kill left unnamed
+        if other != intact:
+            shutil.rmtree(other)
+    # A later save at the same step (step_<N>_1) that is damaged, and named latest.
+    damaged = intact.with_name(intact.name + "_1")
+    shutil.copytree(intact, damaged)
+    garbage(damaged / "model.zip")
+    (run_dir / "checkpoints" / "latest").write_text(damaged.name)
+    step = state["num_timesteps"]
+    code, out, err = run_cli(
+        "train", "--resume", run_dir, "--timesteps", step + ROLLOUT, "--no-progress"
+    )
+    assert code == 0, err
+    assert f"checkpoint {damaged.name}: {damaged / 'model.zip'} is damaged" in out
+    assert f"resuming from {intact.name}, the newest intact checkpoint" in out, out
+    assert f"resuming {run_dir} at step {step:,}" in out
+    assert latest(run_dir)[1]["num_timesteps"] == step + ROLLOUT
+
+
+def test_resume_on_a_changed_district_is_refused(killed_run, tmp_path):
+    run_dir = copy_run(killed_run[0], tmp_path / "run")
+    record = json.loads((run_dir / "district.json").read_text())
+    assert len(record["district_config_sha256"]) == 64
+    (run_dir / "district.json").write_text(
+        json.dumps(record | {"district_config_sha256": "ab" * 32})
+    )
+    code, out, err = run_cli("train", "--resume", run_dir, "--no-progress")
+    assert_one_line_error(
+        code, out, err, f"--resume: {run_dir / 'district.json'}", "another version of district"
+    )
+
+
+def test_resume_without_config_yaml_uses_the_checkpoints_config(killed_run, tmp_path):
+    """Also a resume with nothing left to train and no best.zip yet: it evaluates once."""
+    run_dir = copy_run(killed_run[0], tmp_path / "run")
+    step = killed_run[1]["num_timesteps"]
+    (run_dir / "config.yaml").unlink()
+    assert not (run_dir / "best.zip").exists()
+    checkpoint = latest(run_dir)[0].name
+    code, out, err = run_cli("train", "--resume", run_dir, "--timesteps", step, "--no-progress")
+    assert code == 0, err
+    assert f"config.yaml: file not found; using the config saved in {checkpoint}" in out
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["total_timesteps"] == step and saved["algorithm"] == "maskable_ppo"
+    assert (run_dir / "best.zip").is_file() and (run_dir / "final.json").is_file()
+
+
+@pytest.mark.parametrize("entry", ["final.json", "config.yaml", "checkpoints/latest"])
+def test_resume_refuses_an_entry_of_the_wrong_kind(killed_run, tmp_path, entry):
+    run_dir = copy_run(killed_run[0], tmp_path / "run")
+    path = run_dir / entry
+    path.unlink(missing_ok=True)
+    path.mkdir()
+    code, out, err = run_cli("train", "--resume", run_dir, "--no-progress")
+    assert_one_line_error(code, out, err, str(path))
+    assert path.is_dir() and not (run_dir / "report").exists()

@@ -103,14 +103,26 @@ def test_run_folder_layout(trained):
     algorithm, _, run_dir, code, out, err = trained
     assert code == 0, err
     assert "Traceback" not in err
-    # The last line block of stdout is the final summary as JSON.
-    summary = json.loads(out[out.index("{") :])
-    assert summary["days"] == 1 and "response_mean" in summary
+    # Stdout ends with a short summary for people; final.json is the machine record.
+    lines = out.splitlines()
+    assert lines[-1] == f"report: {run_dir / 'report' / 'report.html'}"
+    assert "{" not in out
+    table = [line.split() for line in lines if line.startswith("  ") and " - " not in line]
+    rows = {cells[0]: cells[1:] for cells in table}
+    assert {"ppo", "fixed_zone", "nearest"} <= set(rows)
+    response = json.loads((run_dir / "final.json").read_text())["summary"]["response_mean"]
+    assert rows["ppo"][0] == f"{response:.2f}"
+    assert any(line.startswith("  ppo - nearest: response ") for line in lines)
+    # 4,000 agent-steps are 9 rollouts of 32 steps x 14 slots, and training says so.
+    assert "4,000 agent-steps rounded up to 4,032 = 9 rollouts of 448" in out
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["algorithm"] == algorithm and saved["total_timesteps"] == TIMESTEPS
     for name in ("best.zip", "best_vecnormalize.pkl", "final.zip", "final.json"):
         assert (run_dir / name).is_file(), name
     final = json.loads((run_dir / "final.json").read_text())
+    assert final["summary"]["days"] == 1 and "response_mean" in final["summary"]
+    assert final["policies"]["ppo"]["response_mean"] == final["summary"]["response_mean"]
+    assert not [p.name for p in run_dir.iterdir() if p.name.endswith((".tmp", ".tmp.zip"))]
     assert set(final["vs_baselines"]) == {"nearest"}  # the config's final_baselines
     assert (
         final["vs_baselines"]["nearest"]["response_mean"]["ci_low"]
@@ -254,6 +266,34 @@ BAD_CONFIGS = {
         {"seed": 2081, "pretrain": {"teacher": "coverage"}},
         ["seed 2081", "would be evaluation days"],
     ),
+    # Values that pass field by field but used to crash mid-run (issue 17, item 9).
+    "no score weights": ({"eval": {"score_weights": {}}}, ["eval.score_weights", "positive"]),
+    "zero score weights": (
+        {"eval": {"score_weights": {"response_mean": 0.0, "thefts_per_day": 0.0}}},
+        ["eval.score_weights", "positive"],
+    ),
+    "batch of one": (
+        {"ppo": {"n_steps": 32, "batch_size": 1}},
+        ["ppo.batch_size", "at least 2"],
+    ),
+    "batch larger than the rollout": (
+        {"ppo": {"n_steps": 32, "batch_size": 1000}},
+        ["ppo.batch_size", "must divide the rollout", "= 448 samples"],
+    ),
+    "batch not dividing the rollout": (
+        {"ppo": {"n_steps": 32, "batch_size": 60}},
+        ["ppo.batch_size", "must divide the rollout"],
+    ),
+    "infinite learning rate": (
+        {"ppo": {"n_steps": 32, "batch_size": 64, "learning_rate": float("inf")}},
+        ["ppo.learning_rate"],
+    ),
+    "infinite entropy coefficient": (
+        {"ppo": {"n_steps": 32, "batch_size": 64, "ent_coef": float("inf")}},
+        ["ppo.ent_coef"],
+    ),
+    "infinite reward weight": ({"reward": {"theft": float("inf")}}, ["reward.theft"]),
+    "seed beyond numpy's": ({"seed": 2**32}, ["seed", "4,294,967,295"]),
 }
 
 
@@ -291,6 +331,16 @@ def test_bad_district_in_train_config(tmp_path):
     path = write_config(tmp_path, tiny_config(tmp_path, district=str(tmp_path / "nope.yaml")))
     code, out, err = run_cli("train", "--config", path, "--run-dir", tmp_path / "run")
     assert_one_line_error(code, out, err, "nope.yaml", "not found")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("seeds", ["4294967296", "1,1", "-1", "1,x"])
+def test_bad_seeds_flag(tmp_path, seeds):
+    config = write_config(tmp_path, tiny_config(tmp_path))
+    code, out, err = run_cli(
+        "train", "--config", config, "--run-dir", tmp_path / "run", "--seeds", seeds
+    )
+    assert_one_line_error(code, out, err, "--seeds", repr(seeds))
     assert not (tmp_path / "run").exists()
 
 
@@ -332,4 +382,20 @@ def test_relative_score_when_the_baseline_scores_zero():
             {"response_mean": 1.0, "thefts_per_day": 0.0},
         )
         == 2.0
+    )
+
+
+def test_rounding_note():
+    """ppo.yaml's rollout is 16 districts x 14 units x 128 steps = 28,672 agent-steps."""
+    from patrolmarl.training.train import rounding_note
+
+    assert rounding_note(60_000, 0, 28_672) == (
+        "60,000 agent-steps rounded up to 86,016 = 3 rollouts of 28,672"
+    )
+    assert rounding_note(57_344, 0, 28_672) == "training 57,344 agent-steps = 2 rollouts of 28,672"
+    assert rounding_note(1_000, 448, 448) == (
+        "1,000 agent-steps rounded up to 1,344 = 448 + 2 rollouts of 448"
+    )
+    assert (
+        rounding_note(500, 448, 448) == "500 agent-steps rounded up to 896 = 448 + 1 rollout of 448"
     )
