@@ -16,8 +16,7 @@ from patrolmarl.errors import PatrolMarlError
 from patrolmarl.training.checkpoint import checkpoint_folders
 from patrolmarl.training.config import TrainConfig
 from patrolmarl.training.ray_cluster import connect, local_cpus, ray_installed
-
-LOG_NAME = "train.log"
+from patrolmarl.training.run_folder import LOG_NAME
 
 
 def seed_dir(run_dir: Path, seed: int) -> Path:

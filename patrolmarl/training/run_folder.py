@@ -24,6 +24,8 @@ from patrolmarl.errors import PatrolMarlError
 from patrolmarl.output_folder import check_replaceable
 
 LOCK_NAME = ".lock"
+#: The log of a run trained away from the terminal (a Ray task, a sweep's trial).
+LOG_NAME = "train.log"
 #: What a run folder (or a folder of several seeds' runs) holds, besides ``seed_<n>/``.
 RUN_ENTRIES = frozenset(
     {
@@ -39,7 +41,9 @@ RUN_ENTRIES = frozenset(
         "report",
         "seeds.json",
         "seeds_summary.json",
+        "learning_curves.png",
         LOCK_NAME,
+        LOG_NAME,
     }
 )
 #: Hidden temporaries of an interrupted atomic write (``.config.yaml.tmp``,
@@ -59,7 +63,7 @@ def is_leftover_temp(name: str) -> bool:
 def is_run_folder(names: set[str]) -> bool:
     """True if a folder holding ``names`` is an earlier ``patrolmarl train`` run folder."""
     ours = all(n in RUN_ENTRIES or is_leftover_temp(n) or _is_seed_folder(n) for n in names)
-    return ours and bool(names & {"config.yaml", LOCK_NAME})
+    return ours and bool(names & {"config.yaml", LOCK_NAME, LOG_NAME})
 
 
 def _is_seed_folder(name: str) -> bool:
@@ -248,7 +252,7 @@ def clear_unfinished_run(run_dir: Path) -> None:
     """Delete what a run that never completed a checkpoint left in ``run_dir``
     (called before a fresh start reuses the folder; the lock stays)."""
     for entry in _entries(run_dir):
-        if entry.name != LOCK_NAME and (
+        if entry.name not in (LOCK_NAME, LOG_NAME) and (
             entry.name in RUN_ENTRIES or is_leftover_temp(entry.name) or _is_seed_folder(entry.name)
         ):
             _remove(entry)

@@ -38,6 +38,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from patrolmarl.errors import ConfigError, PatrolMarlError
 from patrolmarl.training.config import TrainConfig
 from patrolmarl.training.ray_cluster import check_address, connect, import_ray, local_cpus
+from patrolmarl.training.run_folder import LOG_NAME
 from patrolmarl.yaml_config import read_yaml_mapping, validate_mapping
 
 #: Evaluation figures a sweep can minimise (see PatrolEvalCallback's ``eval/*`` scalars).
@@ -356,7 +357,7 @@ def run_trial(params: dict[str, Any], sweep_dir: str, sweep: dict[str, Any]) -> 
     config = TrainConfig.model_validate(with_params(sweep["base"], params))
     run_dir = Path(sweep_dir) / TRIALS_DIR / tune.get_context().get_trial_id()
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "train.log", "a", encoding="utf-8") as log:
+    with open(run_dir / LOG_NAME, "a", encoding="utf-8") as log:
 
         def say(line: str) -> None:
             print(line, file=log, flush=True)
@@ -529,7 +530,7 @@ def _progress_callback(say: Callable[[str], None]):
             say(f"trial {trial.trial_id} {kind}: value {result.get('value', float('nan')):.4f}")
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            say(f"trial {trial.trial_id} failed; its log: {TRIALS_DIR}/{trial.trial_id}/train.log")
+            say(f"trial {trial.trial_id} failed; its log: {TRIALS_DIR}/{trial.trial_id}/{LOG_NAME}")
 
     return _Progress()
 

@@ -124,10 +124,10 @@ def test_run_folder_layout(trained):
     assert final["policies"]["ppo"]["response_mean"] == final["summary"]["response_mean"]
     assert not [p.name for p in run_dir.iterdir() if p.name.endswith((".tmp", ".tmp.zip"))]
     assert set(final["vs_baselines"]) == {"nearest"}  # the config's final_baselines
-    assert (
-        final["vs_baselines"]["nearest"]["response_mean"]["ci_low"]
-        <= (final["vs_baselines"]["nearest"]["response_mean"]["ci_high"])
-    )
+    # One final day is too few for an interval, and the record says so.
+    difference = final["vs_baselines"]["nearest"]["response_mean"]
+    assert difference["ci_low"] is None and difference["ci_high"] is None
+    assert difference["interval_note"] == "too few days for an interval"
 
     latest = (run_dir / "checkpoints" / "latest").read_text().strip()
     step = run_dir / "checkpoints" / latest
@@ -189,7 +189,8 @@ def test_best_model_loads_and_evaluates(trained):
     assert code == 0, err
     assert "report:" in out
     metrics = json.loads((out_dir / "metrics.json").read_text())
-    assert set(metrics["policies"]) == {"fixed_zone", "best"}
+    # A model named best.zip is called after its run folder too.
+    assert set(metrics["policies"]) == {"fixed_zone", f"{run_dir.name}/best"}
 
 
 def test_fresh_run_into_existing_run_is_refused(trained):
@@ -293,7 +294,7 @@ BAD_CONFIGS = {
         ["ppo.ent_coef"],
     ),
     "infinite reward weight": ({"reward": {"theft": float("inf")}}, ["reward.theft"]),
-    "seed beyond numpy's": ({"seed": 2**32}, ["seed", "4,294,967,295"]),
+    "seed beyond numpy's": ({"seed": 2**32}, ["seed", "4294967295"]),
 }
 
 
