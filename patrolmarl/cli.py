@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--district", default="gaoxin", help="built-in name or YAML path")
     ev.add_argument(
         "--policies",
-        default="fixed_zone,nearest,pmedian,coverage,random",
+        default="fixed_zone,nearest,pmedian,coverage,pmedian_theft,redeploy,random",
         help="comma-separated baseline names, policy files (.zip, .onnx, .yaml) and export "
         "folders, each optionally NAME=SPEC to name it in the report",
     )

@@ -489,7 +489,8 @@ def test_version(capsys):
 
 
 @pytest.mark.parametrize("command", ["simulate", "evaluate", "beats", "export", "advise", "train"])
-def test_help_shows_defaults(capsys, command):
+def test_help_shows_defaults(capsys, monkeypatch, command):
+    monkeypatch.setenv("COLUMNS", "400")  # a long default stays on one line
     with pytest.raises(SystemExit):
         main([command, "--help"])
     text = " ".join(capsys.readouterr().out.split())  # undo the line wrapping
@@ -501,7 +502,10 @@ def test_help_shows_defaults(capsys, command):
             "(at most 3,650) (default: 1)",
             "(default: 0)",
         ],
-        "evaluate": ["(default: fixed_zone,nearest,pmedian,coverage,random)", "(default: 30)"],
+        "evaluate": [
+            "(default: fixed_zone,nearest,pmedian,coverage,pmedian_theft,redeploy,random)",
+            "(default: 30)",
+        ],
         "beats": ["(default: 4)", "(default: 0.8)", "(default: 30)", "(default: 0)"],
         "export": ["which model of the run (default: best)"],
         "advise": ["--policy POLICY export folder (or its .onnx)"],

@@ -49,4 +49,7 @@ def test_the_readme_shows_commands() -> None:
 
 @pytest.mark.parametrize("argv", readme_commands(), ids=" ".join)
 def test_readme_commands_parse(argv: list[str]) -> None:
-    build_parser().parse_args(argv)
+    try:
+        build_parser().parse_args(argv)
+    except SystemExit as exc:  # --version and --help print and leave, successfully
+        assert exc.code == 0, argv

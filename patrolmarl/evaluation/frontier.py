@@ -77,8 +77,8 @@ class Frontier:
                     "response_vs_fixed_zone": response,
                     "thefts_vs_fixed_zone": thefts,
                     "better_on_both": r.name != BASELINE
-                    and response["ci_high"] < 0
-                    and thefts["ci_high"] < 0,
+                    and _below_zero(response)
+                    and _below_zero(thefts),
                 }
             )
         return rows
@@ -155,7 +155,14 @@ def format_table(frontier: Frontier) -> str:
     return "\n".join(lines)
 
 
+def _below_zero(diff: dict) -> bool:
+    """Whether the difference's whole 95 % interval is below zero (False without one)."""
+    return diff["ci_high"] is not None and diff["ci_high"] < 0
+
+
 def _difference(diff: dict) -> str:
+    if diff["ci_low"] is None:
+        return f"{diff['difference']:+.2f} ({diff.get('interval_note', 'no interval')})"
     return f"{diff['difference']:+.2f} [{diff['ci_low']:+.2f}, {diff['ci_high']:+.2f}]"
 
 

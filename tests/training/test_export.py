@@ -351,15 +351,3 @@ def test_an_export_folder_is_a_policy_spec(tiny_run, tmp_path, gaoxin):
     assert load_policy(f"mine={out}", gaoxin).name == "mine"
     with pytest.raises(PatrolMarlError, match="not an export folder .*patrolmarl export"):
         load_policy(str(tmp_path / "exports"), gaoxin)
-
-
-SHIPPED = Path(__file__).parents[2] / "models" / "gaoxin"
-
-
-@pytest.mark.skipif(not (SHIPPED / "policy.json").is_file(), reason="no shipped model yet")
-def test_the_shipped_model_is_for_the_built_in_district(gaoxin):
-    card = json.loads((SHIPPED / "policy.json").read_text())
-    assert card["district"]["district_config_sha256"] == gaoxin.config_sha256
-    assert load_policy(str(SHIPPED), gaoxin).name == "gaoxin"
-    for model in SHIPPED.glob("*.zip"):
-        assert load_policy(str(model), gaoxin).normalizer is not None, model
