@@ -333,14 +333,24 @@ def _day_blocks(text: str) -> int:
     return value
 
 
-def _share(text: str) -> float:
+def _fraction(text: str, zero_allowed: bool) -> float:
+    """A number in (0, 1], or [0, 1] when ``zero_allowed``."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, got {value:g}")
+    if not (0.0 <= value if zero_allowed else 0.0 < value) or not value <= 1.0:
+        low = "from 0" if zero_allowed else "above 0"
+        raise argparse.ArgumentTypeError(f"must be {low} and at most 1, got {text}")
     return value
+
+
+def _share(text: str) -> float:
+    return _fraction(text, zero_allowed=False)
+
+
+def _share_or_zero(text: str) -> float:
+    return _fraction(text, zero_allowed=True)
 
 
 def _beats(args: argparse.Namespace) -> int:
@@ -369,14 +379,6 @@ def _metres(text: str) -> float:
     return value
 
 
-def _share_or_zero(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 1, got {text}")
-    return value
 
 
 def _district_import(args: argparse.Namespace) -> int:

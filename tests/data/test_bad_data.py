@@ -159,7 +159,7 @@ def test_grid_too_large_names_cells_and_limit(gaoxin_export, tmp_path, capsys) -
     [
         ("--cell-size", "nan", "must be a positive number of metres"),
         ("--cell-size", "-400", "must be a positive number of metres"),
-        ("--max-dropped", "1.5", "must be from 0 to 1"),
+        ("--max-dropped", "1.5", "must be from 0 and at most 1"),
     ],
 )
 def test_bad_flag_values(gaoxin_export, tmp_path, capsys, flag, value, reason) -> None:
