@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from patrolmarl.cli import build_parser
+from patrolmarl.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -53,3 +53,50 @@ def test_readme_commands_parse(argv: list[str]) -> None:
         build_parser().parse_args(argv)
     except SystemExit as exc:  # --version and --help print and leave, successfully
         assert exc.code == 0, argv
+
+
+# Commands the smoke test leaves to their own tests, which run them at tiny sizes:
+# training and sweeps (minutes to hours at the README's sizes), the frontier (14
+# theft-weighted policies), and the paths that start from a planner's own data
+# or a run trained first.
+LEFT_TO_THEIR_TESTS = {"train", "sweep", "frontier", "district", "export"}
+
+
+#: The repository's folders the README's commands read from (they write elsewhere).
+INPUT_FOLDERS = ("models", "schemas", "configs")
+
+
+def _runnable(argv: list[str]) -> bool:
+    """Not left to other tests, and every file it reads is in the repository."""
+    if argv[0] in LEFT_TO_THEIR_TESTS:
+        return False
+    paths = [
+        part.partition("=")[2] or part
+        for flag, value in zip(argv, argv[1:], strict=False)
+        if flag in ("--district", "--snapshot", "--policy", "--policies")
+        for part in value.split(",")
+    ]
+    return all("/" not in p or (ROOT / p).exists() for p in paths)
+
+
+SMOKE = [argv for argv in readme_commands() if _runnable(argv)]
+
+
+def test_the_smoke_test_runs_each_kind_of_command() -> None:
+    assert {argv[0] for argv in SMOKE} >= {"simulate", "evaluate", "beats", "advise", "--version"}
+
+
+@pytest.mark.parametrize("argv", SMOKE, ids=" ".join)
+def test_readme_commands_run(argv: list[str], tmp_path, monkeypatch, capsys) -> None:
+    """The command as the README gives it, on 2 days, in a folder that sees the repo's inputs."""
+    for name in INPUT_FOLDERS:
+        (tmp_path / name).symlink_to(ROOT / name)
+    monkeypatch.chdir(tmp_path)
+    flags = ["", *argv[:-1]]
+    days = ["2" if flag == "--days" else value for flag, value in zip(flags, argv, strict=True)]
+    quiet = ["--no-progress"] if argv[0] in ("evaluate", "beats") else []
+    try:
+        code = main(days + quiet)
+    except SystemExit as exc:  # --version
+        code = exc.code
+    assert code == 0, capsys.readouterr().err
