@@ -379,8 +379,6 @@ def _metres(text: str) -> float:
     return value
 
 
-
-
 def _district_import(args: argparse.Namespace) -> int:
     from patrolmarl.data.calls_csv import CallColumns
     from patrolmarl.data.import_district import ImportOptions, import_district

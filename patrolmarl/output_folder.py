@@ -31,10 +31,15 @@ def check_writable(out_dir: Path) -> None:
     then removed. This catches a file where a folder must be, unwritable or
     read-only places and names too long for the file system.
     """
+    if "\0" in str(out_dir):
+        raise PatrolMarlError(f"{str(out_dir)!r}: a folder name cannot contain a NUL character")
     out_dir = Path(out_dir).absolute()
     existing = out_dir.parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    try:
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+    except OSError as exc:  # a part longer than the file system allows, a symlink loop
+        raise PatrolMarlError(f"{out_dir}: cannot use this path ({exc.strerror})") from None
     if not existing.is_dir():
         raise PatrolMarlError(f"{out_dir}: {existing} is a file, not a folder")
     missing = out_dir.parent.relative_to(existing)

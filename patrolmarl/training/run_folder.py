@@ -111,6 +111,10 @@ def check_location(run_dir: Path, flag: str, fresh: bool) -> None:
     """
     run_dir = Path(run_dir)
     where = f"{flag}: {run_dir}"
+    if "\0" in str(run_dir):
+        raise PatrolMarlError(
+            f"{flag}: {str(run_dir)!r}: a folder name cannot contain a NUL character"
+        )
     longest = max((len(os.fsencode(part)) for part in run_dir.parts), default=0)
     ancestor = _nearest_existing(run_dir.absolute(), where, longest)
     if ancestor.is_dir():
