@@ -45,3 +45,36 @@ def test_maps_of_the_imported_district_land_on_the_boundary(imported: Path) -> N
             np.concatenate([np.ravel(r) for r in b["geometry"]["coordinates"]]),
             atol=1e-6,
         )
+
+
+def test_train_export_and_advise_on_the_imported_district(imported: Path, tmp_path: Path) -> None:
+    """The researcher's and engineer's paths take an imported district like a built-in one."""
+    import yaml
+
+    from patrolmarl.advise.snapshot import snapshot_from_sim
+    from patrolmarl.envs.core import BatchedSim
+    from patrolmarl.envs.district import District
+
+    config = {
+        "algorithm": "maskable_ppo",
+        "district": str(imported),
+        "n_districts": 1,
+        "total_timesteps": 600,
+        "torch_threads": 1,
+        "checkpoint_freq": 600,
+        "ppo": {"n_steps": 32, "batch_size": 32, "n_epochs": 1},
+        "network": {"net_arch": [16]},
+        "eval": {"freq": 600, "days": 1, "final_days": 1, "final_baselines": ["nearest"]},
+    }
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(config))
+    run, export = tmp_path / "run", tmp_path / "export"
+    train = ["train", "--config", str(tmp_path / "tiny.yaml"), "--run-dir", str(run)]
+    assert main([*train, "--no-progress"]) == 0
+    assert main(["export", str(run), "--out", str(export)]) == 0
+    sim = BatchedSim(District.load(imported), batch_size=1)
+    sim.reset(seeds=[[3, 0]])
+    for _ in range(60):
+        sim.step(np.zeros(sim.unit_cell.shape, dtype=np.int64))  # an hour of everyone staying
+    snapshot = tmp_path / "snapshot.json"
+    snapshot.write_text(json.dumps(snapshot_from_sim(sim, 0)))
+    assert main(["advise", "--policy", str(export), "--snapshot", str(snapshot), "--json"]) == 0
