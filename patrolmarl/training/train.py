@@ -365,7 +365,7 @@ def rounding_note(total: int, start: int, rollout: int) -> str:
 def _write_config(run_dir: Path, config: TrainConfig) -> None:
     text = yaml.safe_dump(config.model_dump(), sort_keys=False)
     path = run_dir / "config.yaml"
-    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+    if not path.is_file() or path.read_bytes() != text.encode("utf-8"):
         write_text_atomically(path, text)
 
 
