@@ -438,7 +438,7 @@ def hourly_pmedian(district, incidents, settings: PMedianSettings | None = None)
     meta = {
         "kind": "hourly_pmedian",
         "solver_version": SOLVER_VERSION,
-        "config_sha256": hashlib.sha256(district.config.model_dump_json().encode()).hexdigest(),
+        "config_sha256": district.config_sha256,
         "intensity_sha256": hashlib.sha256(street.tobytes()).hexdigest(),
         "settings": asdict(settings),
     }

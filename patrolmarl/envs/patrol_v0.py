@@ -46,27 +46,13 @@ def parallel_env(
     )
 
 
-def raw_env(
-    district: str | Path = "gaoxin",
-    seed: int | None = None,
-    render_mode: str | None = None,
-    max_cycles: int | None = None,
-    reward_weights: dict[str, float] | None = None,
-    **overrides: Any,
-) -> AECEnv:
-    """The AEC version of :func:`parallel_env`, unwrapped."""
-    par = parallel_env(district, seed, render_mode, max_cycles, reward_weights, **overrides)
-    return parallel_to_aec_wrapper(par)
+def raw_env(*args: Any, **kwargs: Any) -> AECEnv:
+    """The AEC version of :func:`parallel_env` (same arguments), unwrapped."""
+    return parallel_to_aec_wrapper(parallel_env(*args, **kwargs))
 
 
-def env(
-    district: str | Path = "gaoxin",
-    seed: int | None = None,
-    render_mode: str | None = None,
-    max_cycles: int | None = None,
-    reward_weights: dict[str, float] | None = None,
-    **overrides: Any,
-) -> AECEnv:
-    """:func:`raw_env` with PettingZoo's usual wrappers (action bounds, call order)."""
-    aec = raw_env(district, seed, render_mode, max_cycles, reward_weights, **overrides)
+def env(*args: Any, **kwargs: Any) -> AECEnv:
+    """:func:`raw_env` (same arguments) with PettingZoo's usual wrappers (action bounds,
+    call order)."""
+    aec = raw_env(*args, **kwargs)
     return wrappers.OrderEnforcingWrapper(wrappers.AssertOutOfBoundsWrapper(aec))

@@ -74,7 +74,7 @@ class Evaluation:
         """The machine-readable form written to ``metrics.json`` (keys documented in README)."""
         return {
             "district": self.district.name,
-            "district_config_sha256": config_hash(self.district),
+            "district_config_sha256": self.district.config_sha256,
             "seed": self.seed,
             "days": len(self.seeds),
             "day_seeds": self.seeds,
@@ -90,11 +90,6 @@ class Evaluation:
                 for r in self.results
             },
         }
-
-
-def config_hash(district: District) -> str:
-    """SHA-256 of the district's validated config (:attr:`District.config_sha256`)."""
-    return district.config_sha256
 
 
 def evaluate(

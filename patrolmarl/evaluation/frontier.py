@@ -25,7 +25,7 @@ from patrolmarl.agents.theft_posts import hourly_theft_posts
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.evaluation import plots
-from patrolmarl.evaluation.evaluate import BASELINE, Evaluation, config_hash, evaluate
+from patrolmarl.evaluation.evaluate import BASELINE, Evaluation, evaluate
 from patrolmarl.evaluation.limits import theft_bound
 from patrolmarl.evaluation.report import json_ready
 from patrolmarl.output_folder import staged_folder
@@ -101,7 +101,7 @@ class Frontier:
         ev = self.evaluation
         return {
             "district": ev.district.name,
-            "district_config_sha256": config_hash(ev.district),
+            "district_config_sha256": ev.district.config_sha256,
             "seed": ev.seed,
             "days": len(ev.seeds),
             "baseline": BASELINE,

@@ -23,7 +23,6 @@ from patrolmarl.evaluation.evaluate import (
     COMPARED,
     HIGHER_IS_BETTER,
     Evaluation,
-    config_hash,
 )
 from patrolmarl.evaluation.statistics import MIN_INTERVAL_DAYS
 from patrolmarl.output_folder import staged_folder
@@ -232,7 +231,7 @@ def _content(ev: Evaluation, plot_files: list[str]) -> list[_Block]:
             f"seeded [{ev.seed}, d]). Baseline: {BASELINE}. Episodes of "
             f"{sim.episode_minutes:g} minutes from hour {sim.start_hour:g}, steps of "
             f"{sim.step_minutes:g} min. District config SHA-256 "
-            f"{config_hash(ev.district)[:16]}.",
+            f"{ev.district.config_sha256[:16]}.",
         ),
     ]
     if sim.episode_minutes != 1440:

@@ -29,7 +29,7 @@ from patrolmarl.agents.learned import SB3ModelPolicy
 from patrolmarl.envs.district import District
 from patrolmarl.envs.vec_env import PatrolVecEnv
 from patrolmarl.errors import ConfigError, PatrolMarlError
-from patrolmarl.evaluation.evaluate import config_hash, evaluate, paired_differences
+from patrolmarl.evaluation.evaluate import evaluate, paired_differences
 from patrolmarl.evaluation.report import write_report
 from patrolmarl.training.callbacks import (
     CheckpointCallback,
@@ -374,7 +374,7 @@ DISTRICT_FILE = "district.json"
 
 def write_district_json(run_dir: Path, district: District) -> None:
     """``RUN/district.json``: the district the run trains on and its config hash."""
-    record = {"district": district.name, "district_config_sha256": config_hash(district)}
+    record = {"district": district.name, "district_config_sha256": district.config_sha256}
     write_text_atomically(run_dir / DISTRICT_FILE, json.dumps(record, indent=2) + "\n")
 
 
@@ -389,11 +389,11 @@ def _check_district(run_dir: Path, district: District) -> None:
     except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError):
         path.unlink()  # rewritten from the run's config: a damaged record says nothing
         return
-    if saved != config_hash(district):
+    if saved != district.config_sha256:
         raise PatrolMarlError(
             f"--resume: {path}: the run was trained on another version of district "
             f"{record.get('district')!r} (config sha256 {str(saved)[:12]}..., now "
-            f"{config_hash(district)[:12]}...)"
+            f"{district.config_sha256[:12]}...)"
         )
 
 

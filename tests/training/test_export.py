@@ -22,7 +22,6 @@ from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
 from patrolmarl.errors import PatrolMarlError
-from patrolmarl.evaluation.evaluate import config_hash
 from patrolmarl.evaluation.runner import day_seeds, run_policy
 from patrolmarl.policy_card import FORMAT_VERSION, MASKED_LOGIT, action_meanings
 from patrolmarl.training import export
@@ -123,7 +122,7 @@ def test_policy_card(tiny_run, gaoxin, tmp_path):
 
     assert card["format_version"] == FORMAT_VERSION
     assert card["district"]["name"] == "gaoxin"
-    assert card["district"]["district_config_sha256"] == config_hash(gaoxin)
+    assert card["district"]["district_config_sha256"] == gaoxin.config_sha256
     assert card["observation"]["size"] == builder.size
     assert card["observation"]["layout"] == [
         {"name": f.name, "start": f.start, "stop": f.stop, "meaning": f.meaning}

@@ -185,7 +185,6 @@ def test_fresh_start_over_a_run_killed_in_its_first_checkpoint(tmp_path, config)
     assert run_folder.is_run_folder({p.name for p in run_dir.iterdir()})
     record = json.loads((run_dir / "district.json").read_text())
     from patrolmarl.envs.district import District
-    from patrolmarl.evaluation.evaluate import config_hash
 
     district = District.load(tmp_path / "district.yaml")
-    assert record == {"district": district.name, "district_config_sha256": config_hash(district)}
+    assert record == {"district": district.name, "district_config_sha256": district.config_sha256}
