@@ -15,6 +15,7 @@ from typing import Any
 from patrolmarl.envs.config import validate_district_dict
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
+from patrolmarl.envs.names import MOVE_NAMES, agent_names
 from patrolmarl.envs.observations import ObservationBuilder
 from patrolmarl.errors import PatrolMarlError
 from patrolmarl.input_files import read_json
@@ -29,12 +30,6 @@ LOGITS_OUTPUT = "logits"
 ACTION_OUTPUT = "action"
 # The logit of a forbidden action (as sb3-contrib's MaskableCategorical).
 MASKED_LOGIT = -1e8
-MOVE_NAMES = ("north", "south", "east", "west")
-
-
-def unit_names(district: District) -> list[str]:
-    """The units' names, ``patrol_0`` to ``patrol_{N-1}`` (agent order)."""
-    return [f"patrol_{n}" for n in range(district.n_units)]
 
 
 def action_meanings(k_calls: int) -> list[str]:
@@ -124,7 +119,9 @@ def make_card(
             "cell_size_m": district.config.cell_size_m,
             "units": [
                 {"name": name, "vehicle": district.vehicle_names[v]}
-                for name, v in zip(unit_names(district), district.unit_vehicle, strict=True)
+                for name, v in zip(
+                    agent_names(district.n_units), district.unit_vehicle, strict=True
+                )
             ],
             "config": district.config.model_dump(mode="json"),
         },

@@ -16,8 +16,8 @@ import numpy as np
 from patrolmarl.advise.exported import load_exported
 from patrolmarl.advise.snapshot import Cell, Situation, format_clock, situation
 from patrolmarl.advise.validation import read_snapshot
+from patrolmarl.envs.names import MOVE_NAMES, agent_names
 from patrolmarl.envs.status import FIRST_ACCEPT, UNIT_STATUS_NAMES
-from patrolmarl.policy_card import MOVE_NAMES, unit_names
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def recommend(sit: Situation, actions: np.ndarray) -> list[Recommendation]:
     """Each unit's recommendation for ``(N,)`` actions in the situation ``sit``."""
     sim = sit.sim
     district = sim.district
-    names = unit_names(district)
+    names = agent_names(district.n_units)
     actions, notes = _resolve_accepts(sit, np.asarray(actions, dtype=np.int64), names)
     out = []
     for n, name in enumerate(names):

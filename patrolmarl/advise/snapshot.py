@@ -24,9 +24,9 @@ import numpy as np
 
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
+from patrolmarl.envs.names import agent_names
 from patrolmarl.envs.observations import ObservationBuilder
 from patrolmarl.envs.status import EN_ROUTE, UNIT_STATUS_NAMES
-from patrolmarl.policy_card import unit_names
 
 MINUTES_PER_DAY = 1440.0
 
@@ -99,7 +99,7 @@ def situation(snapshot: Snapshot, district: District, move_gains: bool = False) 
     step = round(((snapshot.minute_of_day - start) % MINUTES_PER_DAY) / sim.step_minutes)
     now = step * sim.step_minutes
     by_name = {u.name: u for u in snapshot.units}
-    units = [by_name[name] for name in unit_names(district)]
+    units = [by_name[name] for name in agent_names(district.n_units)]
     calls = tuple(sorted(snapshot.calls, key=lambda c: -c.age_minutes))
     unit_cell = np.array([_cell_index(district, u.cell) for u in units], dtype=np.int64)
     unit_status = np.array([UNIT_STATUS_NAMES.index(u.status) for u in units], dtype=np.int8)
@@ -153,7 +153,7 @@ def snapshot_from_sim(sim: BatchedSim, b: int, with_presence: bool = True) -> di
     now = float(sim.now[b])
     minute = (district.config.simulation.start_hour * 60.0 + now) % MINUTES_PER_DAY
     units = []
-    for n, name in enumerate(unit_names(district)):
+    for n, name in enumerate(agent_names(district.n_units)):
         status = UNIT_STATUS_NAMES[int(sim.unit_status[b, n])]
         unit: dict[str, Any] = {
             "name": name,

@@ -20,10 +20,10 @@ from typing import Any
 
 from patrolmarl.advise.snapshot import Cell, PendingCall, Snapshot, UnitState
 from patrolmarl.envs.district import District
+from patrolmarl.envs.names import agent_names
 from patrolmarl.envs.status import UNIT_STATUS_NAMES
 from patrolmarl.errors import PatrolMarlError, echo, one_line
 from patrolmarl.input_files import read_json
-from patrolmarl.policy_card import unit_names
 
 SCHEMA_FILE = "snapshot.schema.json"
 #: Largest snapshot file (bytes), and most entries of its lists (as in the schema's maxItems).
@@ -112,7 +112,7 @@ class _SnapshotChecker:
         self.district = district
         self.problems: list[tuple[str, str]] = []
         self.oversized = False
-        self._units = unit_names(district)
+        self._units = agent_names(district.n_units)
         types = district.config.call_types
         self._street_types = [name for name, t in types.items() if t.handler == "patrol"]
 

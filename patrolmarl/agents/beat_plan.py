@@ -32,6 +32,7 @@ from patrolmarl.agents.movement import AreaPatrol
 from patrolmarl.agents.policy import SimView
 from patrolmarl.config_types import MAX_MAGNITUDE, StrictModel, Text, number
 from patrolmarl.envs.district import District
+from patrolmarl.envs.names import agent_name, agent_names
 from patrolmarl.errors import ConfigError, PatrolMarlError, echo
 from patrolmarl.yaml_config import read_yaml_mapping, validate_mapping
 
@@ -93,7 +94,7 @@ class BeatPlan:
         lines = [f"# {line}".rstrip() for line in header.splitlines()]
         lines += [yaml.safe_dump(doc, sort_keys=False, default_flow_style=None).rstrip(), "beats:"]
         for n in range(d.n_units):
-            lines.append(f"  patrol_{n}:")
+            lines.append(f"  {agent_name(n)}:")
             for k, (start, end) in enumerate(blocks):
                 cells = np.flatnonzero(self.weights[k, n] > 0)
                 count = f"{cells.size} cell" + ("s" if cells.size != 1 else "")
@@ -143,13 +144,13 @@ def _bind(plan: BeatPlanFile, district: District, source: str) -> BeatPlan:
     if any(e <= s for s, e in blocks):
         raise fail("blocks", "each block must end after it starts")
     order = [plan.blocks.index(b) for b in blocks]
-    units = {f"patrol_{n}": n for n in range(district.n_units)}
+    units = {name: n for n, name in enumerate(agent_names(district.n_units))}
     weights = np.zeros((len(blocks), district.n_units, district.n_cells))
     for name, per_block in plan.beats.items():
         if name not in units:
             raise fail(
                 f"beats.{name}",
-                f"no such unit (the district has patrol_0..patrol_{len(units) - 1})",
+                f"no such unit (the district has {agent_name(0)}..{agent_name(len(units) - 1)})",
             )
         if len(per_block) != len(blocks):
             raise fail(f"beats.{name}", f"has {len(per_block)} blocks, the plan has {len(blocks)}")

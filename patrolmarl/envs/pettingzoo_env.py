@@ -24,6 +24,7 @@ from patrolmarl.envs.config import load_district_config
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.metrics import episode_metrics
+from patrolmarl.envs.names import agent_names
 from patrolmarl.envs.observations import (
     CALL_FEATURES,
     COARSE_CHANNELS,
@@ -34,7 +35,6 @@ from patrolmarl.envs.observations import (
 from patrolmarl.envs.render import FrameDrawer, text_frame
 from patrolmarl.envs.reward import ShapedReward
 
-AGENT_PREFIX = "patrol_"
 # The bound of a float32 entry that has none of its own: the largest float32.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -192,7 +192,7 @@ class PatrolParallelEnv(ParallelEnv):
         self.builder = ObservationBuilder(self.sim, move_gains=move_gains)
         self.reward_fn = ShapedReward(self.sim, **(reward_weights or {}))
         self.max_cycles = self.sim.n_steps
-        self.possible_agents = [f"{AGENT_PREFIX}{i}" for i in range(self.sim.n_units)]
+        self.possible_agents = agent_names(self.sim.n_units)
         self.agents: list[str] = []
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
         low, high = observation_bounds(self.builder)

@@ -16,6 +16,7 @@ import numpy as np
 from patrolmarl.agents.beat_plan import BeatPlan
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
+from patrolmarl.envs.names import agent_name
 from patrolmarl.evaluation.beat_derivation import DerivedBeats
 from patrolmarl.evaluation.beat_geometry import cell_centre_on_map, cell_polygons, to_map
 from patrolmarl.evaluation.beat_judgement import Judgement
@@ -115,7 +116,7 @@ def write_schedule(folder: Path, district: District, beats: DerivedBeats) -> Pat
                     rank = int(beats.dwell_rank[k, n, c])
                     writer.writerow(
                         [
-                            f"patrol_{n}",
+                            agent_name(n),
                             k,
                             f"{beats.block_hours[k]:g}",
                             f"{beats.block_hours[k + 1]:g}",
@@ -153,7 +154,7 @@ def _properties(district: District, beats: DerivedBeats, k: int, n: int, digits:
         dwell.append({"rank": int(beats.dwell_rank[k, n, c]), "row": r, "col": col, "at": where})
     dwell.sort(key=lambda d: d["rank"])
     return {
-        "unit": f"patrol_{n}",
+        "unit": agent_name(n),
         "vehicle": district.vehicle_names[district.unit_vehicle[n]],
         "block": k,
         "start_hour": float(beats.block_hours[k]),

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from patrolmarl.agents.baseline_spec import theft_sweep_point
+from patrolmarl.envs.names import agent_names
 from patrolmarl.evaluation.evaluate import BASELINE, Evaluation, PolicyResult
 
 DPI = 110
@@ -111,7 +112,7 @@ def workload_per_unit(ev: Evaluation, path: Path) -> Path:
             color=_colour(i),
             label=f"{r.name} (CV {cv:.2f})",
         )
-    ax.set_xticks(x, [f"patrol_{n}" for n in range(n_units)], rotation=45, ha="right")
+    ax.set_xticks(x, agent_names(n_units), rotation=45, ha="right")
     ax.set_ylabel("busy minutes per day")
     ax.set_title(f"Workload per unit ({_days(ev)}; CV = imbalance across units)")
     ax.grid(axis="y", alpha=0.3)
