@@ -10,6 +10,7 @@ a long command starts, so that a bad ``--out`` fails at once, not after the work
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -23,37 +24,76 @@ from patrolmarl.errors import PatrolMarlError
 NamesCheck = Callable[[set[str]], bool]
 
 
-def check_writable(out_dir: Path) -> None:
-    """Raise PatrolMarlError unless a folder can be staged and renamed into ``out_dir``.
+def check_writable(folder: Path, staged: bool = True) -> None:
+    """Raise PatrolMarlError unless ``folder`` can be written, trying it before any work.
 
-    Tries it: in the nearest existing ancestor, a temporary folder is made
-    holding the missing parent folders and the staged folder's (longest) name,
-    then removed. This catches a file where a folder must be, unwritable or
-    read-only places and names too long for the file system.
+    ``staged``: the folder is staged in a temporary sibling and renamed into
+    place (see :func:`staged_folder`), so its parent must take the staging name;
+    otherwise (a run folder, written in place) the folder itself must take new
+    entries. Tries it: in the nearest existing ancestor a temporary folder is
+    made holding the missing folders (and the staging name), then removed. This
+    catches a file where a folder must be, unwritable or read-only places and
+    names too long for the file system.
+
+    Raises
+    ------
+    PatrolMarlError
+        One line, starting with the absolute path, saying what is wrong.
     """
-    if "\0" in str(out_dir):
-        raise PatrolMarlError(f"{str(out_dir)!r}: a folder name cannot contain a NUL character")
-    out_dir = Path(out_dir).absolute()
-    existing = out_dir.parent
-    try:
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-    except OSError as exc:  # a part longer than the file system allows, a symlink loop
-        raise PatrolMarlError(f"{out_dir}: cannot use this path ({exc.strerror})") from None
+    if "\0" in str(folder):
+        raise PatrolMarlError(f"{str(folder)!r}: a folder name cannot contain a NUL character")
+    folder = Path(folder).absolute()
+    longest = max(len(os.fsencode(part)) for part in folder.parts)
+    existing = _nearest_existing(folder.parent if staged else folder, folder, longest)
+    if existing == folder and not existing.is_dir():
+        raise PatrolMarlError(f"{folder} exists and is not a folder")
     if not existing.is_dir():
-        raise PatrolMarlError(f"{out_dir}: {existing} is a file, not a folder")
-    missing = out_dir.parent.relative_to(existing)
-    staged = f".{out_dir.name}.{'x' * 8}.old"  # as long as the staging names
+        raise PatrolMarlError(f"{folder}: {existing} is not a folder")
+    name_max = os.pathconf(existing, "PC_NAME_MAX")
+    if longest > name_max:
+        raise PatrolMarlError(_too_long(folder, longest, name_max))
+    path_max = os.pathconf(existing, "PC_PATH_MAX")
+    if len(os.fsencode(str(folder))) >= path_max:
+        raise PatrolMarlError(f"{folder}: the path is too long (at most {path_max - 1} bytes)")
+    missing = (folder.parent if staged else folder).relative_to(existing)
+    if staged:
+        missing = missing / f".{folder.name}.{'x' * 8}.old"  # as long as the staging names
     try:
         trial = Path(tempfile.mkdtemp(prefix=".patrolmarl-try.", dir=existing))
     except OSError as exc:
-        raise PatrolMarlError(f"{out_dir}: cannot write in {existing} ({exc.strerror})") from None
+        raise PatrolMarlError(f"{folder}: cannot write in {existing} ({os_reason(exc)})") from None
     try:
-        (trial / missing / staged).mkdir(parents=True)
+        (trial / missing).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise PatrolMarlError(f"{out_dir}: cannot make this folder ({exc.strerror})") from None
+        raise PatrolMarlError(f"{folder}: cannot make this folder ({os_reason(exc)})") from None
     finally:
         shutil.rmtree(trial, ignore_errors=True)
+
+
+def _nearest_existing(path: Path, folder: Path, longest: int) -> Path:
+    """``path`` or its nearest existing ancestor (a folder, a file or a link)."""
+    for candidate in [path, *path.parents]:
+        try:
+            os.lstat(candidate)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:  # a part longer than the file system allows, a symlink loop
+            if exc.errno == errno.ENAMETOOLONG:
+                raise PatrolMarlError(_too_long(folder, longest, None)) from None
+            raise PatrolMarlError(f"{folder}: cannot use this path ({os_reason(exc)})") from None
+        return candidate
+    return Path(path.anchor)
+
+
+def _too_long(folder: Path, longest: int, name_max: int | None) -> str:
+    limit = f" (at most {name_max})" if name_max is not None else ""
+    return f"{folder}: a name of {longest} bytes is too long{limit}"
+
+
+def os_reason(exc: OSError) -> str:
+    """The operating system's reason, in lower case (``permission denied``)."""
+    reason = os.strerror(exc.errno) if exc.errno else exc.__class__.__name__
+    return reason[:1].lower() + reason[1:]
 
 
 def check_replaceable(out_dir: Path, kind: str, is_earlier_output: NamesCheck) -> None:

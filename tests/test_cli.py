@@ -542,7 +542,7 @@ def test_bad_output_locations_are_refused_before_the_work(capsys, tmp_path, argv
     argv = [str(tmp_path) if a == "RUN" else a for a in argv]
     (regular_sub, too_long) = _out_cases(tmp_path)
     code, out, err = _run(capsys, *argv, "--out", str(regular_sub))
-    _assert_one_line_error(code, out, err, f"--out: {regular_sub}:", "is a file, not a folder")
+    _assert_one_line_error(code, out, err, f"--out: {regular_sub}:", "regular is not a folder")
     code, out, err = _run(capsys, *argv, "--out", str(too_long))
     _assert_one_line_error(code, out, err, "--out: ", "cannot make this folder", "too long")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["regular"]  # no trial folder left

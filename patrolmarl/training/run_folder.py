@@ -12,7 +12,6 @@ when the run is resumed.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import shutil
@@ -21,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from patrolmarl.errors import PatrolMarlError
-from patrolmarl.output_folder import check_replaceable
+from patrolmarl.output_folder import check_replaceable, check_writable, os_reason
 
 LOCK_NAME = ".lock"
 #: The log of a run trained away from the terminal (a Ray task, a sweep's trial).
@@ -99,10 +98,10 @@ def _entries(folder: Path) -> list[Path]:
 def check_location(run_dir: Path, flag: str, fresh: bool) -> None:
     """Refuse, before any work, a run folder that could not be written.
 
-    A fresh run's folder must be absent, empty or an earlier run folder (see
-    :func:`is_run_folder`); the folder or its nearest existing ancestor must be
-    a writable directory; no part of the path may be longer than the file
-    system allows.
+    The folder must be writable in place (see
+    :func:`~patrolmarl.output_folder.check_writable`); a fresh run's folder must
+    be absent, empty or an earlier run folder (see :func:`is_run_folder`); a
+    resumed run's entries must be of the kinds the run writes.
 
     Raises
     ------
@@ -110,31 +109,14 @@ def check_location(run_dir: Path, flag: str, fresh: bool) -> None:
         One line naming ``flag``, the path and what is wrong.
     """
     run_dir = Path(run_dir)
-    where = f"{flag}: {run_dir}"
-    if "\0" in str(run_dir):
-        raise PatrolMarlError(
-            f"{flag}: {str(run_dir)!r}: a folder name cannot contain a NUL character"
-        )
-    longest = max((len(os.fsencode(part)) for part in run_dir.parts), default=0)
-    ancestor = _nearest_existing(run_dir.absolute(), where, longest)
-    if ancestor.is_dir():
-        name_max = os.pathconf(ancestor, "PC_NAME_MAX")
-        if longest > name_max:
-            raise PatrolMarlError(_too_long(where, longest, name_max))
-        path_max = os.pathconf(ancestor, "PC_PATH_MAX")
-        if len(os.fsencode(str(run_dir.absolute()))) >= path_max:
-            raise PatrolMarlError(f"{where}: the path is too long (at most {path_max - 1} bytes)")
-    if fresh:
-        try:
+    try:
+        check_writable(run_dir, staged=False)
+        if fresh:
             check_replaceable(run_dir.absolute(), "run", is_run_folder)
-        except FileExistsError as exc:
-            raise PatrolMarlError(f"{flag}: {exc}") from None
-    if not ancestor.is_dir():
-        raise PatrolMarlError(f"{where}: {ancestor} is not a folder")
+    except (PatrolMarlError, FileExistsError) as exc:
+        raise PatrolMarlError(f"{flag}: {exc}") from None
     if not fresh:  # a fresh run clears what an unfinished one left
-        _check_entry_kinds(run_dir, where)
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise PatrolMarlError(f"{where}: cannot write in {ancestor} (permission denied)")
+        _check_entry_kinds(run_dir, f"{flag}: {run_dir}")
 
 
 def _check_entry_kinds(run_dir: Path, where: str) -> None:
@@ -146,26 +128,6 @@ def _check_entry_kinds(run_dir: Path, where: str) -> None:
         if path.exists() and path.is_dir() != folder:
             kind = "a folder" if folder else "a regular file"
             raise PatrolMarlError(f"{where}: {path} should be {kind}; move it away")
-
-
-def _nearest_existing(path: Path, where: str, longest: int) -> Path:
-    """``path`` or its nearest existing ancestor (a folder, a file or a link)."""
-    for candidate in [path, *path.parents]:
-        try:
-            os.lstat(candidate)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except OSError as exc:
-            if exc.errno == errno.ENAMETOOLONG:
-                raise PatrolMarlError(_too_long(where, longest, None)) from None
-            raise PatrolMarlError(f"{where}: cannot use the path ({_reason(exc)})") from None
-        return candidate
-    return Path(path.anchor)
-
-
-def _too_long(where: str, longest: int, name_max: int | None) -> str:
-    limit = f" (at most {name_max})" if name_max is not None else ""
-    return f"{where}: a name of {longest} bytes is too long{limit}"
 
 
 @contextmanager
@@ -201,7 +163,7 @@ def _make_folders(run_dir: Path) -> Path | None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise PatrolMarlError(f"{run_dir}: cannot create the folder ({_reason(exc)})") from None
+        raise PatrolMarlError(f"{run_dir}: cannot create the folder ({os_reason(exc)})") from None
     return missing[-1] if missing else None
 
 
@@ -212,7 +174,7 @@ def _lock(run_dir: Path, created: Path | None) -> int:
     except OSError as exc:
         if created is not None:
             shutil.rmtree(created, ignore_errors=True)
-        raise PatrolMarlError(f"{run_dir}: cannot write in the folder ({_reason(exc)})") from None
+        raise PatrolMarlError(f"{run_dir}: cannot write in the folder ({os_reason(exc)})") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -270,7 +232,3 @@ def write_text_atomically(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-
-
-def _reason(exc: OSError) -> str:
-    return os.strerror(exc.errno) if exc.errno else exc.__class__.__name__

@@ -61,7 +61,7 @@ def test_regular_file_as_run_folder_is_refused(tmp_path, config):
     target = tmp_path / "file"
     target.write_text("mine")
     code, out, err = train(config, target)
-    assert_one_line_error(code, out, err, str(target), "exists and is not a run folder")
+    assert_one_line_error(code, out, err, str(target), "exists and is not a folder")
     assert target.read_text() == "mine"
 
 
