@@ -1,4 +1,8 @@
-"""SB3 callbacks: domain scalars to tensorboard, evaluation on fixed days, checkpoints."""
+"""SB3 callbacks: domain scalars to tensorboard, evaluation on fixed days, resume checkpoints.
+
+The evaluation and the checkpoints are triggered by :class:`EveryNTimestepsFromStart`
+(SB3's ``EveryNTimesteps``, counted from the step training starts at).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, EveryNTimesteps
 
 from patrolmarl.agents.learned import (
     ObservationNormalizer,
@@ -135,7 +139,7 @@ class CriticWarmupCallback(BaseCallback):
 
 
 class PatrolEvalCallback(BaseCallback):
-    """Every ``freq`` timesteps, score the policy on fixed days against fixed_zone.
+    """Each time it is triggered, score the policy on fixed days against fixed_zone.
 
     The best model by :func:`relative_score` of realised outcomes (never the
     shaped reward) is saved as ``best.zip`` in the run folder.
@@ -157,15 +161,9 @@ class PatrolEvalCallback(BaseCallback):
         self.vecnormalize = vecnormalize
         self.best_score = best_score
         self._say = say
-        self._last = 0
-
-    def _on_training_start(self) -> None:
-        self._last = self.num_timesteps
 
     def _on_step(self) -> bool:
-        if self.num_timesteps - self._last >= self.settings.freq:
-            self._last = self.num_timesteps
-            self.run_evaluation()
+        self.run_evaluation()
         return True
 
     def run_evaluation(self) -> float:
@@ -199,20 +197,28 @@ class PatrolEvalCallback(BaseCallback):
         return score
 
 
-class CheckpointCallback(BaseCallback):
-    """Every ``freq`` timesteps, call ``save()`` (which writes an atomic checkpoint)."""
+class ResumeCheckpointCallback(BaseCallback):
+    """Each time it is triggered, call ``save()``, which writes the run's resume
+    checkpoint (model, normalisation, generator states, config and best score;
+    see :mod:`patrolmarl.training.checkpoint`) atomically.
 
-    def __init__(self, freq: int, save: Callable[[], None]) -> None:
+    Unlike SB3's ``CheckpointCallback`` (a model zip every N calls), the whole
+    state needed to continue the run is written, and only the newest are kept.
+    """
+
+    def __init__(self, save: Callable[[], None]) -> None:
         super().__init__()
-        self.freq = freq
         self._save = save
-        self._last = 0
-
-    def _on_training_start(self) -> None:
-        self._last = self.num_timesteps
 
     def _on_step(self) -> bool:
-        if self.num_timesteps - self._last >= self.freq:
-            self._last = self.num_timesteps
-            self._save()
+        self._save()
         return True
+
+
+class EveryNTimestepsFromStart(EveryNTimesteps):
+    """SB3's ``EveryNTimesteps``, counted from the step training starts at: a resumed
+    run first triggers ``n_steps`` after its checkpoint, not at its first step."""
+
+    def _on_training_start(self) -> None:
+        self.last_time_trigger = self.num_timesteps
+        super()._on_training_start()

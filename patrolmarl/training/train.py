@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +34,11 @@ from patrolmarl.errors import ConfigError, PatrolMarlError
 from patrolmarl.evaluation.evaluate import evaluate, paired_differences
 from patrolmarl.evaluation.report import write_report
 from patrolmarl.training.callbacks import (
-    CheckpointCallback,
     CriticWarmupCallback,
     DomainMetricsCallback,
+    EveryNTimestepsFromStart,
     PatrolEvalCallback,
+    ResumeCheckpointCallback,
     save_model_atomically,
 )
 from patrolmarl.training.checkpoint import (
@@ -85,8 +88,8 @@ def train_run(
 
     When resuming, ``config`` is the run's own (``config.yaml``), possibly with a
     larger ``total_timesteps``; training continues from the newest intact
-    checkpoint. ``source`` names the config in error messages.
-    ``extra_callbacks`` run after the evaluation callback (e.g. a sweep's reporter).
+    checkpoint. ``source`` names the config in error messages. ``extra_callbacks`` run
+    after the evaluation callback (e.g. a sweep's reporter).
 
     Everything that can be checked is checked before anything is written (see
     :mod:`patrolmarl.training.run_folder`); the folder is locked for the run.
@@ -98,12 +101,57 @@ def train_run(
         an existing one, there is no intact checkpoint to resume from, or the
         config does not fit the district.
     """
-    flag = "--resume" if resume else "--run-dir"
-    check_location(run_dir, flag, fresh=not resume)
-    if resume and not checkpoint_folders(run_dir):
-        raise PatrolMarlError(f"--resume: {run_dir} has no checkpoint to resume from")
-    if not resume and holds_results(run_dir):
+    prepare = _resumed_run if resume else _fresh_run
+    with prepare(config, run_dir, say, source) as (run, best_score):
+        summary = _train_and_report(run, best_score, progress_bar, extra_callbacks)
+    run.venv.close()
+    return summary
+
+
+@contextmanager
+def _fresh_run(
+    config: TrainConfig, run_dir: Path, say: Callable[[str], None], source: str
+) -> Iterator[tuple[_Run, float]]:
+    """A new run in ``run_dir`` (absent, empty or a run that never reached a checkpoint),
+    locked for the block, and its best score so far (none)."""
+    check_location(run_dir, "--run-dir", fresh=True)
+    if holds_results(run_dir):
         raise PatrolMarlError(f"--run-dir: {run_dir} already holds a run (use --resume)")
+    district, venv = _environment(config, source)
+    with claimed(run_dir):
+        model, vecnormalize = _fresh_model(config, venv, run_dir)
+        clear_unfinished_run(run_dir)
+        yield _Run(config, district, venv, model, vecnormalize, run_dir, say), float("inf")
+
+
+@contextmanager
+def _resumed_run(
+    config: TrainConfig, run_dir: Path, say: Callable[[str], None], source: str
+) -> Iterator[tuple[_Run, float]]:
+    """The run in ``run_dir`` at its newest intact checkpoint, locked for the block, and
+    its best evaluation score so far.
+
+    ``config`` is the run's own (see :func:`resume_config`), possibly with a
+    larger ``total_timesteps``.
+    """
+    check_location(run_dir, "--resume", fresh=False)
+    if not checkpoint_folders(run_dir):
+        raise PatrolMarlError(f"--resume: {run_dir} has no checkpoint to resume from")
+    district, venv = _environment(config, source)
+    with claimed(run_dir):
+        for name in remove_leftover_temps(run_dir):
+            say(f"removed {name}, left by an interrupted write")
+        model, vecnormalize, checkpoint = _restore(run_dir, config, venv, say)
+        _check_district(run_dir, district)
+        forget_logs_after(run_dir / "tb", model.num_timesteps)  # they are trained again
+        say(f"resuming {run_dir} at step {model.num_timesteps:,}")
+        run = _Run(config, district, venv, model, vecnormalize, run_dir, say, resumed=True)
+        yield run, checkpoint.state.get("best_score", float("inf"))
+
+
+def _environment(config: TrainConfig, source: str) -> tuple[District, PatrolVecEnv]:
+    """The run's district and vector environment, the rollout checked against them;
+    sets torch's threads."""
     district = District.load(config.district)
     venv = PatrolVecEnv(
         district,
@@ -114,38 +162,32 @@ def train_run(
     )
     check_rollout(config, venv.n_agents, source)
     torch.set_num_threads(config.torch_threads)
-    with claimed(run_dir):
-        if resume:
-            for name in remove_leftover_temps(run_dir):
-                say(f"removed {name}, left by an interrupted write")
-            model, vecnormalize, checkpoint = _restore(run_dir, config, venv, say)
-            _check_district(run_dir, district)
-            forget_logs_after(run_dir / "tb", model.num_timesteps)  # they are trained again
-            best_score = checkpoint.state.get("best_score", float("inf"))
-            say(f"resuming {run_dir} at step {model.num_timesteps:,}")
-        else:
-            model, vecnormalize = _fresh_model(config, venv, run_dir)
-            best_score = float("inf")
-            clear_unfinished_run(run_dir)
-        _write_config(run_dir, config)
-        if not (run_dir / "district.json").is_file():
-            write_district_json(run_dir, district)
-        summary = _train_and_report(
-            config,
-            district,
-            venv,
-            model,
-            vecnormalize,
-            run_dir,
-            best_score,
-            resume,
-            progress_bar,
-            say,
-            extra_callbacks,
+    return district, venv
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One run being trained in ``folder``: its config, district, environment and model."""
+
+    config: TrainConfig
+    district: District
+    venv: PatrolVecEnv
+    model: Any  # PPO or MaskablePPO
+    vecnormalize: VecNormalize | None
+    folder: Path
+    say: Callable[[str], None]
+    resumed: bool = False
+
+    def save_checkpoint(self, best_score: float) -> None:
+        """Write a resume checkpoint of the run as it is now."""
+        state = {
+            "num_timesteps": self.model.num_timesteps,
+            "config": self.config.model_dump(),
+            "best_score": best_score,
+        }
+        save_checkpoint(
+            self.folder, self.model, self.vecnormalize, state, {"env": self.venv.rng_state()}
         )
-        write_text_atomically(run_dir / "final.json", json.dumps(summary, indent=2))
-    venv.close()
-    return summary
 
 
 def resume_config(
@@ -274,46 +316,35 @@ def _load_checkpoint(folder: Path, config: TrainConfig, venv: PatrolVecEnv, run_
 
 
 def _train_and_report(
-    config,
-    district,
-    venv,
-    model,
-    vecnormalize,
-    run_dir,
-    best_score,
-    resume,
-    progress_bar,
-    say,
-    extra_callbacks,
+    run: _Run, best_score: float, progress_bar: bool, extra_callbacks: Sequence[BaseCallback]
 ) -> dict[str, Any]:
-    """Imitation (fresh runs with a teacher), PPO up to ``total_timesteps``, checkpoints,
-    ``final.zip`` and the final evaluation; returns its summary."""
+    """``config.yaml`` and ``district.json``, imitation (fresh runs with a teacher), PPO up
+    to ``total_timesteps``, checkpoints, ``final.zip``, the final evaluation and
+    ``final.json``; returns the final summary."""
+    config, model, run_dir, say = run.config, run.model, run.folder, run.say
+    _write_config(run_dir, config)
+    if not (run_dir / DISTRICT_FILE).is_file():
+        write_district_json(run_dir, run.district)
     started = time.perf_counter()
     pretrain = None
-    if not resume and config.pretrain.teacher is not None:
-        pretrain = _imitate(model, vecnormalize, district, config, say)
+    if not run.resumed and config.pretrain.teacher is not None:
+        pretrain = _imitate(model, run.vecnormalize, run.district, config, say)
     evaluator = PatrolEvalCallback(
-        district, config.eval, run_dir, vecnormalize, best_score=best_score, say=say
+        run.district, config.eval, run_dir, run.vecnormalize, best_score=best_score, say=say
     )
-
-    def save() -> None:
-        state = {
-            "num_timesteps": model.num_timesteps,
-            "config": config.model_dump(),
-            "best_score": evaluator.best_score,
-        }
-        save_checkpoint(run_dir, model, vecnormalize, state, {"env": venv.rng_state()})
-
     callbacks = [
-        DomainMetricsCallback(venv),
-        evaluator,
-        CheckpointCallback(config.checkpoint_freq, save),
+        DomainMetricsCallback(run.venv),
+        EveryNTimestepsFromStart(config.eval.freq, evaluator),
+        EveryNTimestepsFromStart(
+            config.checkpoint_freq,
+            ResumeCheckpointCallback(lambda: run.save_checkpoint(evaluator.best_score)),
+        ),
     ]
     if config.pretrain.teacher is not None and config.pretrain.critic_warmup_steps > 0:
         callbacks.append(CriticWarmupCallback(config.pretrain.critic_warmup_steps))
     callbacks.extend(extra_callbacks)
     remaining = config.total_timesteps - model.num_timesteps
-    rollout = config.ppo.n_steps * venv.num_envs
+    rollout = config.ppo.n_steps * run.venv.num_envs
     if remaining > 0 and remaining % rollout:
         trained = model.num_timesteps + -(-remaining // rollout) * rollout
         say(
@@ -328,22 +359,23 @@ def _train_and_report(
             remaining,
             callback=CallbackList(callbacks),
             tb_log_name=TB_NAME,
-            reset_num_timesteps=not resume,
+            reset_num_timesteps=not run.resumed,
             progress_bar=progress_bar,
         )
     minutes = (time.perf_counter() - started) / 60.0
-    save()
-    save_model_atomically(model, vecnormalize, run_dir / "final.zip")
+    run.save_checkpoint(evaluator.best_score)
+    save_model_atomically(model, run.vecnormalize, run_dir / "final.zip")
     if not (run_dir / "best.zip").exists():
         if remaining <= 0:  # no learn(): the callback has neither model nor logger yet
             model.set_logger(Logger(folder=None, output_formats=[]))
             evaluator.init_callback(model)
         evaluator.run_evaluation()
     say(f"trained {model.num_timesteps:,} agent-steps in {minutes:.1f} min; final evaluation ...")
-    summary = final_evaluation(district, run_dir, config)
+    summary = final_evaluation(run.district, run_dir, config)
     summary["train_minutes_this_session"] = minutes
     if pretrain is not None:
         summary["pretrain"] = pretrain
+    write_text_atomically(run_dir / "final.json", json.dumps(summary, indent=2))
     return summary
 
 
