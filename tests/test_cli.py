@@ -15,12 +15,10 @@ import yaml
 
 from patrolmarl.cli import main
 from patrolmarl.errors import PatrolMarlError
+from tests.helpers import assert_one_line_error, write_short_busy_gaoxin
 
 REPO = Path(__file__).resolve().parents[1]
 GAOXIN = REPO / "configs" / "districts" / "gaoxin.yaml"
-# Short and busy; the same config as the agent/evaluation tests (the p-median limit of
-# `evaluate` is cached per config, so it is solved once per test process).
-SHARED = {"episode_minutes": 240, "call_types.noise.daily_rate": 300}
 
 
 def _gaoxin_dict() -> dict:
@@ -37,11 +35,7 @@ def _district_file(tmp_path: Path, change=None, name: str = "district.yaml") -> 
 
 
 def _shared_district(tmp_path: Path) -> Path:
-    def change(raw: dict) -> None:
-        raw["simulation"]["episode_minutes"] = SHARED["episode_minutes"]
-        raw["call_types"]["noise"]["daily_rate"] = SHARED["call_types.noise.daily_rate"]
-
-    return _district_file(tmp_path, change, "shared.yaml")
+    return write_short_busy_gaoxin(tmp_path, "shared.yaml")
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -60,18 +54,6 @@ def _subprocess(*argv: str, cwd: Path) -> subprocess.CompletedProcess:
         env=env,
         timeout=120,
     )
-
-
-def _assert_one_line_error(code: int, out: str, err: str, *pieces: str) -> str:
-    assert code == 2, (code, err)
-    assert "Traceback" not in err and "Traceback" not in out
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert err.endswith("\n")
-    assert lines[0].startswith("patrolmarl: error: "), err
-    for piece in pieces:
-        assert piece in lines[0], f"{piece!r} not in {lines[0]!r}"
-    return lines[0]
 
 
 SUMMARY_KEYS = (
@@ -127,7 +109,7 @@ def test_simulate_json_via_subprocess(tmp_path):
 
 def test_bad_input_via_subprocess(tmp_path):
     proc = _subprocess("simulate", "--district", str(tmp_path / "nope.yaml"), cwd=tmp_path)
-    _assert_one_line_error(proc.returncode, proc.stdout, proc.stderr, "nope.yaml", "not found")
+    assert_one_line_error(proc.returncode, proc.stdout, proc.stderr, "nope.yaml", "not found")
     assert proc.stdout == ""
 
 
@@ -183,16 +165,16 @@ def test_bad_district_file(capsys, tmp_path, kind):
     change, pieces = DISTRICT_ERRORS[kind]
     path = _district_file(tmp_path, change)
     code, out, err = _run(capsys, "simulate", "--district", str(path))
-    _assert_one_line_error(code, out, err, str(path), *pieces)
+    assert_one_line_error(code, out, err, str(path), *pieces)
     assert out == ""
 
 
 def test_missing_district_file(capsys, tmp_path):
     path = tmp_path / "missing.yaml"
     code, out, err = _run(capsys, "simulate", "--district", str(path))
-    _assert_one_line_error(code, out, err, str(path), "not found")
+    assert_one_line_error(code, out, err, str(path), "not found")
     code, out, err = _run(capsys, "simulate", "--district", "atlantis")
-    _assert_one_line_error(code, out, err, "atlantis", "gaoxin")
+    assert_one_line_error(code, out, err, "atlantis", "gaoxin")
 
 
 @pytest.mark.parametrize(
@@ -204,7 +186,7 @@ def test_malformed_district_yaml(capsys, tmp_path, text):
     path = tmp_path / "bad.yaml"
     path.write_text(text, encoding="utf-8")
     code, out, err = _run(capsys, "simulate", "--district", str(path))
-    line = _assert_one_line_error(code, out, err, str(path))
+    line = assert_one_line_error(code, out, err, str(path))
     assert "YAML" in line or "mapping" in line
 
 
@@ -212,7 +194,7 @@ def test_district_path_is_a_folder(capsys, tmp_path):
     folder = tmp_path / "d.yaml"
     folder.mkdir()
     code, out, err = _run(capsys, "simulate", "--district", str(folder))
-    _assert_one_line_error(code, out, err, str(folder))
+    assert_one_line_error(code, out, err, str(folder))
 
 
 @pytest.mark.parametrize(
@@ -234,31 +216,31 @@ def test_district_path_is_a_folder(capsys, tmp_path):
 )
 def test_bad_arguments(capsys, argv, pieces):
     code, out, err = _run(capsys, *argv)
-    _assert_one_line_error(code, out, err, *pieces)
+    assert_one_line_error(code, out, err, *pieces)
 
 
 def test_zip_that_is_not_a_model(capsys, tmp_path):
     garbage = tmp_path / "garbage.zip"
     garbage.write_bytes(b"this is not a zip archive")
     code, out, err = _run(capsys, "simulate", "--policy", str(garbage))
-    _assert_one_line_error(code, out, err, str(garbage), "not an SB3 model")
+    assert_one_line_error(code, out, err, str(garbage), "not an SB3 model")
 
     archive = tmp_path / "archive.zip"
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("data", "{}")
         z.writestr("readme.txt", "holiday photos")
     code, out, err = _run(capsys, "simulate", "--policy", str(archive))
-    _assert_one_line_error(code, out, err, str(archive), "not a loadable")
+    assert_one_line_error(code, out, err, str(archive), "not a loadable")
 
     code, out, err = _run(capsys, "simulate", "--policy", str(tmp_path / "absent.zip"))
-    _assert_one_line_error(code, out, err, "absent.zip", "not found")
+    assert_one_line_error(code, out, err, "absent.zip", "not found")
 
 
 def test_onnx_that_is_garbage(capsys, tmp_path):
     path = tmp_path / "policy.onnx"
     path.write_bytes(b"\x08\x07garbage bytes that are no protobuf")
     code, out, err = _run(capsys, "simulate", "--policy", str(path))
-    _assert_one_line_error(code, out, err, str(path), "ONNX")
+    assert_one_line_error(code, out, err, str(path), "ONNX")
 
 
 def _plan(tmp_path: Path, cell: list[int]) -> Path:
@@ -273,7 +255,7 @@ def _plan(tmp_path: Path, cell: list[int]) -> Path:
 def test_beat_plan_with_a_cell_outside_the_grid(capsys, tmp_path):
     path = _plan(tmp_path, [3, 25])
     code, out, err = _run(capsys, "simulate", "--policy", str(path))
-    _assert_one_line_error(code, out, err, str(path), "beats.patrol_5.0.0", "[3, 25]", "outside")
+    assert_one_line_error(code, out, err, str(path), "beats.patrol_5.0.0", "[3, 25]", "outside")
 
 
 def test_valid_beat_plan_runs(capsys, tmp_path):
@@ -299,7 +281,7 @@ def test_evaluate_with_a_bad_policy_writes_nothing(capsys, tmp_path, policies):
     code, out, err = _run(
         capsys, "evaluate", "--policies", policies, "--days", "1", "--out", str(out_dir)
     )
-    _assert_one_line_error(code, out, err)
+    assert_one_line_error(code, out, err)
     assert not out_dir.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.onnx"]
 
@@ -313,7 +295,7 @@ def test_evaluate_refuses_an_unrelated_out_folder_before_running(capsys, tmp_pat
         capsys, "evaluate", "--district", str(district), "--policies", "nearest",
         "--days", "1", "--out", str(taken), "--no-progress",
     )  # fmt: skip
-    _assert_one_line_error(code, out, err, "--out", str(taken))
+    assert_one_line_error(code, out, err, "--out", str(taken))
     assert [p.name for p in taken.iterdir()] == ["notes.txt"]
     a_file = tmp_path / "a_file"
     a_file.write_text("x", encoding="utf-8")
@@ -321,7 +303,7 @@ def test_evaluate_refuses_an_unrelated_out_folder_before_running(capsys, tmp_pat
         capsys, "evaluate", "--district", str(district), "--policies", "nearest",
         "--days", "1", "--out", str(a_file), "--no-progress",
     )  # fmt: skip
-    _assert_one_line_error(code, out, err, "--out", str(a_file))
+    assert_one_line_error(code, out, err, "--out", str(a_file))
     assert a_file.read_text(encoding="utf-8") == "x"
 
 
@@ -374,13 +356,13 @@ def test_a_plan_named_like_a_baseline_is_refused(capsys, tmp_path):
     out_dir = tmp_path / "report"
     argv = ["evaluate", "--policies", f"{plan},nearest", "--days", "1", "--out", str(out_dir)]
     code, out, err = _run(capsys, *argv)
-    _assert_one_line_error(
+    assert_one_line_error(
         code, out, err, "would be called 'fixed_zone', as a baseline", f"my_fixed_zone={plan}"
     )
     assert not out_dir.exists()
     # A name given with NAME=SPEC must not be a baseline's either.
     code, out, err = _run(capsys, "evaluate", "--policies", "nearest=pmedian", "--days", "1")
-    _assert_one_line_error(code, out, err, "'nearest' is a baseline's name")
+    assert_one_line_error(code, out, err, "'nearest' is a baseline's name")
 
 
 def test_policy_names_are_unique(tiny_run, tmp_path):
@@ -475,7 +457,7 @@ def _onnx_with_card(tmp_path: Path, body: str) -> Path:
 def test_an_onnx_that_fails_when_run(capsys, tmp_path, body, piece):
     folder = _onnx_with_card(tmp_path, body)
     code, out, err = _run(capsys, "simulate", "--policy", str(folder / "policy.onnx"))
-    _assert_one_line_error(code, out, err, str(folder / "policy.onnx"), piece)
+    assert_one_line_error(code, out, err, str(folder / "policy.onnx"), piece)
 
 
 # ------------------------------------------------------------- version, help, days
@@ -519,7 +501,7 @@ def test_help_shows_defaults(capsys, monkeypatch, command):
 def test_days_are_bounded(capsys, command):
     argv = [command, "--days", "3651"] + (["--policy", "nearest"] if command == "beats" else [])
     code, out, err = _run(capsys, *argv)
-    _assert_one_line_error(code, out, err, "--days: at most 3,650 days", "got 3,651")
+    assert_one_line_error(code, out, err, "--days: at most 3,650 days", "got 3,651")
 
 
 # -------------------------------------------------------------- output locations
@@ -542,7 +524,7 @@ def test_bad_output_locations_are_refused_before_the_work(capsys, tmp_path, argv
     argv = [str(tmp_path) if a == "RUN" else a for a in argv]
     (regular_sub, too_long) = _out_cases(tmp_path)
     code, out, err = _run(capsys, *argv, "--out", str(regular_sub))
-    _assert_one_line_error(code, out, err, f"--out: {regular_sub}:", "regular is not a folder")
+    assert_one_line_error(code, out, err, f"--out: {regular_sub}:", "regular is not a folder")
     code, out, err = _run(capsys, *argv, "--out", str(too_long))
-    _assert_one_line_error(code, out, err, "--out: ", "cannot make this folder", "too long")
+    assert_one_line_error(code, out, err, "--out: ", "cannot make this folder", "too long")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["regular"]  # no trial folder left

@@ -1,4 +1,5 @@
-"""The README's links stay inside the repository and its commands are ones the CLI accepts."""
+"""The README's and docs' links stay inside the repository and their commands are ones the CLI
+accepts (and, where cheap, runs)."""
 
 from __future__ import annotations
 
@@ -32,14 +33,16 @@ def test_links_point_inside_the_repository(path: Path) -> None:
 
 
 def readme_commands() -> list[list[str]]:
-    """Every ``patrolmarl ...`` command in the README's bash blocks, continuation lines joined."""
+    """Every ``patrolmarl ...`` command in the bash blocks of the README and ``docs/*.md``,
+    continuation lines joined."""
     commands = []
-    for block in re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S):
-        for line in block.replace("\\\n", " ").splitlines():
-            for part in line.split("&&"):
-                words = shlex.split(part, comments=True)
-                if words[:1] == ["patrolmarl"]:
-                    commands.append(words[1:])
+    for path in _markdown_files():
+        for block in re.findall(r"```bash\n(.*?)```", path.read_text(), flags=re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                for part in line.split("&&"):
+                    words = shlex.split(part, comments=True)
+                    if words[:1] == ["patrolmarl"] and words[1:] not in commands:
+                        commands.append(words[1:])
     return commands
 
 
@@ -79,6 +82,11 @@ def _runnable(argv: list[str]) -> bool:
     return all("/" not in p or (ROOT / p).exists() for p in paths)
 
 
+def _is_slow(argv: list[str]) -> bool:
+    """``evaluate`` without ``--policies`` scores every baseline (the p-median limit included)."""
+    return argv[0] == "evaluate" and "--policies" not in argv and "--calibration" not in argv
+
+
 SMOKE = [argv for argv in readme_commands() if _runnable(argv)]
 
 
@@ -86,7 +94,11 @@ def test_the_smoke_test_runs_each_kind_of_command() -> None:
     assert {argv[0] for argv in SMOKE} >= {"simulate", "evaluate", "beats", "advise", "--version"}
 
 
-@pytest.mark.parametrize("argv", SMOKE, ids=" ".join)
+@pytest.mark.parametrize(
+    "argv",
+    [pytest.param(a, marks=[pytest.mark.slow] if _is_slow(a) else []) for a in SMOKE],
+    ids=" ".join,
+)
 def test_readme_commands_run(argv: list[str], tmp_path, monkeypatch, capsys) -> None:
     """The command as the README gives it, on 2 days, in a folder that sees the repo's inputs."""
     for name in INPUT_FOLDERS:

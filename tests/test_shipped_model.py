@@ -1,5 +1,5 @@
 """The policy that ships in ``models/gaoxin``: for the built-in district, loadable by every
-command that takes a policy, one model in two formats, and the result the README reports."""
+command that takes a policy, one model in two formats, and the result docs/results.md reports."""
 
 from __future__ import annotations
 

@@ -24,27 +24,20 @@ from patrolmarl.envs.district import District
 from patrolmarl.envs.move_gains import MoveGains
 from patrolmarl.envs.reward import ShapedReward
 from patrolmarl.envs.status import ASSIGNED, FIRST_ACCEPT, IDLE, MOVING, SERVED
+from tests.helpers import SHORT_BUSY, short_busy_gaoxin
 
-# Short and busy. The same config is used by test_policy.py and test_evaluate.py so
-# that gaoxin's hourly p-medians (cached per config) are solved once per process.
-SHARED = {"episode_minutes": 240, "call_types.noise.daily_rate": 300}
 SEEDS = [[11, 0], [11, 1], [11, 2]]
-
-
-@functools.cache
-def _gaoxin() -> District:
-    return District.load("gaoxin", **SHARED)
 
 
 @functools.cache
 def _very_busy() -> District:
     """Calls outnumber free units at times, so some wait for one (no p-median needed)."""
-    return District.load("gaoxin", **{**SHARED, "call_types.noise.daily_rate": 3000})
+    return District.load("gaoxin", **{**SHORT_BUSY, "call_types.noise.daily_rate": 3000})
 
 
 def _episode(policy, seeds=SEEDS, district=None):
     """Yield ``(sim, masks, actions)`` before every step of one batched episode."""
-    sim = BatchedSim(district or _gaoxin(), batch_size=len(seeds))
+    sim = BatchedSim(district or short_busy_gaoxin(), batch_size=len(seeds))
     policy.bind(SimView(sim))
     sim.reset(seeds=seeds)
     policy.reset(np.ones(len(seeds), dtype=bool))
@@ -70,7 +63,7 @@ def _accepted_calls(sim: BatchedSim, actions: np.ndarray, b: int) -> dict[int, t
 
 # --------------------------------------------------------------------- fixed_zone
 def test_fixed_zone_beats_partition_each_precinct_among_its_units():
-    d = _gaoxin()
+    d = short_busy_gaoxin()
     sim = BatchedSim(d, batch_size=1)
     policy = FixedZonePolicy(seed=0)
     policy.bind(SimView(sim))
@@ -112,7 +105,7 @@ def _components(district: District, cells: np.ndarray) -> int:
     return int(connected_components(graph, directed=False)[0])
 
 
-@pytest.mark.parametrize("overrides", [{}, SHARED])
+@pytest.mark.parametrize("overrides", [{}, SHORT_BUSY])
 def test_fixed_zone_beats_are_connected(overrides):
     d = District.load("gaoxin", **overrides)
     beats = fixed_zone_beats(d, patrol_weights(SimView(BatchedSim(d, batch_size=1))))
@@ -198,7 +191,7 @@ def _check_accepts_took_effect(sim: BatchedSim, accepted: list[tuple[int, int, i
     ("policy_cls", "busy"),
     [
         (NearestPolicy, False),
-        (NearestPolicy, True),
+        pytest.param(NearestPolicy, True, marks=pytest.mark.slow),
         (PMedianPolicy, False),
         (CoveragePolicy, False),
     ],
@@ -206,7 +199,7 @@ def _check_accepts_took_effect(sim: BatchedSim, accepted: list[tuple[int, int, i
 def test_nearest_dispatch_sends_the_nearest_free_unit(policy_cls, busy):
     accepts = left = 0
     previous: list[tuple[int, int, int]] = []
-    district = _very_busy() if busy else _gaoxin()
+    district = _very_busy() if busy else short_busy_gaoxin()
     seeds = SEEDS[:1] if busy else SEEDS
     for sim, _, actions in _episode(policy_cls(seed=2), seeds=seeds, district=district):
         _check_accepts_took_effect(sim, previous)
@@ -251,8 +244,8 @@ def test_nearest_takes_calls_at_once_when_units_are_free():
 # The solver itself (against brute force, edge cases): tests/agents/test_pmedian.py.
 
 
-def test_pmedian_hourly_plan_on_gaoxin():
-    d = _gaoxin()
+def test_pmedian_hourly_plan_onshort_busy_gaoxin():
+    d = short_busy_gaoxin()
     sim = BatchedSim(d, batch_size=1)
     policy = PMedianPolicy()
     policy.bind(SimView(sim))
@@ -332,6 +325,7 @@ def test_coverage_idle_units_take_their_best_improving_move():
     assert moves > 20 and stays > 100
 
 
+@pytest.mark.slow
 def test_coverage_lowers_the_forecast_response_below_nearest():
     forecast = {}
     for policy in (NearestPolicy(seed=0), CoveragePolicy()):

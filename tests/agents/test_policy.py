@@ -14,6 +14,7 @@ from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
 from patrolmarl.envs.status import FIRST_ACCEPT
+from tests.helpers import short_busy_gaoxin
 
 SEEDS = [[7, 0], [7, 1], [7, 2]]
 
@@ -71,7 +72,7 @@ def _mini_district() -> District:
 def _district(name: str) -> District:
     if name == "mini":
         return _mini_district()
-    return District.load("gaoxin", episode_minutes=240, **{"call_types.noise.daily_rate": 300})
+    return short_busy_gaoxin()
 
 
 @pytest.fixture

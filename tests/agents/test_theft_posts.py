@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
 
 import numpy as np
@@ -18,16 +17,8 @@ from patrolmarl.agents.theft_posts import (
     solve_posts,
 )
 from patrolmarl.envs.config import Deterrence
-from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel, deterrence_factor, nearby_matrix
-
-# The config of tests/agents/test_baselines.py: gaoxin's hourly p-medians are solved once.
-SHARED = {"episode_minutes": 240, "call_types.noise.daily_rate": 300}
-
-
-@functools.cache
-def _gaoxin() -> District:
-    return District.load("gaoxin", **SHARED)
+from tests.helpers import short_busy_gaoxin
 
 
 def _grid_problem(
@@ -95,7 +86,7 @@ def test_bound_holds_and_heuristic_is_near_the_brute_force_optimum(
 
 
 def test_objective_is_the_simulators_deterrence_of_the_parked_presence() -> None:
-    district = _gaoxin()
+    district = short_busy_gaoxin()
     incidents = IncidentModel(district)
     problem = PostProblem.for_hour(district, incidents, 9, theft_weight=60.0)
     sites = np.array([0, 5, 5, 399, 210, 17, 88, 123, 250, 251, 300, 301, 302, 150])
@@ -132,7 +123,7 @@ def test_zero_theft_weight_is_the_pmedian() -> None:
     calls = problem.call_weight.sum()
     assert from_pmedian.response_minutes <= pmedian.objective * calls * (1 + 1e-12)
 
-    district = _gaoxin()
+    district = short_busy_gaoxin()
     incidents = IncidentModel(district)
     plan = hourly_theft_posts(district, incidents, 0.0, certify=False)
     reference = hourly_pmedian(district, incidents)
@@ -147,7 +138,7 @@ def test_zero_theft_weight_is_the_pmedian() -> None:
 
 
 def test_a_large_theft_weight_parks_units_on_the_theft_hot_cells() -> None:
-    district = _gaoxin()
+    district = short_busy_gaoxin()
     incidents = IncidentModel(district)
     hour = 20
     theta = incidents.rate_per_minute[hour, incidents.deterrable].sum(axis=0)
@@ -165,7 +156,7 @@ def test_a_large_theft_weight_parks_units_on_the_theft_hot_cells() -> None:
 
 
 def test_certified_bound_on_a_gaoxin_hour_is_below_the_objective() -> None:
-    district = _gaoxin()
+    district = short_busy_gaoxin()
     problem = PostProblem.for_hour(district, IncidentModel(district), 18, 60.0)
     solution = solve_posts(problem, district.unit_vehicle, bound_iterations=60)
     assert np.isfinite(solution.lower_bound)
@@ -176,7 +167,7 @@ def test_policy_heads_for_the_hours_posts() -> None:
     from patrolmarl.agents.policy import SimView
     from patrolmarl.envs.core import BatchedSim
 
-    district = _gaoxin()
+    district = short_busy_gaoxin()
     sim = BatchedSim(district, batch_size=1)
     policy = PMedianTheftPolicy(theft=120.0)
     policy.bind(SimView(sim))

@@ -19,6 +19,7 @@ def test_pettingzoo_parallel_api(imported: Path) -> None:
     parallel_api_test(parallel_env(district=imported, max_cycles=30), num_cycles=60)
 
 
+@pytest.mark.slow
 def test_short_evaluate(imported: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "report"
     argv = ["evaluate", "--district", str(imported), "--days", "2"]
@@ -47,6 +48,7 @@ def test_maps_of_the_imported_district_land_on_the_boundary(imported: Path) -> N
         )
 
 
+@pytest.mark.slow
 def test_train_export_and_advise_on_the_imported_district(imported: Path, tmp_path: Path) -> None:
     """The researcher's and engineer's paths take an imported district like a built-in one."""
     import yaml

@@ -10,6 +10,7 @@ from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import deterrence_factor
 from patrolmarl.envs.reward import DEFAULT_WEIGHTS, ShapedReward, shaped_reward
 from patrolmarl.envs.status import ASSIGNED, EN_ROUTE, IDLE, MOVING, ON_SCENE, PENDING, SERVED
+from tests.helpers import short_busy_gaoxin
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +233,7 @@ def test_closed_calls_are_counted_once(district):
 
 
 def test_local_credit_splits_the_team_reward_among_units():
-    d = District.load("gaoxin", episode_minutes=240, **{"call_types.noise.daily_rate": 300})
+    d = short_busy_gaoxin()
     sim = BatchedSim(d, batch_size=3, seed=0)
     sim.reset()
     team = ShapedReward(sim, closure=1.0)

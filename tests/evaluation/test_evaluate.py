@@ -14,7 +14,6 @@ from patrolmarl.agents.baselines import (
     PMedianPolicy,
     RandomPolicy,
 )
-from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.evaluation.evaluate import (
     BASELINE,
@@ -25,15 +24,7 @@ from patrolmarl.evaluation.evaluate import (
 )
 from patrolmarl.evaluation.runner import day_seeds
 from patrolmarl.evaluation.statistics import NO_VARIATION, TOO_FEW_DAYS, paired_bootstrap
-
-# Short and busy; the same config as the agent tests, so gaoxin's hourly p-medians
-# (cached per config, ~10-30 s to solve) are solved once per test process.
-SHARED = {"episode_minutes": 240, "call_types.noise.daily_rate": 300}
-
-
-@functools.cache
-def _gaoxin() -> District:
-    return District.load("gaoxin", **SHARED)
+from tests.helpers import short_busy_gaoxin
 
 
 def _dump(ev) -> str:
@@ -48,11 +39,11 @@ def _policies(seed: int = 0) -> list:
 def _all_baselines():
     """Every baseline on the same 3 days (shared by several tests)."""
     policies = [FixedZonePolicy(seed=1), NearestPolicy(seed=1), PMedianPolicy(), RandomPolicy(1)]
-    return evaluate(_gaoxin(), policies, days=3, seed=1, resamples=200)
+    return evaluate(short_busy_gaoxin(), policies, days=3, seed=1, resamples=200)
 
 
 def test_evaluate_is_deterministic_and_depends_on_the_seed():
-    d = _gaoxin()
+    d = short_busy_gaoxin()
     a = evaluate(d, _policies(), days=2, seed=5, resamples=300)
     b = evaluate(d, _policies(), days=2, seed=5, resamples=300)
     assert _dump(a) == _dump(b)
@@ -141,7 +132,7 @@ def test_day_seeds_are_a_prefix_and_earlier_days_do_not_change():
     seeds = day_seeds(9, 50)
     assert len({tuple(s) for s in seeds}) == 50
     assert day_seeds(10, 3) != day_seeds(9, 3)
-    d = _gaoxin()
+    d = short_busy_gaoxin()
     short = evaluate(d, [PMedianPolicy()], days=2, seed=9, resamples=100)
     longer = evaluate(d, [PMedianPolicy()], days=3, seed=9, resamples=100)
     assert longer.seeds[:2] == short.seeds
@@ -225,7 +216,7 @@ def test_travel_limit_bounds_the_pmedian_policys_realised_travel():
 def test_one_day_gives_no_interval_and_says_so(tmp_path):
     from patrolmarl.evaluation.report import write_report
 
-    ev = evaluate(_gaoxin(), [NearestPolicy(seed=1)], days=1, seed=1, with_limit=False)
+    ev = evaluate(short_busy_gaoxin(), [NearestPolicy(seed=1)], days=1, seed=1, with_limit=False)
     for r in ev.results:
         for metric, diff in r.vs_baseline.items():
             assert (diff["ci_low"], diff["ci_high"], diff["excludes_zero"]) == (None, None, None)

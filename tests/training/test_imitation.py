@@ -14,14 +14,13 @@ from patrolmarl.envs.status import FIRST_ACCEPT
 from patrolmarl.envs.vec_env import PatrolVecEnv
 from patrolmarl.training.callbacks import CriticWarmupCallback
 from patrolmarl.training.imitation import actor_parameters, clone, demonstrations
-from tests.training.test_train_cli import run_cli, tiny_config, write_config
-
-SHORT_BUSY = {"episode_minutes": 240, "call_types.noise.daily_rate": 300}
+from tests.helpers import run_cli, short_busy_gaoxin
+from tests.training.helpers import tiny_config, write_config
 
 
 @pytest.fixture(scope="module")
 def district() -> District:
-    return District.load("gaoxin", **SHORT_BUSY)
+    return short_busy_gaoxin()
 
 
 def _model(district: District, seed: int = 0) -> MaskablePPO:

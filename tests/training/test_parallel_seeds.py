@@ -14,9 +14,10 @@ from patrolmarl.training.seed_summary import (
     seeds_summary,
 )
 from patrolmarl.training.train import train_seeds
-from tests.training.test_train_cli import tiny_config
+from tests.training.helpers import tiny_config
 
 
+@pytest.mark.slow
 def test_parallel_seeds_match_sequential_seeds(tmp_path):
     pytest.importorskip("ray")
     raw = tiny_config(tmp_path, total_timesteps=900, checkpoint_freq=448)

@@ -6,8 +6,6 @@ fixture); each test resumes a copy of that run folder in-process.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import pickle
@@ -23,49 +21,25 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
-from patrolmarl.cli import main
-from tests.training.test_train_cli import assert_one_line_error, scalars
+from tests.helpers import REPO, assert_one_line_error, run_cli
+from tests.training.helpers import scalars, tiny_config, write_config
 
-REPO = Path(__file__).resolve().parents[2]
-GAOXIN = REPO / "configs" / "districts" / "gaoxin.yaml"
+pytestmark = pytest.mark.slow  # trains, or runs Ray, for seconds per test
+
 ROLLOUT = 32 * 14  # n_steps x agent slots: agent-steps per PPO iteration
 EXTRA = 2 * ROLLOUT  # resumes train this many agent-steps beyond the checkpoint
 
 
-def write_district(folder: Path) -> Path:
-    """gaoxin with a 240-minute day and busy noise calls (as in tests/evaluation)."""
-    raw = yaml.safe_load(GAOXIN.read_text(encoding="utf-8"))
-    raw["simulation"]["episode_minutes"] = 240
-    raw["call_types"]["noise"]["daily_rate"] = 300
-    path = folder / "district.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    return path
-
-
 def write_long_config(folder: Path) -> Path:
     """Minutes of training if left alone; a checkpoint every PPO iteration."""
-    config = {
-        "algorithm": "maskable_ppo",
-        "district": str(write_district(folder)),
-        "n_districts": 1,
-        "total_timesteps": 5_000_000,
-        "seed": 0,
-        "torch_threads": 1,
-        "checkpoint_freq": ROLLOUT,
-        "ppo": {"n_steps": 32, "batch_size": 64, "n_epochs": 1},
-        "network": {"net_arch": [16]},
-        "eval": {"freq": 1_000_000, "days": 1, "final_days": 1, "final_baselines": ["nearest"]},
-    }
-    path = folder / "long.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def run_cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
+    config = tiny_config(
+        folder,
+        "maskable_ppo",
+        total_timesteps=5_000_000,
+        checkpoint_freq=ROLLOUT,
+        eval={"freq": 1_000_000, "days": 1, "final_days": 1, "final_baselines": ["nearest"]},
+    )
+    return write_config(folder, config, "long.yaml")
 
 
 def latest(run_dir: Path) -> tuple[Path, dict]:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from patrolmarl.training import run_folder
-from tests.training.test_train_cli import assert_one_line_error, run_cli, tiny_config, write_config
+from tests.helpers import assert_one_line_error, run_cli
+from tests.training.helpers import tiny_config, write_config
 
 
 def snapshot(folder: Path) -> dict[str, bytes | None]:

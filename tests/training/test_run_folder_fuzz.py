@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.training.test_train_cli import AGENTS, run_cli, tiny_config, write_config
+from tests.helpers import run_cli
+from tests.training.helpers import AGENTS, tiny_config, write_config
 
 ROLLOUT = 32 * AGENTS
 CHECKPOINT = "checkpoints/step_{last}"
@@ -107,6 +108,7 @@ damage_plans = st.lists(
 )
 
 
+@pytest.mark.slow
 @settings(
     max_examples=6,  # an accepted resume redoes the final report: ~2-6 s each
     deadline=None,

@@ -19,8 +19,10 @@ import yaml
 
 from patrolmarl.training.config import load_train_config
 from patrolmarl.training.seed_summary import evaluation_curve
-from tests.training.test_sweep_config import write_sweep
-from tests.training.test_train_cli import REPO, run_cli
+from tests.helpers import REPO, run_cli
+from tests.training.helpers import write_sweep
+
+pytestmark = pytest.mark.slow  # trains, or runs Ray, for seconds per test
 
 pytest.importorskip("ray.tune")
 

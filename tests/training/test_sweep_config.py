@@ -6,41 +6,14 @@ import socket
 import sys
 
 import pytest
-import yaml
 
 from patrolmarl.training.sweep import load_sweep, with_params
-from tests.training.test_train_cli import assert_one_line_error, run_cli, tiny_config, write_config
-
-# Two PPO iterations of 448 agent-steps, an evaluation after each.
-SWEEP_TIMESTEPS = 896
-
-
-def tiny_base(folder) -> dict:
-    """The tiny training config of the train tests, evaluated once per PPO iteration."""
-    config = tiny_config(folder, total_timesteps=SWEEP_TIMESTEPS, checkpoint_freq=448)
-    config["eval"]["freq"] = 400
-    return config
-
-
-def write_sweep(folder, **changes) -> str:
-    """``folder/sweep.yaml`` over ``folder/base.yaml``: two random trials of one seed."""
-    write_config(folder, tiny_base(folder), "base.yaml")
-    sweep = {
-        "base": "base.yaml",
-        "metric": "response_mean",
-        "trials": 2,
-        "seeds": [0],
-        "search": "random",
-        "asha": None,
-        "space": {
-            "ppo.learning_rate": {"log_uniform": [1e-4, 1e-2]},
-            "reward.theft": {"choice": [30, 90]},
-        },
-    }
-    sweep.update(changes)
-    path = folder / "sweep.yaml"
-    path.write_text(yaml.safe_dump(sweep, sort_keys=False), encoding="utf-8")
-    return path
+from tests.helpers import REPO, assert_one_line_error, run_cli
+from tests.training.helpers import (
+    tiny_base,
+    write_config,
+    write_sweep,
+)
 
 
 def test_a_good_sweep_file_loads(tmp_path):
@@ -255,7 +228,6 @@ def test_without_ray_says_how_to_install_it(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name", ["ppo_search.yaml", "theft_weight_grid.yaml"])
 def test_committed_sweep_files_load(name):
-    from tests.training.test_train_cli import REPO
 
     sweep = load_sweep(REPO / "configs" / "sweeps" / name)
     assert sweep.trials >= 4

@@ -19,15 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.training.test_train_cli import (
-    AGENTS,
-    DAY_MINUTES,
-    REPO,
-    run_cli,
-    scalars,
-    tiny_config,
-    write_config,
-)
+from tests.helpers import REPO, run_cli
+from tests.training.helpers import AGENTS, DAY_MINUTES, scalars, tiny_config, write_config
 
 SHORT = 2 * 32 * AGENTS  # two rollouts: a quarter of one simulated day
 assert SHORT < DAY_MINUTES * AGENTS
@@ -77,6 +70,7 @@ def terminal_run(tmp_path_factory) -> tuple[Path, int, str]:
     return run_dir, code, output
 
 
+@pytest.mark.slow
 def test_train_in_a_terminal_shows_the_progress_bar(terminal_run):
     run_dir, code, output = terminal_run
     assert code == 0, output
@@ -93,6 +87,7 @@ def test_train_without_a_terminal_shows_no_bar(tmp_path):
     assert "━" not in out + err and "448/448" not in out + err
 
 
+@pytest.mark.slow
 def test_run_shorter_than_a_day_logs_domain_scalars(terminal_run):
     run_dir, code, output = terminal_run
     assert code == 0, output

@@ -1,90 +1,18 @@
 """``patrolmarl train`` end to end, in-process: run folder, tensorboard, report, errors.
 
-Tiny runs: one district of 14 agent slots, a 240-minute day (the same district
-config as the agent/evaluation tests, so the p-median limit of the final report
-is solved once per test process), 32-step rollouts and a 16-unit network.
+Tiny runs (see :mod:`tests.training.helpers`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from patrolmarl.cli import main
-
-REPO = Path(__file__).resolve().parents[2]
-GAOXIN = REPO / "configs" / "districts" / "gaoxin.yaml"
-DAY_MINUTES = 240
-AGENTS = 14  # patrol units of gaoxin: one agent slot each
-# One day of one district is DAY_MINUTES * AGENTS = 3,360 agent-steps: 4,000 finish one.
-TIMESTEPS = 4000
-
-
-def write_district(folder: Path) -> Path:
-    """gaoxin with a 240-minute day and busy noise calls (as in tests/evaluation)."""
-    raw = yaml.safe_load(GAOXIN.read_text(encoding="utf-8"))
-    raw["simulation"]["episode_minutes"] = DAY_MINUTES
-    raw["call_types"]["noise"]["daily_rate"] = 300
-    path = folder / "district.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def tiny_config(folder: Path, algorithm: str = "ppo", **changes) -> dict:
-    """A training config small enough for a test (a dict, see :func:`write_config`)."""
-    config = {
-        "algorithm": algorithm,
-        "district": str(write_district(folder)),
-        "n_districts": 1,
-        "total_timesteps": TIMESTEPS,
-        "seed": 0,
-        "torch_threads": 1,
-        "checkpoint_freq": 1500,
-        "ppo": {"n_steps": 32, "batch_size": 64, "n_epochs": 1},
-        "network": {"net_arch": [16]},
-        "eval": {"freq": 1500, "days": 1, "final_days": 1, "final_baselines": ["nearest"]},
-    }
-    config.update(changes)
-    return config
-
-
-def write_config(folder: Path, config: dict, name: str = "tiny.yaml") -> Path:
-    path = folder / name
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    """``patrolmarl.cli.main`` with its stdout and stderr captured."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
-
-
-def assert_one_line_error(code: int, out: str, err: str, *pieces: str) -> str:
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err and "Traceback" not in out
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("patrolmarl: error: "), err
-    for piece in pieces:
-        assert piece in lines[0], f"{piece!r} not in {lines[0]!r}"
-    return lines[0]
-
-
-def scalars(tb_run: Path) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar of one tensorboard run folder: tag -> [(step, value)]."""
-    acc = EventAccumulator(str(tb_run), size_guidance={"scalars": 0})
-    acc.Reload()
-    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+from tests.helpers import assert_one_line_error, run_cli
+from tests.training.helpers import TIMESTEPS, scalars, tiny_config, write_config
 
 
 # ------------------------------------------------------------------------ a whole run
@@ -208,6 +136,7 @@ def test_fresh_run_into_existing_run_is_refused(trained):
 
 
 # ------------------------------------------------------------------------ several seeds
+@pytest.mark.slow
 def test_several_seeds(tmp_path):
     config = write_config(tmp_path, tiny_config(tmp_path))
     run_dir = tmp_path / "seeds"

@@ -1,0 +1,65 @@
+"""Helpers shared by the tests: the CLI in-process, the one-line error check, a short busy gaoxin.
+
+Imported as ``tests.helpers`` (the repository root is on pytest's path).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+from pathlib import Path
+
+import yaml
+
+from patrolmarl.cli import main
+from patrolmarl.envs.district import District
+
+REPO = Path(__file__).resolve().parents[1]
+GAOXIN_YAML = REPO / "configs" / "districts" / "gaoxin.yaml"
+
+#: gaoxin with a 240-minute day and busy noise calls. The same overrides everywhere, so
+#: that gaoxin's hourly p-medians (cached per config, ~10-30 s to solve) are solved once.
+SHORT_BUSY = {"episode_minutes": 240, "call_types.noise.daily_rate": 300}
+
+
+@functools.cache
+def short_busy_gaoxin() -> District:
+    """gaoxin with the :data:`SHORT_BUSY` overrides (one instance per test process)."""
+    return District.load("gaoxin", **SHORT_BUSY)
+
+
+def write_short_busy_gaoxin(folder: Path, name: str = "district.yaml") -> Path:
+    """gaoxin with the :data:`SHORT_BUSY` overrides as a district file in ``folder``."""
+    raw = yaml.safe_load(GAOXIN_YAML.read_text(encoding="utf-8"))
+    raw["simulation"]["episode_minutes"] = SHORT_BUSY["episode_minutes"]
+    raw["call_types"]["noise"]["daily_rate"] = SHORT_BUSY["call_types.noise.daily_rate"]
+    return write_yaml(folder / name, raw)
+
+
+def write_yaml(path: Path, data: object) -> Path:
+    """``data`` as YAML in ``path`` (keys in their order); returns ``path``."""
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run_cli(*argv: object) -> tuple[int, str, str]:
+    """``patrolmarl.cli.main`` on ``argv`` (made strings): exit code, stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_one_line_error(code: int, out: str, err: str, *pieces: str) -> str:
+    """Assert exit code 2 and exactly one ``patrolmarl: error:`` line on stderr holding
+    every piece, no traceback anywhere; returns the line."""
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err and "Traceback" not in out
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert err.endswith("\n")
+    assert lines[0].startswith("patrolmarl: error: "), err
+    for piece in pieces:
+        assert piece in lines[0], f"{piece!r} not in {lines[0]!r}"
+    return lines[0]
