@@ -112,6 +112,11 @@ class PostProblem:
         """``(V, C, C)`` expected travel minutes per hour from each site to each call cell."""
         return self.travel * self.call_weight[None, None, :]
 
+    @cached_property
+    def _totals_memo(self) -> dict[bytes, np.ndarray]:
+        """Site totals already computed, by their exact inputs (see :meth:`site_totals`)."""
+        return {}
+
     @classmethod
     def for_hour(
         cls, district: District, incidents: IncidentModel, hour: int, theft_weight: float
@@ -150,6 +155,30 @@ class PostProblem:
     def response(self, unit_vehicle: np.ndarray, sites: np.ndarray) -> float:
         """Expected travel minutes per hour (calls per hour x travel from the nearest post)."""
         return float(self.cost[unit_vehicle, sites].min(axis=0).sum())
+
+    def responses(self, unit_vehicle: np.ndarray, placements: np.ndarray) -> np.ndarray:
+        """``(P,)`` :meth:`response` of each row of ``(P, N)`` placements (the same floats)."""
+        return self.cost[unit_vehicle[None, :], placements].min(axis=1).sum(axis=1)
+
+    def site_totals(self, vehicle: int, served: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """``(C,)`` objective (without the constant theft base) if a unit of ``vehicle`` joins
+        units that serve each call cell within ``served`` minutes and make presence ``q``.
+
+        Local searches ask for the same totals again and again (every re-solve of
+        a placement re-checks the units that stay); they are computed once per
+        exact input (``q`` counts only when theft is weighted) and returned read-only.
+        """
+        key = vehicle.to_bytes(2, "little") + served.tobytes()
+        if self.theft_weight > 0:
+            key += q.tobytes()
+        totals = self._totals_memo.get(key)
+        if totals is None:
+            totals = np.minimum(served[None, :], self.cost[vehicle]).sum(axis=1)
+            if self.theft_weight > 0:
+                totals = totals + self.theft_weight * self.theft_change(q)
+            totals.flags.writeable = False
+            self._totals_memo[key] = totals
+        return totals
 
     def theft_change(self, q: np.ndarray) -> np.ndarray:
         """``(C,)`` change of expected thefts per hour if one more unit parks at each site."""
@@ -248,23 +277,13 @@ def _objective(problem: PostProblem, unit_vehicle: np.ndarray, sites: np.ndarray
     return problem.response(unit_vehicle, sites) + problem.theft_weight * problem.thefts(sites)
 
 
-def _site_totals(
-    problem: PostProblem, vehicle: int, served: np.ndarray, q: np.ndarray
-) -> np.ndarray:
-    """``(C,)`` objective (without the constant theft base) if a unit of ``vehicle`` joins."""
-    totals = np.minimum(served[None, :], problem.cost[vehicle]).sum(axis=1)
-    if problem.theft_weight > 0:
-        totals = totals + problem.theft_weight * problem.theft_change(q)
-    return totals
-
-
 def _greedy(problem: PostProblem, unit_vehicle: np.ndarray) -> np.ndarray:
     """Add units one at a time, each at the site that lowers the objective most."""
     served = np.full(problem.call_weight.size, np.inf)
     q = np.zeros(problem.call_weight.size)
     sites = np.zeros(unit_vehicle.size, dtype=np.int64)
     for n, v in enumerate(unit_vehicle):
-        sites[n] = int(np.argmin(_site_totals(problem, v, served, q)))
+        sites[n] = int(np.argmin(problem.site_totals(int(v), served, q)))
         served = np.minimum(served, problem.cost[v, sites[n]])
         q = q + _footprint_presence(problem, sites[n])
     return sites
@@ -303,7 +322,7 @@ def _single_moves(problem: PostProblem, unit_vehicle: np.ndarray, sites: np.ndar
             else np.full(problem.call_weight.size, np.inf)
         )
         q_without = q - _footprint_presence(problem, sites[n])
-        totals = _site_totals(problem, v, served, q_without)
+        totals = problem.site_totals(int(v), served, q_without)
         j = int(np.argmin(totals))
         if totals[j] < totals[sites[n]] - _RELATIVE_TOLERANCE * abs(totals[sites[n]]):
             sites[n] = j
@@ -315,19 +334,37 @@ def _single_moves(problem: PostProblem, unit_vehicle: np.ndarray, sites: np.ndar
 def _vehicle_swaps(problem: PostProblem, unit_vehicle: np.ndarray, sites: np.ndarray) -> bool:
     """Swap (in place) the sites of two units of different vehicles where it shortens travel.
 
-    Presence, hence theft, is unchanged by a swap; only the response term moves.
+    Pairs are tried in order, each against the sites as left by the swaps before
+    it. Presence, hence theft, is unchanged by a swap; only the response term
+    moves, so the pairs not yet tried are scored together until one improves.
     """
     improved = False
     current = problem.response(unit_vehicle, sites)
-    for a, b in itertools.combinations(range(sites.size), 2):
-        if unit_vehicle[a] == unit_vehicle[b] or sites[a] == sites[b]:
-            continue
-        sites[a], sites[b] = sites[b], sites[a]
-        value = problem.response(unit_vehicle, sites)
-        if value < current - _RELATIVE_TOLERANCE * abs(current):
-            current, improved = value, True
-        else:
-            sites[a], sites[b] = sites[b], sites[a]
+    pairs = np.array(
+        [
+            (a, b)
+            for a, b in itertools.combinations(range(sites.size), 2)
+            if unit_vehicle[a] != unit_vehicle[b]
+        ],
+        dtype=np.int64,
+    ).reshape(-1, 2)
+    while pairs.size:
+        a, b = pairs[:, 0], pairs[:, 1]
+        pairs = pairs[sites[a] != sites[b]]
+        if not pairs.size:
+            break
+        a, b = pairs[:, 0], pairs[:, 1]
+        trials = np.repeat(sites[None, :], len(pairs), axis=0)
+        rows = np.arange(len(pairs))
+        trials[rows, a], trials[rows, b] = sites[b], sites[a]
+        values = problem.responses(unit_vehicle, trials)
+        better = np.flatnonzero(values < current - _RELATIVE_TOLERANCE * abs(current))
+        if not better.size:
+            break
+        first = better[0]
+        sites[:] = trials[first]
+        current, improved = values[first], True
+        pairs = pairs[first + 1 :]
     return improved
 
 
