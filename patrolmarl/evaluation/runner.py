@@ -7,6 +7,7 @@ records are the same as run one after the other.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
@@ -123,10 +124,12 @@ def run_policies(
 ) -> list[list[EpisodeRecord]]:
     """:func:`run_policy` for every policy on the same days, in up to ``workers`` processes.
 
-    With ``workers > 1`` the policies are played in forked processes (as many
-    as there are policies, at most ``workers``), each inheriting the policy as
-    it is now; the parent's policy objects are left unchanged. ``on_step`` is
-    then called once per policy, when it finishes, with its total steps.
+    With ``workers > 1`` the rule-based policies are played in forked processes
+    (at most ``workers``), each inheriting the policy as it is now (the parent's
+    policy objects are left unchanged), and ``on_step`` is called once per such
+    policy, when it finishes, with its total steps. Policies that act on
+    observations (trained models: torch and onnxruntime thread pools do not
+    survive a fork) are played in this process meanwhile.
 
     Returns
     -------
@@ -135,27 +138,28 @@ def run_policies(
     """
     global _JOBS
     seeds = [list(s) for s in seeds]
-    workers = min(int(workers), len(policies))
+    forked = [
+        i for i, policy in enumerate(policies) if not getattr(policy, "uses_observations", False)
+    ]
+    workers = min(int(workers), len(forked))
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return [
-            run_policy(
-                district,
-                policy,
-                seeds,
-                on_step=(lambda n, name=policy.name: on_step(name, n)) if on_step else None,
-            )
-            for policy in policies
-        ]
+        forked = []
+    here = [i for i in range(len(policies)) if i not in forked]
+    results: dict[int, list[EpisodeRecord]] = {}
     _JOBS = (district, policies, seeds)
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            pending = [pool.apply_async(_run_job, (i,)) for i in range(len(policies))]
-            results = []
-            for policy, job in zip(policies, pending, strict=True):
-                records = job.get()
+        with contextlib.ExitStack() as stack:
+            if forked:
+                pool = stack.enter_context(multiprocessing.get_context("fork").Pool(workers))
+                pending = {i: pool.apply_async(_run_job, (i,)) for i in forked}
+            for i in here:
+                name = policies[i].name
+                hook = (lambda n, name=name: on_step(name, n)) if on_step else None
+                results[i] = run_policy(district, policies[i], seeds, on_step=hook)
+            for i in forked:
+                results[i] = pending[i].get()
                 if on_step is not None:
-                    on_step(policy.name, records[0].steps if records else 0)
-                results.append(records)
+                    on_step(policies[i].name, results[i][0].steps if results[i] else 0)
     finally:
         _JOBS = None
-    return results
+    return [results[i] for i in range(len(policies))]
