@@ -1,13 +1,13 @@
 """How long the evaluator takes: 30 days x the baselines on gaoxin, cold and warm cache.
 
-Cold: the 24 hourly p-medians are solved from scratch into an empty solution
-cache (a temporary folder). Warm: every later stage runs in a fresh process
-(nothing kept in memory, not even the allocator's warm heap) and reads them
-back from that cache: each baseline's batched days alone, then the whole
-evaluation (simulation, bootstrap, limit) in one process and in
-``default_workers()`` processes, then the report writing. The load average
-is printed beside every figure, so that a measurement on a loaded machine is
-recognisable. Add baselines to POLICIES.
+Cold: the 24 hourly p-medians and pmedian_theft's posts are solved from
+scratch into an empty solution cache (a temporary folder). Warm: every later
+stage runs in a fresh process (nothing kept in memory, not even the
+allocator's warm heap) and reads them back from that cache: each baseline's
+batched days alone, then the whole evaluation (simulation, bootstrap, limit)
+in one process and in ``default_workers()`` processes, then the report
+writing. The load average is printed beside every figure, so that a
+measurement on a loaded machine is recognisable. Add baselines to POLICIES.
 
     python benchmarks/evaluate_speed.py [--days 30] [--district gaoxin] [--workers N]
 """
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from patrolmarl.agents import pmedian
 from patrolmarl.agents.baselines import BASELINES
+from patrolmarl.agents.theft_posts import DEFAULT_THEFT_WEIGHT, hourly_theft_posts
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.evaluation.evaluate import evaluate
@@ -51,7 +52,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["PATROLMARL_CACHE_DIR"] = cache
         cold = _run(args, "solve", "pmedian")
-        print(f"\ncold cache: 24 hourly p-medians solved in {cold['seconds']:7.2f} s   ({_load()})")
+        print(
+            f"\ncold cache: 24 hourly p-medians solved in {cold['seconds']:7.2f} s, "
+            f"pmedian_theft's posts in {cold['posts_seconds']:.2f} s   ({_load()})"
+        )
         print("\nwarm cache, a fresh process per line:")
         print("  each baseline's days alone (one process)")
         total = 0.0
@@ -94,8 +98,11 @@ def _stage(args: argparse.Namespace, kind: str, what: str) -> dict:
     seeds = day_seeds(args.seed, args.days)
     started = time.perf_counter()
     if kind == "solve":
-        pmedian.hourly_pmedian(district, IncidentModel(district))
-        return {"seconds": time.perf_counter() - started}
+        incidents = IncidentModel(district)
+        pmedian.hourly_pmedian(district, incidents)
+        solved = time.perf_counter()
+        hourly_theft_posts(district, incidents, DEFAULT_THEFT_WEIGHT, certify=False)
+        return {"seconds": solved - started, "posts_seconds": time.perf_counter() - solved}
     if kind == "policy":
         run_policy(district, BASELINES[what](seed=args.seed), seeds)
         return {"seconds": time.perf_counter() - started}
