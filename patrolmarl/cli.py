@@ -259,6 +259,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from patrolmarl.envs.district import District
     from patrolmarl.evaluation.evaluate import evaluate
     from patrolmarl.evaluation.report import format_table, is_report_folder, write_report
+    from patrolmarl.evaluation.runner import default_workers
 
     district = District.load(args.district)
     names = ["nearest"] if args.calibration else [p.strip() for p in args.policies.split(",")]
@@ -271,7 +272,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if not args.calibration:
         _check_out(out, "report", is_report_folder)
     with _progress(not args.no_progress, len(policies) + 1, district) as on_step:
-        ev = evaluate(district, policies, args.days, args.seed, on_step=on_step)
+        ev = evaluate(
+            district, policies, args.days, args.seed, on_step=on_step, workers=default_workers()
+        )
     if args.calibration:
         print(_calibration_table(ev.calibration))
         return 0

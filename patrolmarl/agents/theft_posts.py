@@ -38,7 +38,9 @@ optimality gap is proven, not estimated.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -47,6 +49,7 @@ import numpy as np
 from patrolmarl.agents.dispatch import accept_nearest_unit
 from patrolmarl.agents.movement import moves_toward
 from patrolmarl.agents.policy import SimView
+from patrolmarl.agents.solution_cache import read_entry, write_entry
 from patrolmarl.envs.config import Deterrence
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel, deterrence_factor
@@ -112,6 +115,11 @@ class PostProblem:
         """``(V, C, C)`` expected travel minutes per hour from each site to each call cell."""
         return self.travel * self.call_weight[None, None, :]
 
+    @cached_property
+    def _totals_memo(self) -> dict[bytes, np.ndarray]:
+        """Site totals already computed, by their exact inputs (see :meth:`site_totals`)."""
+        return {}
+
     @classmethod
     def for_hour(
         cls, district: District, incidents: IncidentModel, hour: int, theft_weight: float
@@ -150,6 +158,30 @@ class PostProblem:
     def response(self, unit_vehicle: np.ndarray, sites: np.ndarray) -> float:
         """Expected travel minutes per hour (calls per hour x travel from the nearest post)."""
         return float(self.cost[unit_vehicle, sites].min(axis=0).sum())
+
+    def responses(self, unit_vehicle: np.ndarray, placements: np.ndarray) -> np.ndarray:
+        """``(P,)`` :meth:`response` of each row of ``(P, N)`` placements (the same floats)."""
+        return self.cost[unit_vehicle[None, :], placements].min(axis=1).sum(axis=1)
+
+    def site_totals(self, vehicle: int, served: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """``(C,)`` objective (without the constant theft base) if a unit of ``vehicle`` joins
+        units that serve each call cell within ``served`` minutes and make presence ``q``.
+
+        Local searches ask for the same totals again and again (every re-solve of
+        a placement re-checks the units that stay); they are computed once per
+        exact input (``q`` counts only when theft is weighted) and returned read-only.
+        """
+        key = vehicle.to_bytes(2, "little") + served.tobytes()
+        if self.theft_weight > 0:
+            key += q.tobytes()
+        totals = self._totals_memo.get(key)
+        if totals is None:
+            totals = np.minimum(served[None, :], self.cost[vehicle]).sum(axis=1)
+            if self.theft_weight > 0:
+                totals = totals + self.theft_weight * self.theft_change(q)
+            totals.flags.writeable = False
+            self._totals_memo[key] = totals
+        return totals
 
     def theft_change(self, q: np.ndarray) -> np.ndarray:
         """``(C,)`` change of expected thefts per hour if one more unit parks at each site."""
@@ -248,23 +280,13 @@ def _objective(problem: PostProblem, unit_vehicle: np.ndarray, sites: np.ndarray
     return problem.response(unit_vehicle, sites) + problem.theft_weight * problem.thefts(sites)
 
 
-def _site_totals(
-    problem: PostProblem, vehicle: int, served: np.ndarray, q: np.ndarray
-) -> np.ndarray:
-    """``(C,)`` objective (without the constant theft base) if a unit of ``vehicle`` joins."""
-    totals = np.minimum(served[None, :], problem.cost[vehicle]).sum(axis=1)
-    if problem.theft_weight > 0:
-        totals = totals + problem.theft_weight * problem.theft_change(q)
-    return totals
-
-
 def _greedy(problem: PostProblem, unit_vehicle: np.ndarray) -> np.ndarray:
     """Add units one at a time, each at the site that lowers the objective most."""
     served = np.full(problem.call_weight.size, np.inf)
     q = np.zeros(problem.call_weight.size)
     sites = np.zeros(unit_vehicle.size, dtype=np.int64)
     for n, v in enumerate(unit_vehicle):
-        sites[n] = int(np.argmin(_site_totals(problem, v, served, q)))
+        sites[n] = int(np.argmin(problem.site_totals(int(v), served, q)))
         served = np.minimum(served, problem.cost[v, sites[n]])
         q = q + _footprint_presence(problem, sites[n])
     return sites
@@ -303,7 +325,7 @@ def _single_moves(problem: PostProblem, unit_vehicle: np.ndarray, sites: np.ndar
             else np.full(problem.call_weight.size, np.inf)
         )
         q_without = q - _footprint_presence(problem, sites[n])
-        totals = _site_totals(problem, v, served, q_without)
+        totals = problem.site_totals(int(v), served, q_without)
         j = int(np.argmin(totals))
         if totals[j] < totals[sites[n]] - _RELATIVE_TOLERANCE * abs(totals[sites[n]]):
             sites[n] = j
@@ -315,19 +337,37 @@ def _single_moves(problem: PostProblem, unit_vehicle: np.ndarray, sites: np.ndar
 def _vehicle_swaps(problem: PostProblem, unit_vehicle: np.ndarray, sites: np.ndarray) -> bool:
     """Swap (in place) the sites of two units of different vehicles where it shortens travel.
 
-    Presence, hence theft, is unchanged by a swap; only the response term moves.
+    Pairs are tried in order, each against the sites as left by the swaps before
+    it. Presence, hence theft, is unchanged by a swap; only the response term
+    moves, so the pairs not yet tried are scored together until one improves.
     """
     improved = False
     current = problem.response(unit_vehicle, sites)
-    for a, b in itertools.combinations(range(sites.size), 2):
-        if unit_vehicle[a] == unit_vehicle[b] or sites[a] == sites[b]:
-            continue
-        sites[a], sites[b] = sites[b], sites[a]
-        value = problem.response(unit_vehicle, sites)
-        if value < current - _RELATIVE_TOLERANCE * abs(current):
-            current, improved = value, True
-        else:
-            sites[a], sites[b] = sites[b], sites[a]
+    pairs = np.array(
+        [
+            (a, b)
+            for a, b in itertools.combinations(range(sites.size), 2)
+            if unit_vehicle[a] != unit_vehicle[b]
+        ],
+        dtype=np.int64,
+    ).reshape(-1, 2)
+    while pairs.size:
+        a, b = pairs[:, 0], pairs[:, 1]
+        pairs = pairs[sites[a] != sites[b]]
+        if not pairs.size:
+            break
+        a, b = pairs[:, 0], pairs[:, 1]
+        trials = np.repeat(sites[None, :], len(pairs), axis=0)
+        rows = np.arange(len(pairs))
+        trials[rows, a], trials[rows, b] = sites[b], sites[a]
+        values = problem.responses(unit_vehicle, trials)
+        better = np.flatnonzero(values < current - _RELATIVE_TOLERANCE * abs(current))
+        if not better.size:
+            break
+        first = better[0]
+        sites[:] = trials[first]
+        current, improved = values[first], True
+        pairs = pairs[first + 1 :]
     return improved
 
 
@@ -464,6 +504,9 @@ class HourlyPosts:
 
 
 _HOURLY_CACHE: dict[tuple[str, float, bool], HourlyPosts] = {}
+# Bump when the local search or the bounds change: cached bounds cannot be
+# re-checked, only trusted from the solver version that proved them.
+POSTS_SOLVER_VERSION = 1
 
 
 def hourly_theft_posts(
@@ -474,7 +517,11 @@ def hourly_theft_posts(
     Each hour starts from the hour's p-median sites (so that ``theft_weight = 0``
     keeps them) and from a greedy placement. The hours the episode covers are
     certified unless ``certify=False`` (then ``lower_bound`` is ``-inf``); a
-    certified plan serves both requests.
+    certified plan serves both requests. Solutions are kept in memory and in
+    the on-disk cache (:mod:`patrolmarl.agents.solution_cache`), keyed by the
+    district config's SHA-256, the intensities, the p-median starts, the weight
+    and ``certify``; an entry is used only if its shapes are right and its
+    response and thefts reproduce from its posts.
     """
     from scipy.optimize import linear_sum_assignment
 
@@ -487,12 +534,26 @@ def hourly_theft_posts(
     pmedian = hourly_pmedian(district, incidents)
     vehicle = district.unit_vehicle
     minutes = minutes_per_hour(district)
-    solutions, sites = [], []
-    for h in range(24):
-        problem = PostProblem.for_hour(district, incidents, h, theft_weight)
-        sol = solve_posts(
-            problem, vehicle, starts=[pmedian.sites[h]], certify=certify and minutes[h] > 0
+    problems = [PostProblem.for_hour(district, incidents, h, theft_weight) for h in range(24)]
+    solutions = None
+    for certified in dict.fromkeys((True, certify)):
+        meta = _posts_meta(district, incidents, pmedian.sites, theft_weight, certified)
+        stored = read_entry("theft_posts", _meta_key(meta), meta)
+        if stored is not None:
+            solutions = _validated_posts(stored, problems, vehicle, minutes, certified)
+        if solutions is not None:
+            break
+    if solutions is None:
+        solutions = tuple(
+            solve_posts(
+                problems[h], vehicle, starts=[pmedian.sites[h]], certify=certify and minutes[h] > 0
+            )
+            for h in range(24)
         )
+        meta = _posts_meta(district, incidents, pmedian.sites, theft_weight, certify)
+        write_entry("theft_posts", _meta_key(meta), meta, _posts_arrays(solutions))
+    sites = []
+    for h, sol in enumerate(solutions):
         hour_sites = sol.sites.copy()
         if sites and not np.array_equal(hour_sites, pmedian.sites[h]):
             previous = sites[-1]
@@ -501,11 +562,93 @@ def hourly_theft_posts(
                 cost = district.travel_minutes[v][previous[units][:, None], hour_sites[units]]
                 _, col = linear_sum_assignment(cost)
                 hour_sites[units] = sol.sites[units][col]
-        solutions.append(sol)
         sites.append(hour_sites)
     result = HourlyPosts(sites=np.array(sites), solutions=tuple(solutions), hour_minutes=minutes)
     _HOURLY_CACHE[(config, float(theft_weight), certify)] = result
     return result
+
+
+def _posts_meta(
+    district: District,
+    incidents: IncidentModel,
+    starts: np.ndarray,
+    theft_weight: float,
+    certify: bool,
+) -> dict:
+    """What identifies a solved set of hourly posts in the solution cache."""
+    rates = np.ascontiguousarray(incidents.rate_per_minute, dtype=np.float64)
+    return {
+        "kind": "hourly_theft_posts",
+        "solver_version": POSTS_SOLVER_VERSION,
+        "config_sha256": district.config_sha256,
+        "intensity_sha256": hashlib.sha256(rates.tobytes()).hexdigest(),
+        "starts_sha256": hashlib.sha256(np.ascontiguousarray(starts).tobytes()).hexdigest(),
+        "theft_weight": float(theft_weight),
+        "certify": bool(certify),
+    }
+
+
+def _meta_key(meta: dict) -> str:
+    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
+
+
+def _posts_arrays(solutions: tuple[PostSolution, ...]) -> dict[str, np.ndarray]:
+    return {
+        "sites": np.array([s.sites for s in solutions], dtype=np.int64),
+        "response_minutes": np.array([s.response_minutes for s in solutions]),
+        "thefts": np.array([s.thefts for s in solutions]),
+        "lower_bound": np.array([s.lower_bound for s in solutions]),
+    }
+
+
+def _validated_posts(
+    stored: dict[str, np.ndarray],
+    problems: list[PostProblem],
+    vehicle: np.ndarray,
+    minutes: np.ndarray,
+    certified: bool,
+) -> tuple[PostSolution, ...] | None:
+    """The cached solutions if shapes, values and both costs check out, else None."""
+    hours = len(problems)
+    shapes = {
+        "sites": (hours, vehicle.size),
+        "response_minutes": (hours,),
+        "thefts": (hours,),
+        "lower_bound": (hours,),
+    }
+    if any(
+        stored.get(name) is None or stored[name].shape != shape for name, shape in shapes.items()
+    ):
+        return None
+    sites, response, thefts, bound = (stored[name] for name in shapes)
+    n_cells = problems[0].call_weight.size
+    if sites.dtype.kind not in "iu" or sites.min() < 0 or sites.max() >= n_cells:
+        return None
+    if any(a.dtype.kind != "f" for a in (response, thefts, bound)):
+        return None
+    if not (np.isfinite(response).all() and np.isfinite(thefts).all()):
+        return None
+    solutions = []
+    for h, problem in enumerate(problems):
+        solution = PostSolution(
+            sites=sites[h].astype(np.int64),
+            response_minutes=float(response[h]),
+            thefts=float(thefts[h]),
+            theft_weight=problem.theft_weight,
+            lower_bound=float(bound[h]),
+        )
+        if certified and minutes[h] > 0:
+            if not solution.lower_bound <= solution.objective * (1 + 1e-12):  # NaN fails too
+                return None
+        elif solution.lower_bound != -np.inf:
+            return None
+        reproduced = (problem.response(vehicle, solution.sites), problem.thefts(solution.sites))
+        if not np.allclose(
+            reproduced, (solution.response_minutes, solution.thefts), rtol=1e-9, atol=1e-12
+        ):
+            return None
+        solutions.append(solution)
+    return tuple(solutions)
 
 
 class PMedianTheftPolicy:

@@ -13,7 +13,7 @@ from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.envs.metrics import EpisodeRecord, concatenate_records, episode_metrics
 from patrolmarl.envs.status import DETERRED, FUTURE, SERVED
-from patrolmarl.evaluation.runner import day_seeds, run_policy
+from patrolmarl.evaluation.runner import day_seeds, run_policies
 from patrolmarl.evaluation.statistics import paired_bootstrap
 
 BASELINE = "fixed_zone"
@@ -100,12 +100,15 @@ def evaluate(
     on_step: Callable[[str, int], None] | None = None,
     resamples: int = 2000,
     with_limit: bool = True,
+    workers: int = 1,
 ) -> Evaluation:
     """Run every policy on the same ``days`` seeded days and compare with ``fixed_zone``.
 
     The baseline is added if it is not among ``policies``. Confidence intervals
     are paired bootstrap 95 % intervals over days, seeded from ``seed``.
     ``with_limit=False`` skips the p-median limit (24 solves; quick checks only).
+    ``workers > 1`` plays the policies in that many processes (the same
+    figures; see :func:`~patrolmarl.evaluation.runner.run_policies`).
     """
     from patrolmarl.agents.baselines import FixedZonePolicy
 
@@ -114,11 +117,16 @@ def evaluate(
         policies.insert(0, FixedZonePolicy(seed=seed))
     seeds = day_seeds(seed, days)
     incidents = IncidentModel(district)
-    results = []
-    for policy in policies:
-        step_hook = (lambda n, name=policy.name: on_step(name, n)) if on_step else None
-        records = run_policy(district, policy, seeds, on_step=step_hook)
-        results.append(summarise(policy.name, records, incidents))
+    # The limit first: the p-medians it solves are then shared by the policies' processes.
+    limit = travel_limit(district, incidents) if with_limit else {}
+    results = [
+        summarise(policy.name, records, incidents)
+        for policy, records in zip(
+            policies,
+            run_policies(district, policies, seeds, on_step=on_step, workers=workers),
+            strict=True,
+        )
+    ]
     base = next(r for r in results if r.name == BASELINE)
     rng = np.random.default_rng([seed, 2**31 - 1])
     base_parts = _ratio_parts(base.records, incidents)
@@ -133,7 +141,7 @@ def evaluate(
         seed=seed,
         seeds=seeds,
         results=results,
-        limit=travel_limit(district, incidents) if with_limit else {},
+        limit=limit,
         calibration=_calibration(results),
     )
 

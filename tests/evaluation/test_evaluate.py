@@ -62,6 +62,24 @@ def test_evaluate_is_deterministic_and_depends_on_the_seed():
         assert set(entry["vs_baseline"]) == set(COMPARED)
 
 
+def test_policies_in_worker_processes_give_the_same_figures_and_progress():
+    d = _gaoxin()
+    serial = evaluate(d, _policies(), days=2, seed=5, resamples=300)
+    finished = []
+    forked = evaluate(
+        d,
+        _policies(),
+        days=2,
+        seed=5,
+        resamples=300,
+        workers=2,
+        on_step=lambda name, steps: finished.append((name, steps)),
+    )
+    assert _dump(forked) == _dump(serial)
+    steps = serial.result("nearest").records[0].steps
+    assert finished == [(BASELINE, steps), ("nearest", steps), ("random", steps)]
+
+
 def test_every_policy_meets_the_same_calls_every_day():
     ev = _all_baselines()
     incidents = IncidentModel(ev.district)
