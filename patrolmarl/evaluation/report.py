@@ -256,6 +256,7 @@ def _content(ev: Evaluation, plot_files: list[str]) -> list[_Block]:
     )
     blocks += _difference_blocks(ev)
     blocks += _limit_blocks(ev)
+    blocks += _theft_limit_blocks(ev)
     blocks += _calibration_blocks(ev)
     blocks += _figure_blocks(ev, plot_files)
     return blocks
@@ -394,6 +395,32 @@ def _limit_blocks(ev: Evaluation) -> list[_Block]:
             )
         )
     return blocks
+
+
+def _theft_limit_blocks(ev: Evaluation) -> list[_Block]:
+    limit = ev.limit
+    bound = limit.get("theft_lower_bound")
+    if bound is None:
+        return []
+    rows = [
+        ["Theft lower bound (expected/day)", _fmt(bound)],
+        ["Relaxation optimum (expected/day)", _fmt(limit.get("theft_relaxation"))],
+        ["Undeterred (expected/day)", _fmt(limit.get("theft_undeterred"))],
+        ["Worst hourly gap", f"{float(limit.get('theft_worst_gap', float('nan'))):.1e}"],
+    ]
+    return [
+        ("h2", "The limit: theft bound"),
+        (
+            "p",
+            "Presence decays each step and every unit adds at most a step's minutes, so the "
+            "total presence any policy can hold is capped. The least expected thefts of any "
+            "presence field within that cap, solved hour by hour and certified by its "
+            "Frank-Wolfe gap, bounds any policy's expected thefts per day from below (calls, "
+            "travel and the empty field at the day's start are ignored, in the policy's favour). "
+            "Realised thefts per day are random around the expected figure.",
+        ),
+        ("table", _Table(headers=["Quantity", "Value"], rows=rows, align="lr")),
+    ]
 
 
 def _calibration_blocks(ev: Evaluation) -> list[_Block]:
