@@ -9,7 +9,6 @@ own call generator run over as many days as the data covers (capped at
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from patrolmarl.data.grid import Grid
 from patrolmarl.data.intensity import top_share
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
+from patrolmarl.json_text import json_text
 
 if TYPE_CHECKING:
     from patrolmarl.data.import_district import ImportResult
@@ -105,7 +105,7 @@ def write_report(
 ) -> None:
     """Write the report files into ``folder``."""
     figures = report_figures(result, area, seed)
-    (folder / "fit.json").write_text(json.dumps(_finite(figures), indent=2), encoding="utf-8")
+    (folder / "fit.json").write_text(json_text(figures), encoding="utf-8")
     _hourly_png(figures, folder / "hourly.png")
     _rates_png(figures, folder / "rates.png")
     _intensity_png(result, grid, area, folder / "intensity.png")
@@ -193,16 +193,6 @@ def _pct(part: float, whole: float) -> str:
 
 def _num(value: float, spec: str) -> str:
     return "n/a" if value is None or not math.isfinite(value) else format(value, spec)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _figure(n_panels: int, width: float, height: float):
