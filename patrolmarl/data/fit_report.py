@@ -19,6 +19,7 @@ import numpy as np
 from patrolmarl.data.calls_csv import DROP_REASONS
 from patrolmarl.data.grid import Grid
 from patrolmarl.data.intensity import top_share
+from patrolmarl.envs.clock import hour_of_day
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.json_text import json_text
@@ -55,7 +56,7 @@ def simulate_model(district: District, days: int, seed: int) -> ModelCounts:
     per_cell = np.zeros((model.n_types, district.n_cells), dtype=np.int64)
     for d in range(days):
         calls = model.generate_day([seed, d])
-        hour = np.floor((sim.start_hour * 60.0 + calls.time) / 60.0).astype(np.int64) % 24
+        hour = hour_of_day(sim, calls.time)
         per_day[:, d] = np.bincount(calls.type, minlength=model.n_types)
         np.add.at(per_hour, (calls.type, hour), 1)
         np.add.at(per_cell, (calls.type, calls.cell), 1)
