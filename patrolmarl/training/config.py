@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from patrolmarl.config_types import Flag, NonNegativeFloat, PositiveFloat, Text, number, whole
 from patrolmarl.config_types import StrictModel as _Strict
+from patrolmarl.envs.reward import CREDITS, DEFAULT_WEIGHTS
 from patrolmarl.errors import ConfigError
 from patrolmarl.yaml_config import FieldError, read_yaml_mapping, validate_mapping
 
@@ -79,13 +80,26 @@ class PretrainSettings(_Strict):
 
 
 class RewardWeights(_Strict):
-    """Weights and credit of the shaped reward (see :mod:`patrolmarl.envs.reward`)."""
+    """Weights and credit of the shaped reward (see :mod:`patrolmarl.envs.reward`).
 
-    response: NonNegativeFloat = 1.0
-    waiting: NonNegativeFloat = 1.0
-    theft: NonNegativeFloat = 60.0
-    closure: NonNegativeFloat = 0.0
-    credit: Literal["team", "local", "difference", "team_difference"] = "team"
+    Defaults and credit names are the reward's own (``DEFAULT_WEIGHTS``, ``CREDITS``).
+    """
+
+    response: NonNegativeFloat = Field(
+        DEFAULT_WEIGHTS["response"], description="weight of the expected response minutes"
+    )
+    waiting: NonNegativeFloat = Field(
+        DEFAULT_WEIGHTS["waiting"], description="weight of the waiting calls' minutes"
+    )
+    theft: NonNegativeFloat = Field(
+        DEFAULT_WEIGHTS["theft"], description="response minutes one expected theft weighs"
+    )
+    closure: NonNegativeFloat = Field(
+        DEFAULT_WEIGHTS["closure"], description="bonus per call closed on scene"
+    )
+    credit: Literal[CREDITS] = Field(  # type: ignore[valid-type]  # the reward's names
+        CREDITS[0], description="how the team reward is shared among the units"
+    )
 
 
 class EvalSettings(_Strict):
