@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from patrolmarl.envs.config import builtin_districts, load_district_config
-from patrolmarl.training.config import load_train_config
-from patrolmarl.training.sweep import load_sweep
+from patrolmarl.training.config import TrainConfig, load_train_config
+from patrolmarl.training.sweep import SweepFile, load_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -45,3 +45,19 @@ def test_the_packaged_districts_are_the_user_facing_copies() -> None:
     for name, path in packaged.items():
         copy = CONFIGS / "districts" / name
         assert path.read_bytes() == copy.read_bytes(), f"configs/districts/{name} differs"
+
+
+def _undocumented(model: type) -> list[str]:
+    schema = model.model_json_schema()
+    sections = {model.__name__: schema, **schema.get("$defs", {})}
+    return [
+        f"{section}.{name}"
+        for section, spec in sections.items()
+        for name, prop in spec.get("properties", {}).items()
+        if not prop.get("description")
+    ]
+
+
+@pytest.mark.parametrize("model", [TrainConfig, SweepFile], ids=lambda m: m.__name__)
+def test_the_json_schema_documents_every_field(model: type) -> None:
+    assert _undocumented(model) == []
