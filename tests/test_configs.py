@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from patrolmarl.envs.config import builtin_districts, load_district_config
+from patrolmarl.envs.config import DistrictConfig, builtin_districts, load_district_config
 from patrolmarl.training.config import TrainConfig, load_train_config
 from patrolmarl.training.sweep import SweepFile, load_sweep
 
@@ -58,6 +58,8 @@ def _undocumented(model: type) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("model", [TrainConfig, SweepFile], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "model", [DistrictConfig, TrainConfig, SweepFile], ids=lambda m: m.__name__
+)
 def test_the_json_schema_documents_every_field(model: type) -> None:
     assert _undocumented(model) == []
