@@ -165,3 +165,14 @@ def test_theft_limit_in_metrics_json_is_the_bound():
     }
     assert limit["theft_lower_bound"] <= limit["theft_relaxation"] < limit["theft_undeterred"]
     json.dumps(limit, allow_nan=False)
+
+
+def test_a_district_without_theft_has_a_zero_theft_bound(tiny_district):
+    district = tiny_district()  # street calls only
+    limit = theft_limit(district, IncidentModel(district))
+    assert limit == {
+        "theft_lower_bound": 0.0,
+        "theft_relaxation": 0.0,
+        "theft_undeterred": 0.0,
+        "theft_worst_gap": 0.0,
+    }
