@@ -240,13 +240,14 @@ def _simulate(args: argparse.Namespace) -> int:
     from patrolmarl.envs.incidents import IncidentModel
     from patrolmarl.evaluation.evaluate import summarise
     from patrolmarl.evaluation.runner import day_seeds, run_policy
+    from patrolmarl.json_text import json_text
 
     district = District.load(args.district)
     policy = load_policy(args.policy, district, seed=args.seed)
     records = run_policy(district, policy, day_seeds(args.seed, args.days))
     summary = summarise(policy.name, records, IncidentModel(district)).summary
     if args.json:
-        print(json.dumps(_json_safe(summary), indent=2))
+        print(json_text(summary))
     else:
         print(f"{district.name}: policy {policy.name}, {args.days} day(s), seed {args.seed}")
         for key, value in summary.items():
@@ -600,16 +601,6 @@ def _format_value(value) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={_format_value(v)}" for k, v in value.items())
     return str(value)
-
-
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 if __name__ == "__main__":

@@ -22,13 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from patrolmarl.envs import clock
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.names import agent_names
 from patrolmarl.envs.observations import ObservationBuilder
 from patrolmarl.envs.status import EN_ROUTE, UNIT_STATUS_NAMES
-
-MINUTES_PER_DAY = 1440.0
 
 Cell = tuple[int, int]
 
@@ -83,7 +82,7 @@ class Situation:
 
 def format_clock(minute_of_day: float) -> str:
     """``"HH:MM"`` of a minute of the day (rounded down to the minute)."""
-    minute = int(minute_of_day) % int(MINUTES_PER_DAY)
+    minute = int(minute_of_day) % int(clock.MINUTES_PER_DAY)
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
@@ -95,8 +94,8 @@ def situation(snapshot: Snapshot, district: District, move_gains: bool = False) 
     ``move_gains`` adds that field to the observation (for policies trained with it).
     """
     sim = BatchedSim(district, batch_size=1)
-    start = district.config.simulation.start_hour * 60.0
-    step = round(((snapshot.minute_of_day - start) % MINUTES_PER_DAY) / sim.step_minutes)
+    start = clock.clock_minute(district.config.simulation, 0.0)
+    step = round(((snapshot.minute_of_day - start) % clock.MINUTES_PER_DAY) / sim.step_minutes)
     now = step * sim.step_minutes
     by_name = {u.name: u for u in snapshot.units}
     units = [by_name[name] for name in agent_names(district.n_units)]
@@ -151,7 +150,7 @@ def snapshot_from_sim(sim: BatchedSim, b: int, with_presence: bool = True) -> di
     district = sim.district
     rc = district.cell_rc
     now = float(sim.now[b])
-    minute = (district.config.simulation.start_hour * 60.0 + now) % MINUTES_PER_DAY
+    minute = clock.minute_of_day(district.config.simulation, now)
     units = []
     for n, name in enumerate(agent_names(district.n_units)):
         status = UNIT_STATUS_NAMES[int(sim.unit_status[b, n])]

@@ -50,6 +50,7 @@ from patrolmarl.agents.dispatch import accept_nearest_unit
 from patrolmarl.agents.movement import moves_toward
 from patrolmarl.agents.policy import SimView
 from patrolmarl.agents.solution_cache import read_entry, write_entry
+from patrolmarl.envs.clock import clock_minute
 from patrolmarl.envs.config import Deterrence
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel, deterrence_factor
@@ -69,7 +70,7 @@ def parked_presence(district: District) -> float:
 def minutes_per_hour(district: District) -> np.ndarray:
     """``(24,)`` minutes of the episode falling in each clock hour."""
     sim = district.config.simulation
-    start = sim.start_hour * 60.0
+    start = clock_minute(sim, 0.0)
     end = start + sim.episode_minutes
     edges = np.arange(np.floor(start / 60.0) * 60.0, end, 60.0)
     overlap = np.minimum(edges + 60.0, end) - np.maximum(edges, start)

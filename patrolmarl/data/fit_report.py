@@ -9,7 +9,6 @@ own call generator run over as many days as the data covers (capped at
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,10 @@ import numpy as np
 from patrolmarl.data.calls_csv import DROP_REASONS
 from patrolmarl.data.grid import Grid
 from patrolmarl.data.intensity import top_share
+from patrolmarl.envs.clock import hour_of_day
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
+from patrolmarl.json_text import json_text
 
 if TYPE_CHECKING:
     from patrolmarl.data.import_district import ImportResult
@@ -55,7 +56,7 @@ def simulate_model(district: District, days: int, seed: int) -> ModelCounts:
     per_cell = np.zeros((model.n_types, district.n_cells), dtype=np.int64)
     for d in range(days):
         calls = model.generate_day([seed, d])
-        hour = np.floor((sim.start_hour * 60.0 + calls.time) / 60.0).astype(np.int64) % 24
+        hour = hour_of_day(sim, calls.time)
         per_day[:, d] = np.bincount(calls.type, minlength=model.n_types)
         np.add.at(per_hour, (calls.type, hour), 1)
         np.add.at(per_cell, (calls.type, calls.cell), 1)
@@ -105,7 +106,7 @@ def write_report(
 ) -> None:
     """Write the report files into ``folder``."""
     figures = report_figures(result, area, seed)
-    (folder / "fit.json").write_text(json.dumps(_finite(figures), indent=2), encoding="utf-8")
+    (folder / "fit.json").write_text(json_text(figures), encoding="utf-8")
     _hourly_png(figures, folder / "hourly.png")
     _rates_png(figures, folder / "rates.png")
     _intensity_png(result, grid, area, folder / "intensity.png")
@@ -193,16 +194,6 @@ def _pct(part: float, whole: float) -> str:
 
 def _num(value: float, spec: str) -> str:
     return "n/a" if value is None or not math.isfinite(value) else format(value, spec)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _figure(n_panels: int, width: float, height: float):

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from patrolmarl.data.projection import LocalProjection
+from patrolmarl.envs.clock import clock_minute
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.evaluation.beat_outputs import cells_geometry
@@ -29,7 +30,7 @@ def district_calls(district: District, days: int, seed: int, start: str = "2024-
     rng = np.random.default_rng([seed, 1])
     parts = [model.generate_day([seed, d]) for d in range(days)]
     day = np.concatenate([np.full(len(p), d) for d, p in enumerate(parts)]).astype(np.int64)
-    minute = np.concatenate([p.time for p in parts]) + district.config.simulation.start_hour * 60
+    minute = clock_minute(district.config.simulation, np.concatenate([p.time for p in parts]))
     kind = np.concatenate([p.type for p in parts]).astype(np.int64)
     cell = np.concatenate([p.cell for p in parts]).astype(np.int64)
     row, col = np.divmod(cell, district.cols)

@@ -77,40 +77,50 @@ Name = Annotated[Text, Field(min_length=1, max_length=200)]
 class LandUse(StrictModel):
     """One land-use class, keyed by the character used in the maps."""
 
-    name: Name
-    road_speed_kmh: Speed
-    street_traffic: NonNegativeFloat = 1.0
+    name: Name = Field(description="readable name of the class")
+    road_speed_kmh: Speed = Field(description="road speed in its cells (km/h)")
+    street_traffic: NonNegativeFloat = Field(
+        1.0, description="relative street traffic (weighs visibility)"
+    )
 
 
 class Vehicle(StrictModel):
     """A patrol vehicle type; its speed is capped by each cell's road speed."""
 
-    max_speed_kmh: Speed
+    max_speed_kmh: Speed = Field(description="top speed (km/h), capped by the road speed")
 
 
 class Precinct(StrictModel):
     """A precinct (police station jurisdiction) and its own responder pool."""
 
-    name: Name
-    responders: whole(ge=1, le=MAX_RESPONDERS) = 2
-    responder_travel_minutes: Minutes = 10.0
+    name: Name = Field(description="readable name")
+    responders: whole(ge=1, le=MAX_RESPONDERS) = Field(
+        2, description="the precinct's own responders (server pool)"
+    )
+    responder_travel_minutes: Minutes = Field(
+        10.0, description="responders' travel to a call (minutes)"
+    )
 
 
 class Station(StrictModel):
     """A street police service station bound to precincts ("1+1")."""
 
-    name: Name
-    cell: CellRC
-    precincts: list[Text] = Field(min_length=1, max_length=MAX_GRID_CELLS)
+    name: Name = Field(description="readable name")
+    cell: CellRC = Field(description="[row, col] of the station")
+    precincts: list[Text] = Field(
+        min_length=1,
+        max_length=MAX_GRID_CELLS,
+        description="precinct codes the station is bound to",
+    )
 
 
 class UnitGroup(StrictModel):
     """``count`` patrol units of one vehicle type, homed at a precinct or station."""
 
-    count: whole(ge=1, le=MAX_UNITS)
-    vehicle: Text
-    precinct: Text | None = None
-    station: Text | None = None
+    count: whole(ge=1, le=MAX_UNITS) = Field(description="units in the group")
+    vehicle: Text = Field(description="vehicle type (a key of vehicles)")
+    precinct: Text | None = Field(None, description="home precinct code (or give station)")
+    station: Text | None = Field(None, description="home station name (or give precinct)")
 
     @model_validator(mode="after")
     def _one_home(self) -> UnitGroup:
@@ -122,9 +132,15 @@ class UnitGroup(StrictModel):
 class ServiceTime(StrictModel):
     """On-scene service time in minutes."""
 
-    dist: Literal["exponential", "lognormal", "fixed"]
-    mean: number(ge=MIN_SERVICE_MINUTES, le=MAX_SERVICE_MINUTES)
-    sd: number(ge=0, le=MAX_SERVICE_MINUTES) = 0.0
+    dist: Literal["exponential", "lognormal", "fixed"] = Field(
+        description="distribution of the on-scene time"
+    )
+    mean: number(ge=MIN_SERVICE_MINUTES, le=MAX_SERVICE_MINUTES) = Field(
+        description="mean minutes on scene"
+    )
+    sd: number(ge=0, le=MAX_SERVICE_MINUTES) = Field(
+        0.0, description="standard deviation in minutes (lognormal only)"
+    )
 
     @model_validator(mode="after")
     def _sd_for_lognormal(self) -> ServiceTime:
@@ -136,9 +152,13 @@ class ServiceTime(StrictModel):
 class Hotspot(StrictModel):
     """A Gaussian bump multiplying a call type's spatial intensity."""
 
-    cell: CellRC
-    radius_cells: number(ge=MIN_HOTSPOT_RADIUS_CELLS, le=MAX_GRID_CELLS)
-    multiplier: number(ge=0, le=MAX_HOTSPOT_MULTIPLIER)
+    cell: CellRC = Field(description="[row, col] of the centre")
+    radius_cells: number(ge=MIN_HOTSPOT_RADIUS_CELLS, le=MAX_GRID_CELLS) = Field(
+        description="Gaussian radius in cells"
+    )
+    multiplier: number(ge=0, le=MAX_HOTSPOT_MULTIPLIER) = Field(
+        description="intensity multiplier at the centre"
+    )
 
 
 class CallType(StrictModel):
@@ -150,23 +170,33 @@ class CallType(StrictModel):
     writes it); hotspots multiply either. The loader normalises the weights.
     """
 
-    daily_rate: number(ge=0, le=MAX_CALLS_PER_DAY)
-    hourly_profile: list[NonNegativeFloat] = Field(min_length=24, max_length=24)
+    daily_rate: number(ge=0, le=MAX_CALLS_PER_DAY) = Field(description="expected calls a day")
+    hourly_profile: list[NonNegativeFloat] = Field(
+        min_length=24, max_length=24, description="24 relative weights, hour 0 first"
+    )
     # Where: exactly one of land-use weights or an explicit rows x cols intensity
     # (relative weights, e.g. fitted from calls by `patrolmarl district import`).
     # Unset fields stay out of the dump, so existing districts keep their hash.
     land_use_weights: dict[Text, NonNegativeFloat] | None = Field(
-        default=None, exclude_if=lambda v: v is None
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="relative weight per land-use code (or give cell_intensity)",
     )
     cell_intensity: list[list[NonNegativeFloat]] | None = Field(
-        default=None, exclude_if=lambda v: v is None
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="rows x cols relative weights, north row first (or land_use_weights)",
     )
-    hotspots: list[Hotspot] = Field([], max_length=MAX_HOTSPOTS)
-    priority: whole(ge=1, le=5) = 3
-    service: ServiceTime
-    closure_prob: Probability = 1.0
-    handler: Literal["patrol", "precinct"] = "patrol"
-    deterrable: Flag = False
+    hotspots: list[Hotspot] = Field(
+        [], max_length=MAX_HOTSPOTS, description="bumps multiplying the spatial weights"
+    )
+    priority: whole(ge=1, le=5) = Field(3, description="1 (highest) to 5")
+    service: ServiceTime = Field(description="on-scene service time")
+    closure_prob: Probability = Field(1.0, description="probability the call is closed on scene")
+    handler: Literal["patrol", "precinct"] = Field(
+        "patrol", description="patrol (street calls) or precinct (the precinct's responders)"
+    )
+    deterrable: Flag = Field(False, description="thinned by patrol presence (theft)")
 
     @field_validator("hourly_profile")
     @classmethod
@@ -192,24 +222,48 @@ class Deterrence(StrictModel):
     the undeterred rate times ``1 - max_reduction * (1 - exp(-P / saturation_minutes))``.
     """
 
-    max_reduction: Probability = 0.4
-    saturation_minutes: number(ge=0.1, le=MAX_MINUTES) = 15.0
-    half_life_minutes: number(ge=0.1, le=MAX_MINUTES) = 45.0
-    neighbour_weight: number(ge=0, le=100) = 0.5
+    max_reduction: Probability = Field(
+        0.4, description="largest share of theft presence can prevent"
+    )
+    saturation_minutes: number(ge=0.1, le=MAX_MINUTES) = Field(
+        15.0, description="presence scale of the deterrence law (patrol-minutes)"
+    )
+    half_life_minutes: number(ge=0.1, le=MAX_MINUTES) = Field(
+        45.0, description="half-life of the presence field"
+    )
+    neighbour_weight: number(ge=0, le=100) = Field(
+        0.5, description="weight of the 4 neighbours' presence"
+    )
 
 
 class Simulation(StrictModel):
     """Clock, horizon and dispatch rules."""
 
-    step_minutes: number(gt=0, le=MAX_EPISODE_MINUTES) = 1.0
-    episode_minutes: number(gt=0, le=MAX_EPISODE_MINUTES) = 1440.0
-    start_hour: number(ge=0, lt=24) = 0.0
-    fallback_minutes: Minutes = 5.0
-    follow_up_minutes: Minutes = 30.0
-    visible_radius_cells: whole(ge=0, le=MAX_RADIUS_CELLS) = 1
-    observed_calls: whole(ge=1, le=MAX_OBSERVED_CALLS) = 4
-    local_radius_cells: whole(ge=1, le=MAX_RADIUS_CELLS) = 2
-    coarse_block_cells: whole(ge=1, le=MAX_GRID_CELLS) = 4
+    step_minutes: number(gt=0, le=MAX_EPISODE_MINUTES) = Field(
+        1.0, description="minutes per simulator step"
+    )
+    episode_minutes: number(gt=0, le=MAX_EPISODE_MINUTES) = Field(
+        1440.0, description="minutes per episode (a day: 1440)"
+    )
+    start_hour: number(ge=0, lt=24) = Field(0.0, description="clock hour the episode starts")
+    fallback_minutes: Minutes = Field(
+        5.0, description="unaccepted minutes before the command centre dispatches"
+    )
+    follow_up_minutes: Minutes = Field(
+        30.0, description="delay before an unclosed call's follow-up"
+    )
+    visible_radius_cells: whole(ge=0, le=MAX_RADIUS_CELLS) = Field(
+        1, description="cells around a unit counted as seen"
+    )
+    observed_calls: whole(ge=1, le=MAX_OBSERVED_CALLS) = Field(
+        4, description="pending calls each unit observes (K)"
+    )
+    local_radius_cells: whole(ge=1, le=MAX_RADIUS_CELLS) = Field(
+        2, description="radius of each unit's local map"
+    )
+    coarse_block_cells: whole(ge=1, le=MAX_GRID_CELLS) = Field(
+        4, description="side of the coarse map's blocks in cells"
+    )
 
     @model_validator(mode="after")
     def _bounded_steps(self) -> Simulation:
@@ -226,27 +280,47 @@ class Simulation(StrictModel):
 class GeoOrigin(StrictModel):
     """WGS84 position of the grid's north-west corner (row 0, col 0 top-left)."""
 
-    lat: number(ge=-85, le=85)
-    lon: number(ge=-180, le=180)
+    lat: number(ge=-85, le=85) = Field(description="latitude of the north-west corner")
+    lon: number(ge=-180, le=180) = Field(description="longitude of the north-west corner")
 
 
 class DistrictConfig(StrictModel):
     """A whole district file."""
 
-    name: Name
-    description: Annotated[Text, Field(max_length=10_000)] = ""
-    cell_size_m: number(ge=MIN_CELL_SIZE_M, le=MAX_CELL_SIZE_M)
-    origin: GeoOrigin | None = None
-    land_use_map: list[Text] = Field(min_length=1, max_length=MAX_GRID_CELLS)
-    precinct_map: list[Text] = Field(min_length=1, max_length=MAX_GRID_CELLS)
-    land_uses: dict[Text, LandUse] = Field(max_length=MAX_LAND_USES)
-    precincts: dict[Text, Precinct] = Field(max_length=MAX_PRECINCTS)
-    stations: list[Station] = Field([], max_length=MAX_STATIONS)
-    vehicles: dict[Text, Vehicle] = Field(min_length=1, max_length=MAX_VEHICLE_TYPES)
-    units: list[UnitGroup] = Field(min_length=1, max_length=MAX_UNITS)
-    call_types: dict[Text, CallType] = Field(min_length=1, max_length=MAX_CALL_TYPES)
-    deterrence: Deterrence = Deterrence()
-    simulation: Simulation = Simulation()
+    name: Name = Field(description="district name")
+    description: Annotated[Text, Field(max_length=10_000)] = Field(
+        "", description="free text notes"
+    )
+    cell_size_m: number(ge=MIN_CELL_SIZE_M, le=MAX_CELL_SIZE_M) = Field(
+        description="side of a grid cell (metres)"
+    )
+    origin: GeoOrigin | None = Field(None, description="WGS84 north-west corner (for maps)")
+    land_use_map: list[Text] = Field(
+        min_length=1, max_length=MAX_GRID_CELLS, description="rows of land-use codes, north first"
+    )
+    precinct_map: list[Text] = Field(
+        min_length=1, max_length=MAX_GRID_CELLS, description="rows of precinct codes, north first"
+    )
+    land_uses: dict[Text, LandUse] = Field(
+        max_length=MAX_LAND_USES, description="land-use code -> class"
+    )
+    precincts: dict[Text, Precinct] = Field(
+        max_length=MAX_PRECINCTS, description="precinct code -> precinct"
+    )
+    stations: list[Station] = Field(
+        [], max_length=MAX_STATIONS, description="street police service stations"
+    )
+    vehicles: dict[Text, Vehicle] = Field(
+        min_length=1, max_length=MAX_VEHICLE_TYPES, description="vehicle type -> vehicle"
+    )
+    units: list[UnitGroup] = Field(
+        min_length=1, max_length=MAX_UNITS, description="the patrol units"
+    )
+    call_types: dict[Text, CallType] = Field(
+        min_length=1, max_length=MAX_CALL_TYPES, description="call type name -> call type"
+    )
+    deterrence: Deterrence = Field(Deterrence(), description="how presence thins theft")
+    simulation: Simulation = Field(Simulation(), description="clock, horizon and dispatch rules")
 
     @field_validator("land_use_map", "precinct_map", mode="before")
     @classmethod

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from patrolmarl.envs.clock import hour_of_day
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import DayCalls, IncidentModel, deterrence_factor
 from patrolmarl.envs.metrics import EpisodeRecord
@@ -239,8 +240,7 @@ class BatchedSim:
     @property
     def hour_of_day(self) -> np.ndarray:
         """``(B,)`` integer hour of day of the current step."""
-        start = self.district.config.simulation.start_hour * 60.0
-        return (np.floor((start + self.now) / 60.0).astype(np.int64)) % 24
+        return hour_of_day(self.district.config.simulation, self.now)
 
     @property
     def done(self) -> np.ndarray:

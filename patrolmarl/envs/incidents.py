@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from patrolmarl.envs.clock import clock_minute, hour_of_day
 from patrolmarl.envs.config import CallType, Deterrence
 from patrolmarl.envs.district import District
 
@@ -70,7 +71,7 @@ class IncidentModel:
         self.rate_per_minute = (
             daily[None, :, None] * hourly.T[:, :, None] * spatial[None, :, :] / 60.0
         )
-        self._start_minute = cfg.simulation.start_hour * 60.0
+        self._simulation = cfg.simulation
         self._horizon = cfg.simulation.episode_minutes
 
     @property
@@ -85,9 +86,9 @@ class IncidentModel:
     def generate_day(self, seed: int | Sequence[int]) -> DayCalls:
         """Draw the calls of one episode from its seed."""
         rng = np.random.default_rng(seed)
-        edges = _hour_edges(self._start_minute, self._horizon)
+        edges = _hour_edges(clock_minute(self._simulation, 0.0), self._horizon)
         lengths = np.diff(edges)
-        hours = (np.floor((self._start_minute + edges[:-1]) / 60.0).astype(np.int64)) % 24
+        hours = hour_of_day(self._simulation, edges[:-1])
         flat = self.rate_per_minute.reshape(24, -1)  # (24, T*C)
         totals = flat[hours].sum(axis=1) * lengths
         counts = rng.poisson(totals)

@@ -77,8 +77,46 @@ def concatenate_records(records: list[EpisodeRecord]) -> EpisodeRecord:
 _PER_UNIT_OR_CELL = ("unit_busy_minutes", "unit_calls_served", "covered_steps", "occupied_steps")
 
 
+def day_parts(record: EpisodeRecord, incidents: IncidentModel) -> dict[str, tuple[float, float]]:
+    """The numerator and denominator of each ratio metric of one district-day.
+
+    A ratio metric pooled over days is the sum of its numerators over the sum of
+    its denominators, so days with more calls weigh more. Counts per day
+    (``thefts``, ``fallback_dispatches``) and ``visibility`` (a per-day share)
+    have denominator 1.
+
+    Returns
+    -------
+    dict
+        ``response_mean`` and ``travel_mean`` (minutes, street calls reached by
+        patrol), ``within_5_min``, ``within_10_min``, ``closure_rate``,
+        ``thefts``, ``visibility`` and ``fallback_dispatches``, each as
+        ``(numerator, denominator)``.
+    """
+    status = record.status
+    created = (status != FUTURE) & (status != DETERRED)
+    served = status == SERVED
+    response = (record.arrival_time - record.time)[served]
+    travel = (record.arrival_time - record.dispatch_time)[served]
+    reached = float(served.sum())
+    traffic = incidents.district.street_traffic
+    share = traffic / traffic.sum() if traffic.sum() > 0 else traffic
+    return {
+        "response_mean": (float(response.sum()), reached),
+        "travel_mean": (float(travel.sum()), reached),
+        "within_5_min": (float((response <= 5.0).sum()), reached),
+        "within_10_min": (float((response <= 10.0).sum()), reached),
+        "closure_rate": (float(record.closed[served].sum()), reached),
+        "thefts": (float((created & incidents.deterrable[record.type]).sum()), 1.0),
+        "visibility": (float(record.covered_steps @ share) / max(record.steps, 1), 1.0),
+        "fallback_dispatches": (float(record.by_fallback.sum()), 1.0),
+    }
+
+
 def episode_metrics(record: EpisodeRecord, incidents: IncidentModel) -> dict[str, float | dict]:
     """The metrics of one district-day.
+
+    The ratio metrics are those of :func:`day_parts`, numerator over denominator.
 
     Returns
     -------
@@ -93,13 +131,12 @@ def episode_metrics(record: EpisodeRecord, incidents: IncidentModel) -> dict[str
         sight of a unit), ``workload_minutes`` (per unit), ``workload_cv``,
         ``fallback_dispatches``, ``fallback_share`` and ``precinct_wait_mean``.
     """
+    parts = day_parts(record, incidents)
     status = record.status
     created = (status != FUTURE) & (status != DETERRED)
     patrol = incidents.patrol_type[record.type]
     served = status == SERVED
-    deterrable = incidents.deterrable[record.type]
     response = (record.arrival_time - record.time)[served]
-    travel = (record.arrival_time - record.dispatch_time)[served]
     delay = (record.dispatch_time - record.time)[served]
     handed = status == HANDED_OVER
     pooled = ~np.isnan(record.pool_start)
@@ -107,9 +144,6 @@ def episode_metrics(record: EpisodeRecord, incidents: IncidentModel) -> dict[str
     pool_wait = (record.pool_start - pool_release)[pooled & ~record.follow_up]
     workload = record.unit_busy_minutes
     on_scene = int(served.sum() + handed.sum())
-    share = incidents.district.street_traffic
-    share = share / share.sum() if share.sum() > 0 else share
-    visibility = float(record.covered_steps @ share) / max(record.steps, 1)
     return {
         "calls_by_type": {
             name: int((created & (record.type == t)).sum())
@@ -120,25 +154,30 @@ def episode_metrics(record: EpisodeRecord, incidents: IncidentModel) -> dict[str
         "served_by_patrol": int(served.sum()),
         "waiting_at_end": int(((status == PENDING) | (status == ASSIGNED)).sum()),
         "handed_over": int(handed.sum()),
-        "response_mean": _mean(response),
+        "response_mean": _ratio(parts["response_mean"]),
         "response_p50": _quantile(response, 0.5),
         "response_p90": _quantile(response, 0.9),
-        "travel_mean": _mean(travel),
+        "travel_mean": _ratio(parts["travel_mean"]),
         "dispatch_delay_mean": _mean(delay),
-        "within_5_min": _mean(response <= 5.0),
-        "within_10_min": _mean(response <= 10.0),
-        "thefts": int((created & deterrable).sum()),
+        "within_5_min": _ratio(parts["within_5_min"]),
+        "within_10_min": _ratio(parts["within_10_min"]),
+        "thefts": int(parts["thefts"][0]),
         "thefts_deterred": int((status == DETERRED).sum()),
-        "closure_rate": _mean(record.closed[served]),
+        "closure_rate": _ratio(parts["closure_rate"]),
         "patrol_share": float(served.sum() / on_scene) if on_scene else float("nan"),
         "follow_ups": int(record.follow_up.sum()),
-        "visibility": visibility,
+        "visibility": _ratio(parts["visibility"]),
         "workload_minutes": [float(w) for w in workload],
         "workload_cv": float(workload.std() / workload.mean()) if workload.mean() > 0 else 0.0,
-        "fallback_dispatches": int(record.by_fallback.sum()),
+        "fallback_dispatches": int(parts["fallback_dispatches"][0]),
         "fallback_share": _mean(record.by_fallback[served | (status == ASSIGNED)]),
         "precinct_wait_mean": _mean(pool_wait),
     }
+
+
+def _ratio(part: tuple[float, float]) -> float:
+    numerator, denominator = part
+    return numerator / denominator if denominator else float("nan")
 
 
 def _mean(x: np.ndarray) -> float:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from patrolmarl.envs.clock import MINUTES_PER_DAY, minute_of_day
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.move_gains import MoveGains
 from patrolmarl.envs.status import EN_ROUTE, IDLE, MOVING, N_MOVES, ON_SCENE, is_available
@@ -84,7 +85,7 @@ class ObservationBuilder:
         self.size = self.layout[-1].stop
         self.state_size = self._cells * len(STATE_CHANNELS) + 2
         self._start = {f.name: f.start for f in self.layout}
-        self._start_minute = cfg.simulation.start_hour * 60.0
+        self._simulation = cfg.simulation
         # The status one-hot and the position, by row status_row[status] + cell.
         statuses = [IDLE, MOVING, EN_ROUTE, ON_SCENE]
         rows_cols = np.array([max(d.rows - 1, 1), max(d.cols - 1, 1)])
@@ -337,7 +338,7 @@ class ObservationBuilder:
 
     def _clock_angle(self) -> np.ndarray:
         """``(B,)`` time of day as an angle (24 h = 2 pi), for the sin/cos features."""
-        return 2 * np.pi * ((self._start_minute + self.sim.now) % 1440.0) / 1440.0
+        return 2 * np.pi * minute_of_day(self._simulation, self.sim.now) / MINUTES_PER_DAY
 
     def state(self) -> np.ndarray:
         """``(B, S)`` float32 global state: per-cell maps (channels last) and the clock."""

@@ -1,4 +1,4 @@
-"""Score policies on the same days against the fixed-zone baseline, with the p-median limit."""
+"""Score policies on the same days against the fixed-zone baseline, beside the limits."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from patrolmarl.agents.pmedian import hourly_pmedian
 from patrolmarl.agents.policy import Policy
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
-from patrolmarl.envs.metrics import EpisodeRecord, concatenate_records, episode_metrics
-from patrolmarl.envs.status import DETERRED, FUTURE, SERVED
+from patrolmarl.envs.metrics import (
+    EpisodeRecord,
+    concatenate_records,
+    day_parts,
+    episode_metrics,
+)
+from patrolmarl.envs.status import SERVED
+from patrolmarl.evaluation.limits import theft_limit, travel_limit
 from patrolmarl.evaluation.runner import day_seeds, run_policies
 from patrolmarl.evaluation.statistics import paired_bootstrap
 
@@ -20,16 +25,17 @@ BASELINE = "fixed_zone"
 # The report's figures (shared/DOMAIN.md), for the calibration table.
 REPORTED = {"on_scene_calls_per_day": 41.0, "patrol_share": 0.4483, "closure_rate": 0.8611}
 # Metrics compared against the baseline: lower is better unless listed in HIGHER_IS_BETTER.
-COMPARED = (
-    "response_mean",
-    "travel_mean",
-    "within_5_min",
-    "within_10_min",
-    "thefts_per_day",
-    "closure_rate",
-    "visibility",
-    "fallback_per_day",
-)
+# Each compared metric and the ratio of :func:`day_parts` it is.
+COMPARED = {
+    "response_mean": "response_mean",
+    "travel_mean": "travel_mean",
+    "within_5_min": "within_5_min",
+    "within_10_min": "within_10_min",
+    "thefts_per_day": "thefts",
+    "closure_rate": "closure_rate",
+    "visibility": "visibility",
+    "fallback_per_day": "fallback_dispatches",
+}
 HIGHER_IS_BETTER = frozenset({"within_5_min", "within_10_min", "closure_rate", "visibility"})
 
 
@@ -106,9 +112,9 @@ def evaluate(
 
     The baseline is added if it is not among ``policies``. Confidence intervals
     are paired bootstrap 95 % intervals over days, seeded from ``seed``.
-    ``with_limit=False`` skips the p-median limit (24 solves; quick checks only).
-    ``workers > 1`` plays the policies in that many processes (the same
-    figures; see :func:`~patrolmarl.evaluation.runner.run_policies`).
+    ``with_limit=False`` skips the limits (24 p-median solves and the theft
+    bound; quick checks only). ``workers > 1`` plays the policies in that many
+    processes (the same figures; see :func:`~patrolmarl.evaluation.runner.run_policies`).
     """
     from patrolmarl.agents.baselines import FixedZonePolicy
 
@@ -117,8 +123,12 @@ def evaluate(
         policies.insert(0, FixedZonePolicy(seed=seed))
     seeds = day_seeds(seed, days)
     incidents = IncidentModel(district)
-    # The limit first: the p-medians it solves are then shared by the policies' processes.
-    limit = travel_limit(district, incidents) if with_limit else {}
+    # The limits first: the p-medians they solve are then shared by the policies' processes.
+    limit = (
+        {**travel_limit(district, incidents), **theft_limit(district, incidents)}
+        if with_limit
+        else {}
+    )
     results = [
         summarise(policy.name, records, incidents)
         for policy, records in zip(
@@ -164,23 +174,6 @@ def paired_differences(
     }
 
 
-def travel_limit(district: District, incidents: IncidentModel) -> dict:
-    """The p-median limit: no policy's mean travel time can be lower than ``travel_lower_bound``.
-
-    ``travel_lower_bound`` is the call-weighted proven lower bound of the 24 hourly
-    p-medians; ``hourly`` has each hour's objective, bound, gap, solve seconds and
-    the bound's source (Lagrangian or HiGHS' dual bound).
-    """
-    plan = hourly_pmedian(district, incidents)
-    return {
-        "travel_lower_bound": plan.mean_travel_bound(),
-        "pmedian_travel_at_sites": plan.mean_travel_at_sites(),
-        "max_gap": plan.max_gap(),
-        "hourly_lower_bound": [s.lower_bound for s in plan.solutions],
-        "hourly": plan.hourly_table(),
-    }
-
-
 def summarise(name: str, records: list[EpisodeRecord], incidents: IncidentModel) -> PolicyResult:
     """Per-day metrics and the pooled summary (rates per day) of one policy's days."""
     per_day = [episode_metrics(r, incidents) for r in records]
@@ -210,26 +203,15 @@ def summarise(name: str, records: list[EpisodeRecord], incidents: IncidentModel)
 def _ratio_parts(
     records: list[EpisodeRecord], incidents: IncidentModel
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per-day numerators and denominators of each compared metric."""
-    parts: dict[str, list[tuple[float, float]]] = {m: [] for m in COMPARED}
-    traffic = incidents.district.street_traffic
-    share = traffic / traffic.sum()
-    for r in records:
-        served = r.status == SERVED
-        response = (r.arrival_time - r.time)[served]
-        travel = (r.arrival_time - r.dispatch_time)[served]
-        n = float(served.sum())
-        created = (r.status != FUTURE) & (r.status != DETERRED)
-        thefts = float((created & incidents.deterrable[r.type]).sum())
-        parts["response_mean"].append((response.sum(), n))
-        parts["travel_mean"].append((travel.sum(), n))
-        parts["within_5_min"].append((float((response <= 5.0).sum()), n))
-        parts["within_10_min"].append((float((response <= 10.0).sum()), n))
-        parts["thefts_per_day"].append((thefts, 1.0))
-        parts["closure_rate"].append((float(r.closed[served].sum()), n))
-        parts["visibility"].append((float(r.covered_steps @ share) / max(r.steps, 1), 1.0))
-        parts["fallback_per_day"].append((float(r.by_fallback.sum()), 1.0))
-    return {m: (np.array([p[0] for p in v]), np.array([p[1] for p in v])) for m, v in parts.items()}
+    """``(days,)`` numerators and denominators of each compared metric (:func:`day_parts`)."""
+    days = [day_parts(r, incidents) for r in records]
+    return {
+        metric: (
+            np.array([d[COMPARED[metric]][0] for d in days]),
+            np.array([d[COMPARED[metric]][1] for d in days]),
+        )
+        for metric in COMPARED
+    }
 
 
 def _calibration(results: list[PolicyResult]) -> dict | None:

@@ -14,7 +14,6 @@ zero? The theft-aware posts' certified optimality per lambda
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +25,7 @@ from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.evaluation import plots
 from patrolmarl.evaluation.evaluate import BASELINE, Evaluation, evaluate
-from patrolmarl.evaluation.limits import theft_bound
-from patrolmarl.evaluation.report import json_ready
+from patrolmarl.json_text import json_text
 from patrolmarl.output_folder import staged_folder
 
 REFERENCE_POLICIES = ("fixed_zone", "nearest", "pmedian", "coverage")
@@ -128,8 +126,7 @@ def run_frontier(
     everyone = [build_baseline(s, seed=seed) for s in specs] + list(policies)
     ev = evaluate(district, everyone, days, seed, on_step=on_step, resamples=resamples)
     incidents = IncidentModel(district)
-    bound = theft_bound(district, incidents).per_day
-    ev.limit["theft_lower_bound"] = bound
+    bound = ev.limit["theft_lower_bound"]
     posts = {
         float(lam): hourly_theft_posts(district, incidents, lam, certify=True).per_day()
         for lam in lambdas
@@ -213,7 +210,7 @@ def write_frontier(frontier: Frontier, out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir).absolute()
     with staged_folder(out_dir, "frontier", is_frontier_folder) as tmp:
         plots.frontier(frontier.evaluation, tmp / PNG_FILE, frontier.theft_lower_bound)
-        text = json.dumps(json_ready(frontier.to_json()), indent=2, allow_nan=False)
+        text = json_text(frontier.to_json())
         (tmp / JSON_FILE).write_text(text + "\n", encoding="utf-8")
         (tmp / MARKDOWN_FILE).write_text(_markdown(frontier), encoding="utf-8")
     return [out_dir / name for name in (PNG_FILE, JSON_FILE, MARKDOWN_FILE)]

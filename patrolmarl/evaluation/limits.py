@@ -1,5 +1,9 @@
 """Limits no policy can pass: the travel bound (p-median) and the theft bound (deterrence cap).
 
+The travel bound: calls do not depend on where units are, so the hour's
+p-median travel time (solved to a proven gap) bounds any policy's mean travel
+time from below; :func:`travel_limit` gives it call-weighted over the day.
+
 The theft bound: each step the presence field decays by ``d = 0.5 ** (step /
 half_life)`` and every visible unit adds ``step`` minutes, so the total presence
 never exceeds ``cap = N * step / (1 - d)`` whatever the policy. Theft
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from patrolmarl.agents.pmedian import hourly_pmedian
 from patrolmarl.agents.theft_posts import minutes_per_hour, parked_presence
 from patrolmarl.envs.config import Deterrence
 from patrolmarl.envs.district import District
@@ -126,7 +131,8 @@ class TheftBound:
     @property
     def worst_relative_gap(self) -> float:
         """Largest hourly Frank-Wolfe gap relative to the hour's objective."""
-        return max(hb.gap / hb.objective for hb in self.hours.values() if hb.objective > 0)
+        relative = (hb.gap / hb.objective for hb in self.hours.values() if hb.objective > 0)
+        return max(relative, default=0.0)
 
 
 _CACHE: dict[str, TheftBound] = {}
@@ -147,3 +153,37 @@ def theft_bound(district: District, incidents: IncidentModel) -> TheftBound:
         }
         _CACHE[key] = TheftBound(hours, minutes, float(minutes @ theta.sum(axis=1)))
     return _CACHE[key]
+
+
+def theft_limit(district: District, incidents: IncidentModel) -> dict:
+    """The theft bound as written to ``metrics.json["limit"]`` (expected thefts per day).
+
+    ``theft_lower_bound`` is certified: no policy's expected thefts per episode
+    are lower. ``theft_relaxation`` is the relaxation's optimum found (just
+    above), ``theft_undeterred`` the thefts with no presence at all and
+    ``theft_worst_gap`` the largest hourly Frank-Wolfe gap relative to its hour.
+    """
+    bound = theft_bound(district, incidents)
+    return {
+        "theft_lower_bound": bound.per_day,
+        "theft_relaxation": bound.relaxation_per_day,
+        "theft_undeterred": bound.undeterred_per_day,
+        "theft_worst_gap": bound.worst_relative_gap,
+    }
+
+
+def travel_limit(district: District, incidents: IncidentModel) -> dict:
+    """The p-median limit: no policy's mean travel time can be lower than ``travel_lower_bound``.
+
+    ``travel_lower_bound`` is the call-weighted proven lower bound of the 24 hourly
+    p-medians; ``hourly`` has each hour's objective, bound, gap, solve seconds and
+    the bound's source (Lagrangian or HiGHS' dual bound).
+    """
+    plan = hourly_pmedian(district, incidents)
+    return {
+        "travel_lower_bound": plan.mean_travel_bound(),
+        "pmedian_travel_at_sites": plan.mean_travel_at_sites(),
+        "max_gap": plan.max_gap(),
+        "hourly_lower_bound": [s.lower_bound for s in plan.solutions],
+        "hourly": plan.hourly_table(),
+    }

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from patrolmarl.config_types import Flag, NonNegativeFloat, PositiveFloat, Text, number, whole
 from patrolmarl.config_types import StrictModel as _Strict
+from patrolmarl.envs.reward import CREDITS, DEFAULT_WEIGHTS
 from patrolmarl.errors import ConfigError
 from patrolmarl.yaml_config import FieldError, read_yaml_mapping, validate_mapping
 
@@ -25,38 +26,46 @@ Days = whole(ge=1, le=10_000)
 class PPOSettings(_Strict):
     """Hyperparameters passed to SB3's PPO / sb3-contrib's MaskablePPO."""
 
-    learning_rate: PositiveFloat = 3e-4
-    n_steps: PositiveInt = 128
-    batch_size: PositiveInt = 4096
-    n_epochs: PositiveInt = 4
-    gamma: number(gt=0, le=1) = 0.99
-    gae_lambda: number(ge=0, le=1) = 0.95
-    clip_range: PositiveFloat = 0.2
-    ent_coef: NonNegativeFloat = 0.01
-    vf_coef: NonNegativeFloat = 0.5
-    max_grad_norm: PositiveFloat = 0.5
-    target_kl: PositiveFloat | None = None
+    learning_rate: PositiveFloat = Field(3e-4, description="Adam step size")
+    n_steps: PositiveInt = Field(128, description="simulator steps per rollout and district")
+    batch_size: PositiveInt = Field(
+        4096, description="samples per mini-batch (divides the rollout)"
+    )
+    n_epochs: PositiveInt = Field(4, description="passes over each rollout")
+    gamma: number(gt=0, le=1) = Field(0.99, description="discount factor per step")
+    gae_lambda: number(ge=0, le=1) = Field(0.95, description="GAE smoothing of the advantages")
+    clip_range: PositiveFloat = Field(0.2, description="PPO clipping of the probability ratio")
+    ent_coef: NonNegativeFloat = Field(0.01, description="entropy bonus weight")
+    vf_coef: NonNegativeFloat = Field(0.5, description="value-loss weight")
+    max_grad_norm: PositiveFloat = Field(0.5, description="gradient clipping norm")
+    target_kl: PositiveFloat | None = Field(
+        None, description="stop an update's epochs past this KL divergence (null: never)"
+    )
 
 
 class NetworkSettings(_Strict):
     """The shared actor-critic MLP."""
 
-    net_arch: list[whole(ge=1, le=65_536)] = Field([128, 128], max_length=64)
-    activation: Literal["tanh", "relu"] = "tanh"
+    net_arch: list[whole(ge=1, le=65_536)] = Field(
+        [128, 128], max_length=64, description="widths of the shared hidden layers"
+    )
+    activation: Literal["tanh", "relu"] = Field(
+        "tanh", description="activation of the hidden layers"
+    )
 
 
 class NormalizeSettings(_Strict):
     """VecNormalize: running normalisation of observations and rewards."""
 
-    observations: Flag = True
-    rewards: Flag = True
-    clip_obs: PositiveFloat = 10.0
+    observations: Flag = Field(True, description="normalise observations by running statistics")
+    rewards: Flag = Field(True, description="scale rewards by the running return's deviation")
+    clip_obs: PositiveFloat = Field(10.0, description="clip normalised observations to +-this")
 
 
 class ObservationSettings(_Strict):
     """Optional observation fields: ``move_gains`` appends each unit's move gains."""
 
-    move_gains: Flag = False
+    move_gains: Flag = Field(False, description="append each unit's move gains to its observation")
 
 
 #: The demonstration days of ``pretrain`` are seeded ``[seed + DEMONSTRATION_STREAM, d]``.
@@ -70,22 +79,39 @@ class PretrainSettings(_Strict):
     many timesteps, so that the cloned actor is not moved by an untrained critic.
     """
 
-    teacher: Literal["coverage", "pmedian", "nearest"] | None = None
-    days: Days = 16
-    epochs: PositiveInt = 10
-    learning_rate: PositiveFloat = 1e-3
-    batch_size: PositiveInt = 4096
-    critic_warmup_steps: whole(ge=0, le=MAX_COUNT) = 0
+    teacher: Literal["coverage", "pmedian", "nearest"] | None = Field(
+        None, description="baseline imitated before PPO (null: no warm start)"
+    )
+    days: Days = Field(16, description="demonstration days")
+    epochs: PositiveInt = Field(10, description="passes over the demonstrations")
+    learning_rate: PositiveFloat = Field(1e-3, description="step size of the imitation")
+    batch_size: PositiveInt = Field(4096, description="samples per imitation mini-batch")
+    critic_warmup_steps: whole(ge=0, le=MAX_COUNT) = Field(
+        0, description="timesteps training only the value network first"
+    )
 
 
 class RewardWeights(_Strict):
-    """Weights and credit of the shaped reward (see :mod:`patrolmarl.envs.reward`)."""
+    """Weights and credit of the shaped reward (see :mod:`patrolmarl.envs.reward`).
 
-    response: NonNegativeFloat = 1.0
-    waiting: NonNegativeFloat = 1.0
-    theft: NonNegativeFloat = 60.0
-    closure: NonNegativeFloat = 0.0
-    credit: Literal["team", "local", "difference", "team_difference"] = "team"
+    Defaults and credit names are the reward's own (``DEFAULT_WEIGHTS``, ``CREDITS``).
+    """
+
+    response: NonNegativeFloat = Field(
+        DEFAULT_WEIGHTS["response"], description="weight of the expected response minutes"
+    )
+    waiting: NonNegativeFloat = Field(
+        DEFAULT_WEIGHTS["waiting"], description="weight of the waiting calls' minutes"
+    )
+    theft: NonNegativeFloat = Field(
+        DEFAULT_WEIGHTS["theft"], description="response minutes one expected theft weighs"
+    )
+    closure: NonNegativeFloat = Field(
+        DEFAULT_WEIGHTS["closure"], description="bonus per call closed on scene"
+    )
+    credit: Literal[CREDITS] = Field(  # type: ignore[valid-type]  # the reward's names
+        CREDITS[0], description="how the team reward is shared among the units"
+    )
 
 
 class EvalSettings(_Strict):
@@ -99,21 +125,20 @@ class EvalSettings(_Strict):
     since the model was chosen on the ``seed`` days.
     """
 
-    freq: PositiveInt = 500_000
-    days: Days = 5
-    seed: Seed = 10_000
+    freq: PositiveInt = Field(500_000, description="timesteps between evaluations")
+    days: Days = Field(5, description="days of each evaluation")
+    seed: Seed = Field(10_000, description="seed of the selection days")
     score_weights: dict[
         Literal["response_mean", "thefts_per_day", "response_p90"], NonNegativeFloat
-    ] = {
-        "response_mean": 0.5,
-        "thefts_per_day": 0.5,
-    }
-    final_days: Days = 30
-    final_seed: Seed = 20_000
-    final_baselines: list[Literal["nearest", "pmedian", "coverage", "random"]] = [
-        "nearest",
-        "pmedian",
-    ]
+    ] = Field(
+        {"response_mean": 0.5, "thefts_per_day": 0.5},
+        description="weights of the score's metrics relative to fixed_zone",
+    )
+    final_days: Days = Field(30, description="held-out days of the final evaluation")
+    final_seed: Seed = Field(20_000, description="seed of the held-out days (differs from seed)")
+    final_baselines: list[Literal["nearest", "pmedian", "coverage", "random"]] = Field(
+        ["nearest", "pmedian"], description="baselines beside fixed_zone in the final evaluation"
+    )
 
     @model_validator(mode="after")
     def _held_out(self) -> EvalSettings:
@@ -125,20 +150,32 @@ class EvalSettings(_Strict):
 class TrainConfig(_Strict):
     """A whole training config file."""
 
-    algorithm: Literal["ppo", "maskable_ppo"] = "maskable_ppo"
-    district: Annotated[Text, Field(max_length=4096)] = "gaoxin"
-    n_districts: whole(ge=1, le=4_096) = 16
-    total_timesteps: PositiveInt = 5_000_000
-    seed: Seed = 0
-    torch_threads: whole(ge=1, le=1_024) = 1
-    checkpoint_freq: PositiveInt = 500_000
-    ppo: PPOSettings = PPOSettings()
-    network: NetworkSettings = NetworkSettings()
-    normalize: NormalizeSettings = NormalizeSettings()
-    observation: ObservationSettings = ObservationSettings()
-    pretrain: PretrainSettings = PretrainSettings()
-    reward: RewardWeights = RewardWeights()
-    eval: EvalSettings = EvalSettings()
+    algorithm: Literal["ppo", "maskable_ppo"] = Field(
+        "maskable_ppo", description="PPO, or MaskablePPO (invalid actions masked)"
+    )
+    district: Annotated[Text, Field(max_length=4096)] = Field(
+        "gaoxin", description="built-in district name or YAML path"
+    )
+    n_districts: whole(ge=1, le=4_096) = Field(16, description="districts simulated side by side")
+    total_timesteps: PositiveInt = Field(
+        5_000_000, description="agent-steps to train (districts x units per simulator step)"
+    )
+    seed: Seed = Field(0, description="seed of the districts' days and the networks")
+    torch_threads: whole(ge=1, le=1_024) = Field(1, description="torch CPU threads")
+    checkpoint_freq: PositiveInt = Field(500_000, description="timesteps between checkpoints")
+    ppo: PPOSettings = Field(PPOSettings(), description="PPO hyperparameters")
+    network: NetworkSettings = Field(NetworkSettings(), description="the actor-critic network")
+    normalize: NormalizeSettings = Field(
+        NormalizeSettings(), description="running normalisation (VecNormalize)"
+    )
+    observation: ObservationSettings = Field(
+        ObservationSettings(), description="optional observation fields"
+    )
+    pretrain: PretrainSettings = Field(PretrainSettings(), description="warm start by imitation")
+    reward: RewardWeights = Field(
+        RewardWeights(), description="weights and credit of the shaped reward"
+    )
+    eval: EvalSettings = Field(EvalSettings(), description="evaluation during and after training")
 
     @model_validator(mode="after")
     def _demonstrations_apart_from_evaluation(self) -> TrainConfig:

@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, Field
 from stable_baselines3.common.callbacks import BaseCallback
 
+from patrolmarl.config_types import StrictModel, WholeNumber
 from patrolmarl.errors import ConfigError, PatrolMarlError
 from patrolmarl.training.config import TrainConfig
 from patrolmarl.training.ray_cluster import check_address, connect, import_ray, local_cpus
@@ -50,38 +51,54 @@ TRIALS_DIR = "trials"
 OUTPUT_FILES = ("trials.csv", "trials.json", "best_config.yaml", "metric.png")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AshaSettings(_Strict):
+class AshaSettings(StrictModel):
     """ASHA early stopping, counted in evaluations reported (one per ``eval.freq``)."""
 
-    grace_period: Annotated[StrictInt, Field(ge=1)] = 1
-    reduction_factor: Annotated[StrictInt, Field(ge=2)] = 2
+    grace_period: Annotated[WholeNumber, Field(ge=1)] = Field(
+        1, description="evaluations every trial runs before it may be stopped"
+    )
+    reduction_factor: Annotated[WholeNumber, Field(ge=2)] = Field(
+        2, description="1 / share of the trials kept at each rung"
+    )
 
 
-class ResourceSettings(_Strict):
+class ResourceSettings(StrictModel):
     """CPUs of local Ray (default: this machine's) and of each trial (default: torch_threads)."""
 
-    num_cpus: Annotated[StrictInt, Field(ge=1)] | None = None
-    cpus_per_trial: Annotated[StrictInt, Field(ge=1)] | None = None
+    num_cpus: Annotated[WholeNumber, Field(ge=1)] | None = Field(
+        None, description="CPUs of local Ray (default: this machine's)"
+    )
+    cpus_per_trial: Annotated[WholeNumber, Field(ge=1)] | None = Field(
+        None, description="CPUs of each trial (default: the base config's torch_threads)"
+    )
 
 
-class SweepFile(_Strict):
+class SweepFile(StrictModel):
     """A whole sweep file; ``space`` maps dotted field paths to one distribution each,
     ``fixed`` sets dotted fields of the base config for every trial."""
 
-    base: str
-    fixed: dict[str, Any] = {}
-    metric: Literal["score", "response_mean", "response_p90", "thefts_per_day"] = "score"
-    trials: Annotated[StrictInt, Field(ge=1)] | None = None
-    seeds: Annotated[list[Annotated[StrictInt, Field(ge=0)]], Field(min_length=1)] = [0]
-    search: Literal["tpe", "random", "grid"] = "tpe"
-    search_seed: Annotated[StrictInt, Field(ge=0)] = 0
-    asha: AshaSettings | None = AshaSettings()
-    resources: ResourceSettings = ResourceSettings()
-    space: Annotated[dict[str, Any], Field(min_length=1)]
+    base: str = Field(description="the base training config, relative to this file")
+    fixed: dict[str, Any] = Field({}, description="dotted fields set for every trial")
+    metric: Literal[METRICS] = Field(  # type: ignore[valid-type]
+        METRICS[0], description="evaluation figure minimised (eval/<metric>)"
+    )
+    trials: Annotated[WholeNumber, Field(ge=1)] | None = Field(
+        None, description="trials to run (grid search: the grid's size)"
+    )
+    seeds: Annotated[list[Annotated[WholeNumber, Field(ge=0)]], Field(min_length=1)] = Field(
+        [0], description="training seeds of every trial"
+    )
+    search: Literal["tpe", "random", "grid"] = Field("tpe", description="search algorithm")
+    search_seed: Annotated[WholeNumber, Field(ge=0)] = Field(
+        0, description="seed of the search algorithm"
+    )
+    asha: AshaSettings | None = Field(
+        AshaSettings(), description="ASHA early stopping (null: none)"
+    )
+    resources: ResourceSettings = Field(ResourceSettings(), description="CPUs of Ray")
+    space: Annotated[dict[str, Any], Field(min_length=1)] = Field(
+        description="dotted field -> one distribution (kind and values)"
+    )
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from patrolmarl.evaluation.evaluate import (
     COMPARED,
     evaluate,
     paired_differences,
-    travel_limit,
 )
+from patrolmarl.evaluation.limits import theft_limit, travel_limit
 from patrolmarl.evaluation.runner import day_seeds
 from patrolmarl.evaluation.statistics import NO_VARIATION, TOO_FEW_DAYS, paired_bootstrap
 from tests.helpers import short_busy_gaoxin
@@ -216,7 +216,7 @@ def test_travel_limit_bounds_the_pmedian_policys_realised_travel():
     ev = _all_baselines()
     d = ev.district
     limit = travel_limit(d, IncidentModel(d))
-    assert limit == ev.limit
+    assert ev.limit == {**limit, **theft_limit(d, IncidentModel(d))}  # both bounds
     bound = limit["travel_lower_bound"]
     assert 0 < bound <= limit["pmedian_travel_at_sites"]
     assert 0 <= limit["max_gap"] < 0.10

@@ -142,6 +142,8 @@ def test_metrics_json_is_strict_and_complete(report: tuple[Path, list[Path]]) ->
             assert set(diff) == keys
         assert len(entry["per_day"]) == 3
     assert set(data["calibration"]) == {"on_scene_calls_per_day", "patrol_share", "closure_rate"}
+    theft = {"theft_lower_bound", "theft_relaxation", "theft_undeterred", "theft_worst_gap"}
+    assert {"travel_lower_bound", *theft} <= set(data["limit"])
 
 
 def test_nan_is_written_as_null(
@@ -186,6 +188,8 @@ def test_markdown_mentions_policies_limit_and_calibration(
         assert f"| {name} |" in text
     assert "Paired differences against fixed_zone" in text
     assert "Travel lower bound (min)" in text and "Multiple of the bound" in text
+    bound = f"| Theft lower bound (expected/day) | {ev.limit['theft_lower_bound']:.2f} |"
+    assert "The limit: theft bound" in text and bound in text
     for row in CALIBRATION_ROWS:
         assert f"| {row} |" in text
     assert "44.83 %" in text and "86.11 %" in text
