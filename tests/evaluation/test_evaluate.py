@@ -63,7 +63,7 @@ def test_evaluate_is_deterministic_and_depends_on_the_seed():
 
 
 def test_policies_in_worker_processes_give_the_same_figures_and_progress():
-    d = _gaoxin()
+    d = short_busy_gaoxin()
     serial = evaluate(d, _policies(), days=2, seed=5, resamples=300)
     finished = []
     forked = evaluate(
