@@ -1,7 +1,7 @@
 """Positions on the district's grid: WGS84 or a projected CRS to metres about the origin.
 
 The local metric projection is the equirectangular one the beat maps use
-(:func:`patrolmarl.evaluation.beat_geometry.to_map`), so whatever is imported
+(:func:`patrolmarl.beats.geometry.to_map`), so whatever is imported
 lands back on the same place when beats are written as GeoJSON: ``x`` metres
 east and ``y`` metres north of the origin.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from patrolmarl.beats.geometry import METRES_PER_DEGREE
 from patrolmarl.errors import PatrolMarlError
-from patrolmarl.evaluation.beat_geometry import METRES_PER_DEGREE
 
 
 @dataclass(frozen=True)

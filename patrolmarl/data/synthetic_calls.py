@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from patrolmarl.beats.outputs import cells_geometry
 from patrolmarl.data.projection import LocalProjection
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
-from patrolmarl.evaluation.beat_outputs import cells_geometry
 
 
 def district_calls(district: District, days: int, seed: int, start: str = "2024-01-01"):

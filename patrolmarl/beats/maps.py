@@ -19,10 +19,10 @@ from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path as MplPath
 from matplotlib.ticker import MaxNLocator
 
+from patrolmarl.beats.derivation import DerivedBeats, smallest_share_set
+from patrolmarl.beats.geometry import cell_polygons
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
-from patrolmarl.evaluation.beat_derivation import DerivedBeats, smallest_share_set
-from patrolmarl.evaluation.beat_geometry import cell_polygons
 from patrolmarl.evaluation.plots import _figure, _precinct_borders, _save
 
 THEFT_SHARE = 0.5

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from patrolmarl.agents.beat_plan import BeatPlan
+from patrolmarl.beats.derivation import DerivedBeats
+from patrolmarl.beats.geometry import cell_centre_on_map, cell_polygons, to_map
+from patrolmarl.beats.judgement import Judgement
+from patrolmarl.beats.maps import beat_map
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.envs.names import agent_name
-from patrolmarl.evaluation.beat_derivation import DerivedBeats
-from patrolmarl.evaluation.beat_geometry import cell_centre_on_map, cell_polygons, to_map
-from patrolmarl.evaluation.beat_judgement import Judgement
-from patrolmarl.evaluation.beat_maps import beat_map
 
 PLAN_FILE = "plan.yaml"
 GEOJSON_FILE = "beats.geojson"

@@ -17,18 +17,18 @@ from scipy import ndimage
 
 from patrolmarl.agents.beat_plan import BeatPlanPolicy, load_beat_plan
 from patrolmarl.agents.registry import load_policy
+from patrolmarl.beats import recommendation
+from patrolmarl.beats.derivation import derive_beats, smallest_share_set
+from patrolmarl.beats.geometry import METRES_PER_DEGREE, cell_polygons, ring_area
+from patrolmarl.beats.judgement import JUDGED, gain_kept
+from patrolmarl.beats.outputs import SCHEDULE_COLUMNS, beats_geojson, map_file
+from patrolmarl.beats.patrol_time import PatrolTimeRecorder, record_patrol_time
+from patrolmarl.beats.recommendation import recommend_beats
 from patrolmarl.cli import main
 from patrolmarl.envs.district import District
 from patrolmarl.envs.status import EN_ROUTE, IDLE, MOVING
 from patrolmarl.errors import PatrolMarlError
-from patrolmarl.evaluation import beat_recommendation
-from patrolmarl.evaluation.beat_derivation import derive_beats, smallest_share_set
-from patrolmarl.evaluation.beat_geometry import METRES_PER_DEGREE, cell_polygons, ring_area
-from patrolmarl.evaluation.beat_judgement import JUDGED, gain_kept
-from patrolmarl.evaluation.beat_outputs import SCHEDULE_COLUMNS, beats_geojson, map_file
-from patrolmarl.evaluation.beat_recommendation import recommend_beats
 from patrolmarl.evaluation.evaluate import evaluate
-from patrolmarl.evaluation.patrol_time import PatrolTimeRecorder, record_patrol_time
 from patrolmarl.evaluation.runner import day_seeds, run_policy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -367,7 +367,7 @@ def test_failure_leaves_nothing_half_written(tmp_path, monkeypatch):
 
     d = District.load("gaoxin", episode_minutes=60)
     out = tmp_path / "beats"
-    monkeypatch.setattr(beat_recommendation, "write_schedule", broken)
+    monkeypatch.setattr(recommendation, "write_schedule", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         recommend_beats(d, "fixed_zone", 1, 0, 1, SHARE, out)
     assert list(tmp_path.iterdir()) == []
@@ -375,7 +375,7 @@ def test_failure_leaves_nothing_half_written(tmp_path, monkeypatch):
     monkeypatch.undo()
     recommend_beats(d, "fixed_zone", 1, 0, 1, SHARE, out)
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    monkeypatch.setattr(beat_recommendation, "write_maps", broken)
+    monkeypatch.setattr(recommendation, "write_maps", broken)
     with pytest.raises(RuntimeError):
         recommend_beats(d, "nearest", 1, 0, 1, SHARE, out)
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
