@@ -38,7 +38,7 @@ from patrolmarl.output_folder import check_replaceable, staged_folder
 
 
 @dataclass(frozen=True)
-class Recommendation:
+class BeatRecommendation:
     """What :func:`recommend_beats` derived, judged and wrote."""
 
     beats: DerivedBeats
@@ -56,7 +56,7 @@ def recommend_beats(
     share: float,
     out_dir: Path,
     on_step: Callable[[str, int], None] | None = None,
-) -> Recommendation:
+) -> BeatRecommendation:
     """Derive, write and judge the recommended beats of ``policy`` (a name or file).
 
     Parameters
@@ -112,4 +112,4 @@ def recommend_beats(
         write_maps(folder, district, beats, source.name)
         write_judgement(folder, judgement)
         write_report(ev, folder / REPORT_DIR)
-    return Recommendation(beats, judgement, ev, Path(out_dir))
+    return BeatRecommendation(beats, judgement, ev, Path(out_dir))
