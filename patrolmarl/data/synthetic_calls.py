@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from patrolmarl.beats.outputs import cells_geometry
+from patrolmarl.beats.geometry import cells_geometry
 from patrolmarl.data.projection import LocalProjection
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel

@@ -19,12 +19,13 @@ from patrolmarl.agents.beat_plan import BeatPlanPolicy, load_beat_plan
 from patrolmarl.agents.registry import load_policy
 from patrolmarl.beats import recommendation
 from patrolmarl.beats.derivation import derive_beats, smallest_share_set
-from patrolmarl.beats.geometry import METRES_PER_DEGREE, cell_polygons, ring_area
+from patrolmarl.beats.geometry import cell_polygons, ring_area
 from patrolmarl.beats.judgement import JUDGED, gain_kept
 from patrolmarl.beats.outputs import SCHEDULE_COLUMNS, beats_geojson, map_file
 from patrolmarl.beats.patrol_time import PatrolTimeRecorder, record_patrol_time
 from patrolmarl.beats.recommendation import recommend_beats
 from patrolmarl.cli import main
+from patrolmarl.data.projection import METRES_PER_DEGREE
 from patrolmarl.envs.district import District
 from patrolmarl.envs.status import EN_ROUTE, IDLE, MOVING
 from patrolmarl.errors import PatrolMarlError
