@@ -358,8 +358,8 @@ def _share_or_zero(text: str) -> float:
 
 
 def _beats(args: argparse.Namespace) -> int:
+    from patrolmarl.beats.recommendation import recommend_beats
     from patrolmarl.envs.district import District
-    from patrolmarl.evaluation.beat_recommendation import recommend_beats
 
     district = District.load(args.district)
     out = args.out or Path("beats") / _folder_name(args.policy)

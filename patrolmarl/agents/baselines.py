@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from patrolmarl.agents.beats import fixed_zone_beats
 from patrolmarl.agents.dispatch import accept_nearest_unit, accept_within_area
+from patrolmarl.agents.fixed_zones import fixed_zone_beats
 from patrolmarl.agents.movement import AreaPatrol, moves_toward
 from patrolmarl.agents.pmedian import HourlyPMedian, hourly_pmedian
 from patrolmarl.agents.policy import SimView

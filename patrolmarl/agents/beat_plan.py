@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 import yaml
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from patrolmarl.agents.baselines import DWELL_MINUTES
 from patrolmarl.agents.dispatch import accept_nearest_unit, accept_within_area
@@ -34,7 +34,7 @@ from patrolmarl.config_types import MAX_MAGNITUDE, StrictModel, Text, number
 from patrolmarl.envs.district import District
 from patrolmarl.envs.names import agent_name, agent_names
 from patrolmarl.errors import ConfigError, PatrolMarlError, echo
-from patrolmarl.yaml_config import read_yaml_mapping, validate_mapping
+from patrolmarl.yaml_config import FieldError, read_yaml_mapping, validate_mapping
 
 FORMAT = "patrolmarl.beat_plan/1"
 #: Most time blocks of a plan (15-minute blocks).
@@ -51,6 +51,35 @@ class BeatPlanFile(StrictModel):
     dispatch: Literal["nearest", "own_beat"] = "nearest"
     blocks: list[tuple[Hour, Hour]] = Field(min_length=1, max_length=MAX_PLAN_BLOCKS)
     beats: dict[Text, list[list[list[number(ge=-MAX_MAGNITUDE)]]]]
+
+    @model_validator(mode="after")
+    def _check_blocks_and_cells(self) -> BeatPlanFile:
+        """The blocks cover the day once; every unit lists its cells per block, well formed."""
+        blocks = sorted(self.blocks)
+        if blocks[0][0] != 0 or blocks[-1][1] != 24:
+            raise FieldError("blocks", "blocks must cover the day from hour 0 to hour 24")
+        for (s0, e0), (s1, _) in zip(blocks, blocks[1:], strict=False):
+            if s1 < e0:
+                raise FieldError("blocks", f"blocks [{s0}, {e0}] and [{s1}, ...] overlap")
+            if s1 > e0:
+                raise FieldError("blocks", f"hours {e0} to {s1} are in no block")
+        if any(e <= s for s, e in blocks):
+            raise FieldError("blocks", "each block must end after it starts")
+        for name, per_block in self.beats.items():
+            if len(per_block) != len(blocks):
+                raise FieldError(
+                    f"beats.{name}", f"has {len(per_block)} blocks, the plan has {len(blocks)}"
+                )
+            for k, cells in enumerate(per_block):
+                for j, cell in enumerate(cells):
+                    where = f"beats.{name}.{k}.{j}"
+                    if len(cell) not in (2, 3):
+                        raise FieldError(where, "a cell is [row, col] or [row, col, weight]")
+                    if cell[0] != int(cell[0]) or cell[1] != int(cell[1]):
+                        raise FieldError(where, "row and col must be whole numbers")
+                    if len(cell) == 3 and cell[2] <= 0:
+                        raise FieldError(where, "a cell's weight must be positive")
+        return self
 
 
 class BeatPlan:
@@ -134,15 +163,6 @@ def _bind(plan: BeatPlanFile, district: District, source: str) -> BeatPlan:
     if plan.district != district.name:
         raise fail("district", f"plan is for {echo(plan.district)}, not {district.name!r}")
     blocks = sorted(plan.blocks)
-    if blocks[0][0] != 0 or blocks[-1][1] != 24:
-        raise fail("blocks", "blocks must cover the day from hour 0 to hour 24")
-    for (s0, e0), (s1, _) in zip(blocks, blocks[1:], strict=False):
-        if s1 < e0:
-            raise fail("blocks", f"blocks [{s0}, {e0}] and [{s1}, ...] overlap")
-        if s1 > e0:
-            raise fail("blocks", f"hours {e0} to {s1} are in no block")
-    if any(e <= s for s, e in blocks):
-        raise fail("blocks", "each block must end after it starts")
     order = [plan.blocks.index(b) for b in blocks]
     units = {name: n for n, name in enumerate(agent_names(district.n_units))}
     weights = np.zeros((len(blocks), district.n_units, district.n_cells))
@@ -152,26 +172,16 @@ def _bind(plan: BeatPlanFile, district: District, source: str) -> BeatPlan:
                 f"beats.{name}",
                 f"no such unit (the district has {agent_name(0)}..{agent_name(len(units) - 1)})",
             )
-        if len(per_block) != len(blocks):
-            raise fail(f"beats.{name}", f"has {len(per_block)} blocks, the plan has {len(blocks)}")
         for k_sorted, k_file in enumerate(order):
             for j, cell in enumerate(per_block[k_file]):
-                where = f"beats.{name}.{k_file}.{j}"
-                if len(cell) not in (2, 3):
-                    raise fail(where, "a cell is [row, col] or [row, col, weight]")
-                r, c = cell[0], cell[1]
-                if r != int(r) or c != int(c):
-                    raise fail(where, "row and col must be whole numbers")
+                r, c = int(cell[0]), int(cell[1])
                 if not (0 <= r < district.rows and 0 <= c < district.cols):
                     raise fail(
-                        where,
-                        f"cell [{int(r)}, {int(c)}] is outside the "
-                        f"{district.rows}x{district.cols} grid",
+                        f"beats.{name}.{k_file}.{j}",
+                        f"cell [{r}, {c}] is outside the {district.rows}x{district.cols} grid",
                     )
                 w = cell[2] if len(cell) == 3 else 1.0
-                if w <= 0:
-                    raise fail(where, "a cell's weight must be positive")
-                weights[k_sorted, units[name], int(r) * district.cols + int(c)] += w
+                weights[k_sorted, units[name], r * district.cols + c] += w
     missing = [name for name in units if name not in plan.beats]
     if missing:
         raise fail(f"beats.{missing[0]}", "unit missing from the plan (every unit needs a beat)")

@@ -1,9 +1,9 @@
 """Positions on the district's grid: WGS84 or a projected CRS to metres about the origin.
 
-The local metric projection is the equirectangular one the beat maps use
-(:func:`patrolmarl.evaluation.beat_geometry.to_map`), so whatever is imported
-lands back on the same place when beats are written as GeoJSON: ``x`` metres
-east and ``y`` metres north of the origin.
+The local metric projection is the equirectangular one the beats' GeoJSON is
+written in (:func:`patrolmarl.beats.geometry.to_map` uses it), so whatever is
+imported lands back on the same place: ``x`` metres east and ``y`` metres north
+of the origin.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from patrolmarl.errors import PatrolMarlError
-from patrolmarl.evaluation.beat_geometry import METRES_PER_DEGREE
+
+#: Metres per degree of latitude (and of longitude on the equator).
+METRES_PER_DEGREE = 111_320.0
 
 
 @dataclass(frozen=True)

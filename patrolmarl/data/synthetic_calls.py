@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from patrolmarl.beats.geometry import cells_geometry
 from patrolmarl.data.projection import LocalProjection
 from patrolmarl.envs.clock import clock_minute
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
-from patrolmarl.evaluation.beat_outputs import cells_geometry
 
 
 def district_calls(district: District, days: int, seed: int, start: str = "2024-01-01"):

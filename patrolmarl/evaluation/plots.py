@@ -1,9 +1,7 @@
 """PNG figures of an :class:`~patrolmarl.evaluation.evaluate.Evaluation`.
 
-Every function draws one figure, writes it as a PNG and returns its path.
-Figures are rendered on an explicit Agg canvas (``FigureCanvasAgg``) rather
-than through ``pyplot``: nothing opens a window, no global backend or figure
-registry is touched (safe inside notebooks and threads), and nothing leaks.
+Every function draws one figure, writes it as a PNG and returns its path
+(on an explicit Agg canvas, :mod:`~patrolmarl.evaluation.figures`).
 """
 
 from __future__ import annotations
@@ -13,17 +11,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import LineCollection
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from patrolmarl.agents.baseline_spec import theft_sweep_point
 from patrolmarl.envs.names import agent_names
 from patrolmarl.evaluation.evaluate import BASELINE, Evaluation, PolicyResult
+from patrolmarl.evaluation.figures import (
+    draw_precinct_borders,
+    frame_grid,
+    new_figure,
+    save_figure,
+)
 
-DPI = 110
 CI_CAPTION = "95 % CI of the paired difference to fixed_zone, drawn around the point"
 
 
@@ -34,7 +34,7 @@ def response_time_cdf(ev: Evaluation, path: Path) -> Path:
     (``ev.limit["travel_lower_bound"]``), a bound on any policy's mean travel
     time and hence on its mean response time.
     """
-    fig, ax = _figure(7.0, 4.5)
+    fig, ax = new_figure(7.0, 4.5)
     longest = 10.0
     for i, r in enumerate(ev.results):
         times = np.sort(r.response_times())
@@ -70,12 +70,12 @@ def response_time_cdf(ev: Evaluation, path: Path) -> Path:
     ax.set_title(f"Response-time CDF ({_days(ev)})", pad=16)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def thefts_per_day(ev: Evaluation, path: Path) -> Path:
     """Box plot of each policy's thefts per day, with the days drawn as points."""
-    fig, ax = _figure(max(5.0, 1.3 * len(ev.results) + 2.0), 4.2)
+    fig, ax = new_figure(max(5.0, 1.3 * len(ev.results) + 2.0), 4.2)
     counts = [np.array([m["thefts"] for m in r.per_day], dtype=float) for r in ev.results]
     positions = np.arange(1, len(counts) + 1)
     ax.boxplot(
@@ -92,14 +92,14 @@ def thefts_per_day(ev: Evaluation, path: Path) -> Path:
     ax.set_ylabel("thefts per day")
     ax.set_title(f"Thefts per day (points: days, diamond: mean; {_days(ev)})")
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def workload_per_unit(ev: Evaluation, path: Path) -> Path:
     """Grouped bars: busy minutes per day of every unit under each policy."""
     n_units = ev.district.n_units
     n_pol = len(ev.results)
-    fig, ax = _figure(min(12.0, max(7.0, 0.15 * n_units * n_pol + 2.0)), 4.2)
+    fig, ax = new_figure(min(12.0, max(7.0, 0.15 * n_units * n_pol + 2.0)), 4.2)
     width = 0.8 / n_pol
     x = np.arange(n_units)
     for i, r in enumerate(ev.results):
@@ -117,7 +117,7 @@ def workload_per_unit(ev: Evaluation, path: Path) -> Path:
     ax.set_title(f"Workload per unit ({_days(ev)}; CV = imbalance across units)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def presence_heatmap(ev: Evaluation, name: str, path: Path, vmax: float | None = None) -> Path:
@@ -131,7 +131,7 @@ def presence_heatmap(ev: Evaluation, name: str, path: Path, vmax: float | None =
     result = ev.result(name)
     grid = result.occupancy_per_day().reshape(district.rows, district.cols)
     top = float(vmax) if vmax is not None else float(grid.max())
-    fig, ax = _figure(6.0, 5.2)
+    fig, ax = new_figure(6.0, 5.2)
     image = ax.imshow(
         grid,
         cmap="magma",
@@ -140,9 +140,7 @@ def presence_heatmap(ev: Evaluation, name: str, path: Path, vmax: float | None =
         origin="upper",
     )
     fig.colorbar(image, ax=ax, label="unit-minutes per day in the cell (sqrt scale)")
-    borders = _precinct_borders(district.precinct_of_cell, district.rows, district.cols)
-    ax.add_collection(LineCollection(borders, colors="white", linewidths=2.6))
-    ax.add_collection(LineCollection(borders, colors="black", linewidths=1.2))
+    draw_precinct_borders(ax, district, halo_width=2.6, line_width=1.2)
     for p, code in enumerate(district.precinct_codes):
         cells = np.flatnonzero(district.precinct_of_cell == p)
         r, c = np.divmod(cells, district.cols)
@@ -171,14 +169,9 @@ def presence_heatmap(ev: Evaluation, name: str, path: Path, vmax: float | None =
             label="service station",
         )
         ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
-    ax.set_xlim(-0.5, district.cols - 0.5)
-    ax.set_ylim(district.rows - 0.5, -0.5)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("column")
-    ax.set_ylabel("row (north at top)")
+    frame_grid(ax, district.rows, district.cols)
     ax.set_title(f"Presence: {name} ({_days(ev)})")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def frontier(ev: Evaluation, path: Path, theft_bound: float | None = None) -> Path:
@@ -193,7 +186,7 @@ def frontier(ev: Evaluation, path: Path, theft_bound: float | None = None) -> Pa
     given, a horizontal one. The legend sits beside the axes; labels are placed
     where they overlap no other label.
     """
-    fig, ax = _figure(10.5, 6.0)
+    fig, ax = new_figure(10.5, 6.0)
     base = ev.result(BASELINE).summary
     families: dict[str, list[tuple[float, float, float]]] = {}
     labels: list[tuple[str, float, float]] = []
@@ -257,7 +250,7 @@ def frontier(ev: Evaluation, path: Path, theft_bound: float | None = None) -> Pa
     fig.text(0.5, 0.01, f"Error bars: {CI_CAPTION}.", ha="center", va="bottom", fontsize=8)
     fig.subplots_adjust(bottom=0.13, top=0.93, left=0.07, right=0.70)
     place_labels(fig, ax, labels)
-    return _save(fig, path, tight=False)
+    return save_figure(fig, path, tight=False)
 
 
 # Offsets (points) tried in turn for a label: right, above, left, below, the diagonals, farther.
@@ -332,20 +325,6 @@ def presence_files(results: Sequence[PolicyResult]) -> list[str]:
     return names
 
 
-def _figure(width: float, height: float) -> tuple[Figure, object]:
-    fig = Figure(figsize=(width, height), dpi=DPI)
-    FigureCanvasAgg(fig)
-    return fig, fig.add_subplot()
-
-
-def _save(fig: Figure, path: Path, tight: bool = True) -> Path:
-    path = Path(path)
-    if tight:
-        fig.tight_layout()
-    fig.savefig(path, format="png", dpi=DPI)
-    return path
-
-
 def _colour(i: int) -> str:
     return f"C{i % 10}"
 
@@ -363,14 +342,3 @@ def _shifted_ci(point: float, base_value: float, diff: dict | None) -> np.ndarra
     if not (np.isfinite(low) and np.isfinite(high)):
         return None
     return np.array([[max(point - low, 0.0)], [max(high - point, 0.0)]])
-
-
-def _precinct_borders(precinct_of_cell: np.ndarray, rows: int, cols: int) -> list:
-    """Line segments (image coordinates) between neighbouring cells of different precincts."""
-    grid = precinct_of_cell.reshape(rows, cols)
-    segments = []
-    for r, c in zip(*np.nonzero(grid[:, 1:] != grid[:, :-1]), strict=True):
-        segments.append([(c + 0.5, r - 0.5), (c + 0.5, r + 0.5)])
-    for r, c in zip(*np.nonzero(grid[1:, :] != grid[:-1, :]), strict=True):
-        segments.append([(c - 0.5, r + 0.5), (c + 0.5, r + 0.5)])
-    return segments

@@ -17,7 +17,7 @@ from patrolmarl.agents.baselines import (
     RandomPolicy,
     patrol_weights,
 )
-from patrolmarl.agents.beats import fixed_zone_beats
+from patrolmarl.agents.fixed_zones import fixed_zone_beats
 from patrolmarl.agents.policy import SimView
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District

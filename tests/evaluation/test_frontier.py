@@ -14,7 +14,7 @@ from patrolmarl.cli import main
 from patrolmarl.envs.config import validate_district_dict
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
-from patrolmarl.evaluation import plots
+from patrolmarl.evaluation import figures, plots
 from patrolmarl.evaluation.frontier import (
     REFERENCE_POLICIES,
     Frontier,
@@ -156,7 +156,7 @@ def _refuse(name: str) -> None:
 
 
 def test_labels_never_overlap() -> None:
-    fig, ax = plots._figure(6.0, 4.0)
+    fig, ax = figures.new_figure(6.0, 4.0)
     rng = np.random.default_rng(0)
     x, y = rng.normal(4.0, 0.05, 25), rng.normal(3.0, 0.05, 25)
     ax.scatter(x, y)

@@ -25,7 +25,7 @@ from patrolmarl.advise.validation import (
     snapshot_schema,
 )
 from patrolmarl.agents.beat_plan import load_beat_plan
-from patrolmarl.agents.beats import fixed_zone_beats
+from patrolmarl.agents.fixed_zones import fixed_zone_beats
 from patrolmarl.cli import main
 from patrolmarl.envs.config import (
     MAX_CALLS_PER_DAY,

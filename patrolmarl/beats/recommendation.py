@@ -2,10 +2,10 @@
 
 :func:`recommend_beats` runs a policy on seeded days (all days batched),
 records where each unit patrols when free, derives every unit's beat per time
-block (:mod:`~patrolmarl.evaluation.beat_derivation`), writes the plan
+block (:mod:`~patrolmarl.beats.derivation`), writes the plan
 (``plan.yaml``) and judges the plan *as written* against its source policy and
 ``fixed_zone`` on the same days, then writes the maps, GeoJSON, schedule,
-judgement and report (:mod:`~patrolmarl.evaluation.beat_outputs`), all into a
+judgement and report (:mod:`~patrolmarl.beats.outputs`), all into a
 folder that appears only when complete.
 """
 
@@ -17,11 +17,9 @@ from pathlib import Path
 
 from patrolmarl.agents.beat_plan import BeatPlanPolicy, load_beat_plan
 from patrolmarl.agents.registry import load_policy
-from patrolmarl.envs.district import District
-from patrolmarl.errors import PatrolMarlError
-from patrolmarl.evaluation.beat_derivation import DerivedBeats, derive_beats
-from patrolmarl.evaluation.beat_judgement import Judgement, judge
-from patrolmarl.evaluation.beat_outputs import (
+from patrolmarl.beats.derivation import DerivedBeats, derive_beats
+from patrolmarl.beats.judgement import Judgement, judge
+from patrolmarl.beats.outputs import (
     REPORT_DIR,
     is_beats_folder,
     write_geojson,
@@ -30,15 +28,17 @@ from patrolmarl.evaluation.beat_outputs import (
     write_plan,
     write_schedule,
 )
+from patrolmarl.beats.patrol_time import record_patrol_time
+from patrolmarl.envs.district import District
+from patrolmarl.errors import PatrolMarlError
 from patrolmarl.evaluation.evaluate import Evaluation, evaluate
-from patrolmarl.evaluation.patrol_time import record_patrol_time
 from patrolmarl.evaluation.report import write_report
 from patrolmarl.evaluation.runner import day_seeds
 from patrolmarl.output_folder import check_replaceable, staged_folder
 
 
 @dataclass(frozen=True)
-class Recommendation:
+class BeatRecommendation:
     """What :func:`recommend_beats` derived, judged and wrote."""
 
     beats: DerivedBeats
@@ -56,7 +56,7 @@ def recommend_beats(
     share: float,
     out_dir: Path,
     on_step: Callable[[str, int], None] | None = None,
-) -> Recommendation:
+) -> BeatRecommendation:
     """Derive, write and judge the recommended beats of ``policy`` (a name or file).
 
     Parameters
@@ -112,4 +112,4 @@ def recommend_beats(
         write_maps(folder, district, beats, source.name)
         write_judgement(folder, judgement)
         write_report(ev, folder / REPORT_DIR)
-    return Recommendation(beats, judgement, ev, Path(out_dir))
+    return BeatRecommendation(beats, judgement, ev, Path(out_dir))

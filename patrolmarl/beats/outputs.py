@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from patrolmarl.agents.beat_plan import BeatPlan
+from patrolmarl.beats.derivation import DerivedBeats
+from patrolmarl.beats.geometry import cell_centre_on_map, cells_geometry
+from patrolmarl.beats.judgement import Judgement
+from patrolmarl.beats.maps import beat_map
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.envs.names import agent_name
-from patrolmarl.evaluation.beat_derivation import DerivedBeats
-from patrolmarl.evaluation.beat_geometry import cell_centre_on_map, cell_polygons, to_map
-from patrolmarl.evaluation.beat_judgement import Judgement
-from patrolmarl.evaluation.beat_maps import beat_map
 
 PLAN_FILE = "plan.yaml"
 GEOJSON_FILE = "beats.geojson"
@@ -54,7 +54,8 @@ def beats_geojson(district: District, beats: DerivedBeats) -> dict:
     """A FeatureCollection with one (Multi)Polygon feature per unit and block.
 
     Coordinates are WGS84 lon/lat when the district has an ``origin``, else
-    metres east and north of the grid's north-west corner (see :func:`to_map`).
+    metres east and north of the grid's north-west corner (see
+    :func:`~patrolmarl.beats.geometry.to_map`).
     """
     digits = 7 if district.config.origin is not None else 3
     features = []
@@ -83,17 +84,6 @@ def beats_geojson(district: District, beats: DerivedBeats) -> dict:
         },
         "features": features,
     }
-
-
-def cells_geometry(mask: np.ndarray, district: District, digits: int) -> dict:
-    """GeoJSON (Multi)Polygon of the ``(rows, cols)`` bool ``mask`` in map coordinates."""
-    polygons = [
-        [np.round(to_map(ring, district), digits).tolist() for ring in polygon]
-        for polygon in cell_polygons(mask)
-    ]
-    if len(polygons) == 1:
-        return {"type": "Polygon", "coordinates": polygons[0]}
-    return {"type": "MultiPolygon", "coordinates": polygons}
 
 
 def write_geojson(folder: Path, district: District, beats: DerivedBeats) -> Path:

@@ -1,4 +1,4 @@
-"""Cell sets as polygons: the dissolved outline of a set of grid cells, and map coordinates.
+"""Cell sets as polygons: the dissolved outline of a set of grid cells, in map coordinates.
 
 Outlines are traced on the grid's lattice of cell corners, ``(row, col)``
 with row 0 at the north edge. Each 4-connected group of cells gives one
@@ -10,14 +10,11 @@ corner are in separate polygons; rings of one polygon may touch at a corner.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy import ndimage
 
+from patrolmarl.data.projection import LocalProjection
 from patrolmarl.envs.district import District
-
-METRES_PER_DEGREE = 111_320.0
 
 # A ring: (M, 2) lattice (row, col) corners, closed (first == last).
 Ring = np.ndarray
@@ -50,9 +47,9 @@ def ring_area(ring: Ring) -> float:
 def to_map(ring: Ring, district: District) -> np.ndarray:
     """``(M, 2)`` map coordinates of a lattice ring.
 
-    WGS84 ``(lon, lat)`` when the district config has an ``origin`` (local
-    equirectangular projection about it), else metres ``(x east, y north)``
-    from the grid's north-west corner.
+    WGS84 ``(lon, lat)`` when the district config has an ``origin`` (the local
+    equirectangular projection about it, :class:`~patrolmarl.data.projection.LocalProjection`),
+    else metres ``(x east, y north)`` from the grid's north-west corner.
     """
     cell = district.config.cell_size_m
     x = ring[:, 1] * cell
@@ -60,14 +57,24 @@ def to_map(ring: Ring, district: District) -> np.ndarray:
     origin = district.config.origin
     if origin is None:
         return np.stack([x, y], axis=1).astype(float)
-    lat = origin.lat + y / METRES_PER_DEGREE
-    lon = origin.lon + x / (METRES_PER_DEGREE * math.cos(math.radians(origin.lat)))
+    lon, lat = LocalProjection(origin.lat, origin.lon).to_lonlat(x, y)
     return np.stack([lon, lat], axis=1)
 
 
 def cell_centre_on_map(row: int, col: int, district: District) -> list[float]:
     """Map coordinates (as :func:`to_map`) of a cell's centre."""
     return to_map(np.array([[row + 0.5, col + 0.5]]), district)[0].tolist()
+
+
+def cells_geometry(mask: np.ndarray, district: District, digits: int) -> dict:
+    """GeoJSON (Multi)Polygon of the ``(rows, cols)`` bool ``mask`` in map coordinates."""
+    polygons = [
+        [np.round(to_map(ring, district), digits).tolist() for ring in polygon]
+        for polygon in cell_polygons(mask)
+    ]
+    if len(polygons) == 1:
+        return {"type": "Polygon", "coordinates": polygons[0]}
+    return {"type": "MultiPolygon", "coordinates": polygons}
 
 
 def _trace_rings(mask: np.ndarray) -> list[Ring]:

@@ -1,4 +1,4 @@
-"""Fixed-zone beats: each precinct split among the units that patrol it."""
+"""The fixed-zone partition: each precinct split among the units that patrol it, one beat each."""
 
 from __future__ import annotations
 

@@ -12,18 +12,21 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.collections import LineCollection
 from matplotlib.colors import ListedColormap
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, PathPatch
 from matplotlib.path import Path as MplPath
-from matplotlib.ticker import MaxNLocator
 
+from patrolmarl.beats.derivation import DerivedBeats, smallest_share_set
+from patrolmarl.beats.geometry import cell_polygons
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
-from patrolmarl.evaluation.beat_derivation import DerivedBeats, smallest_share_set
-from patrolmarl.evaluation.beat_geometry import cell_polygons
-from patrolmarl.evaluation.plots import _figure, _precinct_borders, _save
+from patrolmarl.evaluation.figures import (
+    draw_precinct_borders,
+    frame_grid,
+    new_figure,
+    save_figure,
+)
 
 THEFT_SHARE = 0.5
 
@@ -52,7 +55,7 @@ def beat_map(
     start, end = float(beats.block_hours[block]), float(beats.block_hours[block + 1])
     street, theft = block_intensity(incidents, start, end)
     rows, cols = district.rows, district.cols
-    fig, ax = _figure(10.0, 7.0)
+    fig, ax = new_figure(10.0, 7.0)
     shade = ax.imshow(
         street.reshape(rows, cols),
         cmap=ListedColormap(colormaps["Greys"](np.linspace(0.0, 0.55, 256))),
@@ -62,9 +65,7 @@ def beat_map(
         origin="upper",
     )
     fig.colorbar(shade, ax=ax, shrink=0.7, pad=0.02, label="street calls a day in these hours")
-    borders = _precinct_borders(district.precinct_of_cell, rows, cols)
-    ax.add_collection(LineCollection(borders, colors="white", linewidths=4.0, zorder=4))
-    ax.add_collection(LineCollection(borders, colors="black", linewidths=1.6, zorder=4))
+    draw_precinct_borders(ax, district, halo_width=4.0, line_width=1.6, zorder=4)
     handles = []
     for n in range(district.n_units):
         colour = unit_colour(n)
@@ -115,19 +116,14 @@ def beat_map(
         title_fontsize=8,
         frameon=False,
     )
-    ax.set_xlim(-0.5, cols - 0.5)
-    ax.set_ylim(rows - 0.5, -0.5)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("column")
-    ax.set_ylabel("row (north at top)")
+    frame_grid(ax, rows, cols)
     ax.set_title(
         f"Recommended beats {_hhmm(start)}-{_hhmm(end)}: {beats.share:.0%} of each unit's "
         f"idle patrol time under {source}",
         fontsize=10,
     )
     fig.subplots_adjust(left=0.06, right=0.78, bottom=0.07, top=0.94)
-    return _save(fig, path, tight=False)
+    return save_figure(fig, path, tight=False)
 
 
 def unit_colour(n: int) -> tuple[float, float, float, float]:

@@ -1,4 +1,5 @@
-"""Recommended beats: recording, derivation, geometry, the output folder, the judgement, the CLI."""
+"""Recommended beats end to end: the recorded time and derived beats of a run, the GeoJSON, the
+output folder, the judgement against evaluate, and the CLI."""
 
 from __future__ import annotations
 
@@ -8,28 +9,25 @@ import functools
 import json
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import yaml
-from scipy import ndimage
 
 from patrolmarl.agents.beat_plan import BeatPlanPolicy, load_beat_plan
 from patrolmarl.agents.registry import load_policy
+from patrolmarl.beats import recommendation
+from patrolmarl.beats.derivation import derive_beats, smallest_share_set
+from patrolmarl.beats.judgement import JUDGED, gain_kept
+from patrolmarl.beats.outputs import SCHEDULE_COLUMNS, beats_geojson, map_file
+from patrolmarl.beats.patrol_time import record_patrol_time
+from patrolmarl.beats.recommendation import recommend_beats
 from patrolmarl.cli import main
+from patrolmarl.data.projection import METRES_PER_DEGREE
 from patrolmarl.envs.district import District
-from patrolmarl.envs.status import EN_ROUTE, IDLE, MOVING
 from patrolmarl.errors import PatrolMarlError
-from patrolmarl.evaluation import beat_recommendation
-from patrolmarl.evaluation.beat_derivation import derive_beats, smallest_share_set
-from patrolmarl.evaluation.beat_geometry import METRES_PER_DEGREE, cell_polygons, ring_area
-from patrolmarl.evaluation.beat_judgement import JUDGED, gain_kept
-from patrolmarl.evaluation.beat_outputs import SCHEDULE_COLUMNS, beats_geojson, map_file
-from patrolmarl.evaluation.beat_recommendation import recommend_beats
 from patrolmarl.evaluation.evaluate import evaluate
-from patrolmarl.evaluation.patrol_time import PatrolTimeRecorder, record_patrol_time
-from patrolmarl.evaluation.runner import day_seeds, run_policy
+from patrolmarl.evaluation.runner import day_seeds
 
 REPO = Path(__file__).resolve().parents[2]
 GAOXIN = REPO / "configs" / "districts" / "gaoxin.yaml"
@@ -57,46 +55,6 @@ def folder(tmp_path_factory):
 
 
 # ----------------------------------------------------------------------------- recording
-
-
-class _View(SimpleNamespace):
-    """The fields of a SimView the recorder reads."""
-
-
-def test_recorder_counts_patrol_and_waiting_minutes():
-    d = _district()
-    recorder = PatrolTimeRecorder(d, n_blocks=24, wait_minutes=5.0)
-    n = d.n_units
-    # Unit 0 stands in cell 5 for 10 minutes; unit 1 moves; unit 2 stands 3 minutes then
-    # moves; unit 3 is en route (not on patrol). Minutes 55-64 cross from hour 0 to hour 1.
-    for minute in range(55, 65):
-        status = np.full((1, n), IDLE)
-        cell = np.tile(np.arange(n) * 10, (1, 1))
-        cell[0, 0] = 5
-        status[0, 1] = MOVING
-        cell[0, 1] = minute  # a different cell each minute
-        status[0, 2] = IDLE if minute < 58 else MOVING
-        status[0, 3] = EN_ROUTE
-        recorder(_View(unit_status=status, unit_cell=cell, now=np.array([minute]), step_minutes=1))
-    time = recorder.result(days=1)
-    assert time.patrol_minutes[0, 0, 5] == 5 and time.patrol_minutes[1, 0, 5] == 5
-    # The stay's 5th minute is minute 59: waiting from there on, 1 minute in hour 0.
-    assert time.wait_minutes[0, 0, 5] == 1 and time.wait_minutes[1, 0, 5] == 5
-    assert time.patrol_minutes[:, 1].sum() == 10 and time.wait_minutes[:, 1].sum() == 0
-    assert time.patrol_minutes[:, 2].sum() == 10 and time.wait_minutes[:, 2].sum() == 0
-    assert time.patrol_minutes[:, 3].sum() == 0
-
-
-def test_observe_hook_sees_every_step_and_changes_nothing():
-    d = District.load("gaoxin", episode_minutes=60)
-    seeds = day_seeds(1, 2)
-    seen = []
-    with_hook = run_policy(d, load_policy("nearest", d, 1), seeds, observe=seen.append)
-    without = run_policy(d, load_policy("nearest", d, 1), seeds)
-    assert len(seen) == 60
-    for a, b in zip(with_hook, without, strict=True):
-        np.testing.assert_array_equal(a.arrival_time, b.arrival_time)
-        np.testing.assert_array_equal(a.occupied_steps, b.occupied_steps)
 
 
 def test_recorded_time_fits_the_days():
@@ -162,45 +120,7 @@ def test_blocks_without_patrol_time_borrow_the_whole_run():
     assert (plan.weights > 0).any(axis=2).all()  # a beat for every unit in every block
 
 
-# ----------------------------------------------------------------------------- geometry
-
-
-def _inside(point: tuple[float, float], rings: list[np.ndarray]) -> bool:
-    """Even-odd rule over all rings (lattice (row, col) coordinates)."""
-    y, x = point
-    inside = False
-    for ring in rings:
-        for (y0, x0), (y1, x1) in zip(ring[:-1], ring[1:], strict=True):
-            if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
-                inside = not inside
-    return inside
-
-
-def test_polygons_cover_exactly_the_cells():
-    rng = np.random.default_rng(3)
-    for _ in range(300):
-        mask = rng.random((rng.integers(1, 9), rng.integers(1, 9))) < rng.random()
-        polygons = cell_polygons(mask)
-        assert len(polygons) == ndimage.label(mask)[1]
-        rings = [ring for polygon in polygons for ring in polygon]
-        for polygon in polygons:
-            assert ring_area(polygon[0]) > 0  # exterior counter-clockwise (north up)
-            assert all(ring_area(h) < 0 for h in polygon[1:])  # holes clockwise
-            for ring in polygon:
-                assert (ring[0] == ring[-1]).all() and len(ring) >= 5
-                corners = [tuple(p) for p in ring[:-1]]
-                assert len(set(corners)) == len(corners)  # simple
-        assert sum(ring_area(r) for r in rings) == pytest.approx(mask.sum())
-        for r, c in np.ndindex(mask.shape):
-            assert _inside((r + 0.5, c + 0.5), rings) == mask[r, c]
-
-
-def test_a_ring_of_cells_has_a_hole():
-    mask = np.ones((3, 3), dtype=bool)
-    mask[1, 1] = False
-    (polygon,) = cell_polygons(mask)
-    assert len(polygon) == 2
-    assert ring_area(polygon[0]) == 9 and ring_area(polygon[1]) == -1
+# ----------------------------------------------------------------------------- GeoJSON
 
 
 def _shoelace(xy: np.ndarray) -> float:
@@ -352,22 +272,13 @@ def test_judgement_matches_evaluate(folder):
     assert "Share of the source policy's gain kept" in (out / "judgement.md").read_text()
 
 
-def test_gain_kept():
-    assert gain_kept(10.0, 8.0, 6.0) == pytest.approx(0.5)
-    assert gain_kept(10.0, 6.0, 6.0) == pytest.approx(1.0)
-    assert gain_kept(10.0, 11.0, 6.0) == pytest.approx(-0.25)
-    assert gain_kept(10.0, 8.0, 10.0) is None  # the source has no gain
-    assert gain_kept(10.0, 8.0, 12.0) is None
-    assert gain_kept(10.0, float("nan"), 6.0) is None
-
-
 def test_failure_leaves_nothing_half_written(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
     d = District.load("gaoxin", episode_minutes=60)
     out = tmp_path / "beats"
-    monkeypatch.setattr(beat_recommendation, "write_schedule", broken)
+    monkeypatch.setattr(recommendation, "write_schedule", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         recommend_beats(d, "fixed_zone", 1, 0, 1, SHARE, out)
     assert list(tmp_path.iterdir()) == []
@@ -375,7 +286,7 @@ def test_failure_leaves_nothing_half_written(tmp_path, monkeypatch):
     monkeypatch.undo()
     recommend_beats(d, "fixed_zone", 1, 0, 1, SHARE, out)
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    monkeypatch.setattr(beat_recommendation, "write_maps", broken)
+    monkeypatch.setattr(recommendation, "write_maps", broken)
     with pytest.raises(RuntimeError):
         recommend_beats(d, "nearest", 1, 0, 1, SHARE, out)
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before

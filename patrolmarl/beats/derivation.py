@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from patrolmarl.agents.beat_plan import BeatPlan
+from patrolmarl.beats.patrol_time import PatrolTime
 from patrolmarl.envs.district import District
-from patrolmarl.evaluation.patrol_time import PatrolTime
 
 DWELL_POINTS = 3
 
