@@ -417,7 +417,7 @@ def _onnx_with_card(tmp_path: Path, body: str) -> Path:
     from onnx import TensorProto, helper
 
     from patrolmarl.envs.district import District
-    from patrolmarl.policy_card import make_card
+    from patrolmarl.exported.card import make_card
 
     district = District.load("gaoxin")
     card = make_card(district, {}, {}, None, None, opset=17)

@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from patrolmarl.advise.exported import load_exported
 from patrolmarl.advise.snapshot import Cell, Situation, format_clock, situation
 from patrolmarl.advise.validation import read_snapshot
+from patrolmarl.envs.conflicts import accept_winners
 from patrolmarl.envs.names import MOVE_NAMES, agent_names
 from patrolmarl.envs.status import FIRST_ACCEPT, UNIT_STATUS_NAMES
+from patrolmarl.exported.loader import load_exported
 
 
 @dataclass(frozen=True)
@@ -152,21 +153,21 @@ def recommend(sit: Situation, actions: np.ndarray) -> list[Recommendation]:
 def _resolve_accepts(
     sit: Situation, actions: np.ndarray, names: list[str]
 ) -> tuple[np.ndarray, dict[int, str]]:
-    """Actions with each call accepted by one unit only, and notes for the others."""
+    """Actions with each call accepted by one unit only (as the simulator resolves them,
+    :func:`~patrolmarl.envs.conflicts.accept_winners`), and notes for the others."""
     sim = sit.sim
-    claims: dict[int, list[tuple[float, int]]] = {}
-    for n in np.flatnonzero(actions >= FIRST_ACCEPT):
-        k = actions[n] - FIRST_ACCEPT
-        call = int(sim.nearest_call[0, n, k])
-        claims.setdefault(call, []).append((float(sim.nearest_travel[0, n, k]), int(n)))
+    units = np.flatnonzero(actions >= FIRST_ACCEPT)
+    k = actions[units] - FIRST_ACCEPT
+    calls = sim.nearest_call[0, units, k]
+    won = accept_winners(np.zeros_like(units), units, calls, sim.nearest_travel[0, units, k])
+    winner_of = dict(zip(calls[won].tolist(), units[won].tolist(), strict=True))
     actions = actions.copy()
     notes = {}
-    for call, units in claims.items():
-        winner = min(units)[1]
-        for _, n in units:
-            if n != winner:
-                actions[n] = 0
-                notes[n] = f"call {sit.calls[call].id} goes to {names[winner]}, who is nearer"
+    for n, call in zip(units.tolist(), calls.tolist(), strict=True):
+        winner = winner_of[call]
+        if n != winner:
+            actions[n] = 0
+            notes[n] = f"call {sit.calls[call].id} goes to {names[winner]}, who is nearer"
     return actions, notes
 
 

@@ -1,12 +1,13 @@
-"""Learned policies as :class:`Policy`: an SB3 model file or an ONNX file.
+"""A learned policy as :class:`Policy`: an SB3 model file (``.zip``).
 
-Both map each agent's observation (and its action mask) to an action. A file
-is checked when loaded against the district it was trained for (by the SHA-256
-of the district's config: ``district.json`` of its run folder for a ``.zip``,
-the policy card ``policy.json`` beside an ``.onnx``) and against the district's
-observation size and action count, so a model for another district is refused
-even when the shapes match. A ``.zip`` from a run that normalised observations
-needs its VecNormalize statistics beside it.
+It maps each agent's observation (and its action mask) to an action. A file is
+checked when loaded against the district it was trained for (by the SHA-256 of
+the district's config: ``district.json`` of its run folder, or a policy card
+``policy.json`` beside it) and against the district's observation size and
+action count, so a model for another district is refused even when the shapes
+match. A ``.zip`` from a run that normalised observations needs its
+VecNormalize statistics beside it. Exported ``.onnx`` policies are
+:class:`patrolmarl.exported.onnx_policy.OnnxPolicy`.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from patrolmarl.agents.policy import SimView
-from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
-from patrolmarl.envs.observations import ObservationBuilder
+from patrolmarl.envs.observations import observes_move_gains
 from patrolmarl.errors import PatrolMarlError
-from patrolmarl.policy_card import CARD_FILE, read_card
+from patrolmarl.exported.card import card_record, check_trained_for, record_fields
+from patrolmarl.exported.contract import CARD_FILE
 from patrolmarl.yaml_config import read_yaml_mapping
 
 #: The run folder's record of its district: {"district": NAME, "district_config_sha256": HASH}.
@@ -36,28 +37,6 @@ RUN_DEPTH = 3
 #: Torch threads of SB3 inference unless told otherwise (as training's ``torch_threads``):
 #: more threads than cores slow a loaded machine down by an order of magnitude.
 INFERENCE_TORCH_THREADS = 1
-
-
-def expected_shapes(district: District, move_gains: bool = False) -> tuple[int, int]:
-    """(observation size, number of actions) of one agent in ``district``."""
-    sim = BatchedSim(district, batch_size=1)
-    return ObservationBuilder(sim, move_gains=move_gains).size, sim.n_actions
-
-
-def observes_move_gains(
-    source: str | Path, obs_size: int, n_actions: int, district: District
-) -> bool:
-    """Whether a model of these sizes reads the ``move_gains`` field; refuses other sizes."""
-    for move_gains in (False, True):
-        if (obs_size, n_actions) == expected_shapes(district, move_gains):
-            return move_gains
-    plain, _ = expected_shapes(district)
-    with_gains, want_actions = expected_shapes(district, move_gains=True)
-    raise PatrolMarlError(
-        f"{source}: model expects observations of size {obs_size} and {n_actions} actions; "
-        f"district {district.name!r} has {plain} (or {with_gains} with move gains) "
-        f"and {want_actions}"
-    )
 
 
 class ObservationNormalizer:
@@ -103,43 +82,28 @@ def recorded_district(model_path: Path) -> tuple[Path, str, str]:
     """
     card_path = model_path.with_name(CARD_FILE)
     if card_path.is_file():
-        entry = read_card(card_path).get("district")
-        record = entry if isinstance(entry, dict) else {}
-        name = record.get("name")
-    else:
-        found = _run_file(model_path, DISTRICT_RECORD)
-        if found is None:
-            raise PatrolMarlError(
-                f"{model_path}: no {DISTRICT_RECORD} in its folder or its run folder and no "
-                f"{CARD_FILE} beside it, so the district it was trained for is unknown; "
-                f"write {model_path.parent / DISTRICT_RECORD} as "
-                '{"district": NAME, "district_config_sha256": HASH} or export it with '
-                "patrolmarl export RUN --out DIR"
-            )
-        card_path = found
-        try:
-            record = json.loads(found.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise PatrolMarlError(f"{found}: not a readable district record ({exc})") from None
-        name = record.get("district") if isinstance(record, dict) else None
-    sha = record.get("district_config_sha256") if isinstance(record, dict) else None
-    if not isinstance(name, str) or not isinstance(sha, str):
+        return (card_path, *card_record(card_path))
+    found = _run_file(model_path, DISTRICT_RECORD)
+    if found is None:
         raise PatrolMarlError(
-            f"{card_path}: no district name and district_config_sha256 in the record"
+            f"{model_path}: no {DISTRICT_RECORD} in its folder or its run folder and no "
+            f"{CARD_FILE} beside it, so the district it was trained for is unknown; "
+            f"write {model_path.parent / DISTRICT_RECORD} as "
+            '{"district": NAME, "district_config_sha256": HASH} or export it with '
+            "patrolmarl export RUN --out DIR"
         )
-    return card_path, name, sha
+    try:
+        record = json.loads(found.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PatrolMarlError(f"{found}: not a readable district record ({exc})") from None
+    fields = record if isinstance(record, dict) else {}
+    name, sha = record_fields(found, fields.get("district"), fields.get("district_config_sha256"))
+    return found, name, sha
 
 
 def check_district(model_path: Path, district: District) -> None:
     """Refuse a model file trained for another district than ``district`` (config SHA-256)."""
-    record, name, sha = recorded_district(model_path)
-    if sha != district.config_sha256:
-        other = "another config of district" if name == district.name else "district"
-        raise PatrolMarlError(
-            f"{model_path}: trained for {other} {name!r} (config sha256 {sha[:12]}, per "
-            f"{record}), not for this district {district.name!r} "
-            f"(config sha256 {district.config_sha256[:12]})"
-        )
+    check_trained_for(model_path, district, *recorded_district(model_path))
 
 
 def run_normalised_observations(model_path: Path) -> bool:
@@ -261,69 +225,3 @@ def _load_sb3(path: Path):
         except Exception as exc:  # noqa: BLE001 - any failure means "not this kind"
             errors.append(f"{cls.__name__}: {exc.__class__.__name__}")
     raise PatrolMarlError(f"{path}: not a loadable PPO/MaskablePPO model ({'; '.join(errors)})")
-
-
-class OnnxPolicy:
-    """An ONNX file mapping observations ``(batch, D)`` (and masks ``(batch, A)``) to logits.
-
-    The logits are its first output; ``patrolmarl export`` writes such files
-    (raw observations and float masks in, masked log-probabilities and actions out).
-    """
-
-    uses_observations = True
-
-    def __init__(self, path: str | Path, district: District, name: str | None = None) -> None:
-        path = Path(path)
-        if not path.is_file():
-            raise PatrolMarlError(f"{path}: file not found")
-        try:
-            import onnxruntime
-        except ImportError:
-            raise PatrolMarlError(
-                "ONNX policies need onnxruntime: pip install onnxruntime"
-            ) from None
-        try:
-            self._session = onnxruntime.InferenceSession(
-                str(path), providers=["CPUExecutionProvider"]
-            )
-        except Exception:  # noqa: BLE001 - onnxruntime raises its own error types
-            raise PatrolMarlError(f"{path}: not a valid ONNX model") from None
-        inputs = self._session.get_inputs()
-        output = self._session.get_outputs()[0]
-        obs_size, n_actions = inputs[0].shape[-1], output.shape[-1]
-        if not isinstance(obs_size, int) or not isinstance(n_actions, int):
-            raise PatrolMarlError(f"{path}: ONNX model needs fixed observation and logit sizes")
-        self.move_gains = observes_move_gains(path, obs_size, n_actions, district)
-        check_district(path, district)
-        self._inputs = [i.name for i in inputs]
-        self._path = path
-        self._n_actions = n_actions
-        self.name = name or path.stem
-
-    def bind(self, view: SimView) -> None:
-        """Nothing beyond the observations is needed."""
-
-    def reset(self, mask: np.ndarray) -> None:
-        """Feed-forward policies keep no memory."""
-
-    def act(self, observations: np.ndarray, action_masks: np.ndarray) -> np.ndarray:
-        """Masked argmax of the model's logits."""
-        b, n, d = observations.shape
-        feed = {self._inputs[0]: observations.reshape(b * n, d).astype(np.float32)}
-        masks = action_masks.reshape(b * n, -1)
-        if len(self._inputs) > 1:
-            feed[self._inputs[1]] = masks.astype(np.float32)
-        try:
-            logits = np.asarray(self._session.run(None, feed)[0])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own error types
-            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-            raise PatrolMarlError(
-                f"{self._path}: the ONNX model failed when run "
-                f"({type(exc).__name__}{': ' + reason if reason else ''})"
-            ) from None
-        if logits.shape != (b * n, self._n_actions):
-            raise PatrolMarlError(
-                f"{self._path}: the ONNX model gave logits of shape {logits.shape}, "
-                f"expected {(b * n, self._n_actions)}"
-            )
-        return np.argmax(np.where(masks, logits, -np.inf), axis=1).reshape(b, n)

@@ -19,11 +19,12 @@ from pathlib import Path
 from patrolmarl.agents.baseline_spec import build_baseline, is_baseline_spec
 from patrolmarl.agents.baselines import BASELINES
 from patrolmarl.agents.beat_plan import BeatPlanPolicy, load_beat_plan
-from patrolmarl.agents.learned import INFERENCE_TORCH_THREADS, OnnxPolicy, SB3ModelPolicy
+from patrolmarl.agents.learned import INFERENCE_TORCH_THREADS, SB3ModelPolicy
 from patrolmarl.agents.policy import Policy
 from patrolmarl.envs.district import District
 from patrolmarl.errors import PatrolMarlError
-from patrolmarl.policy_card import CARD_FILE, ONNX_FILE
+from patrolmarl.exported.contract import CARD_FILE, ONNX_FILE
+from patrolmarl.exported.onnx_policy import OnnxPolicy
 
 FILE_KINDS = {
     ".zip": "SB3 model",

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from patrolmarl.envs.clock import hour_of_day
+from patrolmarl.envs.conflicts import accept_winners
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import DayCalls, IncidentModel, deterrence_factor
 from patrolmarl.envs.metrics import EpisodeRecord
@@ -66,6 +67,7 @@ from patrolmarl.envs.status import (
     ON_SCENE,
     PENDING,
     SERVED,
+    action_count,
     is_available,
 )
 
@@ -185,7 +187,7 @@ class BatchedSim:
         self.fallback_minutes = float(sim.fallback_minutes)
         self.follow_up_minutes = float(sim.follow_up_minutes)
         self.k_calls = int(sim.observed_calls)
-        self.n_actions = FIRST_ACCEPT + self.k_calls
+        self.n_actions = action_count(district)
         self._deterrence = cfg.deterrence
         self._decay = 0.5 ** (self.step_minutes / cfg.deterrence.half_life_minutes)
         self._seed_rng = np.random.default_rng(seed)
@@ -426,11 +428,8 @@ class BatchedSim:
         k = actions[bi, ni] - FIRST_ACCEPT
         call = self.nearest_call[bi, ni, k]
         travel = self.nearest_travel[bi, ni, k]
-        order = np.lexsort((ni, travel, call, bi))
-        bi, ni, call, travel = bi[order], ni[order], call[order], travel[order]
-        first = np.ones(bi.size, dtype=bool)
-        first[1:] = (bi[1:] != bi[:-1]) | (call[1:] != call[:-1])
-        bi, ni, call, travel = bi[first], ni[first], call[first], travel[first]
+        won = accept_winners(bi, ni, call, travel)
+        bi, ni, call, travel = bi[won], ni[won], call[won], travel[won]
         self._dispatch(bi, ni, call, t0[bi], travel)
 
     def _dispatch(

@@ -1,20 +1,35 @@
 """Per-agent observations and the global state, built for all B districts at once.
 
 An agent's observation is a flat float32 vector whose fields are listed by
-:attr:`ObservationBuilder.layout` (name, slice, meaning), so that exported
-policies and advisory tools can build it without this package.
+:func:`observation_layout` (name, slice, meaning), so that exported policies and
+advisory tools can build it without this package. The layout, the sizes and the
+bounds follow from the district alone (:func:`observation_layout`,
+:func:`observation_bounds`, :func:`state_bounds`): no simulator is needed to
+learn them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from patrolmarl.envs.clock import MINUTES_PER_DAY, minute_of_day
 from patrolmarl.envs.core import BatchedSim
+from patrolmarl.envs.district import District
 from patrolmarl.envs.move_gains import MoveGains
-from patrolmarl.envs.status import EN_ROUTE, IDLE, MOVING, N_MOVES, ON_SCENE, is_available
+from patrolmarl.envs.status import (
+    EN_ROUTE,
+    IDLE,
+    MOVING,
+    N_MOVES,
+    ON_SCENE,
+    action_count,
+    is_available,
+)
+from patrolmarl.errors import PatrolMarlError
 
 # Calls: scale for travel times and for the on-map presence channel.
 TRAVEL_SCALE_MINUTES = 30.0
@@ -35,6 +50,184 @@ class Field:
     meaning: str
 
 
+# The bound of a float32 entry that has none of its own: the largest float32.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+# Bounds of each map channel; None = the number of units N.
+_CHANNEL_BOUNDS: dict[str, tuple[float, float | None]] = {
+    "in_grid": (0.0, 1.0),
+    "available_units": (0.0, None),
+    "busy_units": (0.0, None),
+    "pending_calls": (0.0, _FLOAT32_MAX),  # the queue is unbounded
+    "street_intensity": (0.0, 1.0),
+    "presence": (0.0, 4.0),  # clipped at 4 saturations
+}
+# Per call slot: valid, d_row, d_col, travel, age, priority, is_theft.
+_CALL_LOW = (0.0, -1.0, -1.0, 0.0, 0.0, 0.0, 0.0)
+_CALL_HIGH = (1.0, 1.0, 1.0, _FLOAT32_MAX, _FLOAT32_MAX, 1.0, 1.0)
+_FIELD_BOUNDS: dict[str, tuple[float, float]] = {
+    "status": (0.0, 1.0),
+    "position": (0.0, 1.0),
+    "busy_remaining": (0.0, _FLOAT32_MAX),  # service times are unbounded
+    "vehicle": (0.0, 1.0),
+    "home_precincts": (0.0, 1.0),
+    "agent_id": (0.0, 1.0),
+    "time_of_day": (-1.0, 1.0),
+    "move_gains": (-_FLOAT32_MAX, _FLOAT32_MAX),
+}
+
+
+@dataclass(frozen=True)
+class ObservationLayout:
+    """The fields of one agent's observation vector, in order (iterating gives the fields).
+
+    ``n_units`` (the district's N) bounds the unit-count channels.
+    """
+
+    fields: tuple[Field, ...]
+    n_units: int
+
+    @property
+    def size(self) -> int:
+        """Length ``D`` of the observation vector."""
+        return self.fields[-1].stop
+
+    def __iter__(self) -> Iterator[Field]:
+        return iter(self.fields)
+
+
+def coarse_blocks(district: District) -> tuple[int, int]:
+    """``(rows, cols)`` of the coarse map's blocks of ``coarse_block_cells`` cells a side."""
+    block = district.config.simulation.coarse_block_cells
+    return -(-district.rows // block), -(-district.cols // block)
+
+
+def observation_layout(district: District, move_gains: bool = False) -> ObservationLayout:
+    """The observation fields of one agent in ``district`` (with the ``move_gains`` field or not).
+
+    Follows from the district's config alone (its units, vehicles, precincts and
+    ``simulation`` settings).
+    """
+    sim = district.config.simulation
+    k = sim.observed_calls
+    side = 2 * sim.local_radius_cells + 1
+    block_rows, block_cols = coarse_blocks(district)
+    spec = [
+        ("status", 4, "one-hot unit status: idle, moving, en_route, on_scene"),
+        ("position", 2, "row / (rows - 1), col / (cols - 1)"),
+        ("busy_remaining", 1, f"minutes until the current task ends / {BUSY_SCALE_MINUTES:g}"),
+        ("vehicle", len(district.vehicle_names), "one-hot vehicle type"),
+        ("home_precincts", district.n_precincts, "precincts the unit is bound to"),
+        ("agent_id", district.n_units, "one-hot agent index"),
+        ("time_of_day", 2, "sin and cos of the clock time (24 h period)"),
+        (
+            "local_map",
+            side * side * len(LOCAL_CHANNELS),
+            f"window of cells around the unit, row-major, channels last: {LOCAL_CHANNELS}",
+        ),
+        (
+            "coarse_map",
+            block_rows * block_cols * len(COARSE_CHANNELS),
+            f"district in blocks, row-major, channels last: {COARSE_CHANNELS}",
+        ),
+        (
+            "calls",
+            k * CALL_FEATURES,
+            "K nearest pending calls, nearest first: valid, d_row / rows, d_col / cols, "
+            f"travel / {TRAVEL_SCALE_MINUTES:g} min, age / fallback_minutes, priority / 5, "
+            "is_theft",
+        ),
+    ]
+    if move_gains:
+        spec.append(
+            (
+                "move_gains",
+                2 * N_MOVES,
+                "per move N, S, E, W: minutes the next street call's expected response "
+                "falls, then the extra share of theft a presence-minute deters there",
+            )
+        )
+    fields, start = [], 0
+    for name, size, meaning in spec:
+        fields.append(Field(name, start, start + size, meaning))
+        start += size
+    return ObservationLayout(tuple(fields), district.n_units)
+
+
+def _channel_bounds(channels: tuple[str, ...], n_units: int) -> tuple[np.ndarray, np.ndarray]:
+    low = np.array([_CHANNEL_BOUNDS[ch][0] for ch in channels])
+    high = np.array(
+        [n_units if _CHANNEL_BOUNDS[ch][1] is None else _CHANNEL_BOUNDS[ch][1] for ch in channels]
+    )
+    return low, high
+
+
+def observation_bounds(layout: ObservationLayout) -> tuple[np.ndarray, np.ndarray]:
+    """``(D,)`` float32 lower and upper bounds of every observation entry.
+
+    Tight where the value is bounded by construction (one-hots, shares, the
+    clock, unit counts <= N, clipped presence, relative offsets in [-1, 1]);
+    the largest float32 for the unbounded ones (remaining busy minutes, counts
+    of pending calls, travel and age of a call, move gains): every bound is
+    finite, and every finite float32 value of such an entry lies within.
+    """
+    low = np.zeros(layout.size, dtype=np.float32)
+    high = np.zeros(layout.size, dtype=np.float32)
+    for f in layout:
+        part = slice(f.start, f.stop)
+        if f.name in _FIELD_BOUNDS:
+            low[part], high[part] = _FIELD_BOUNDS[f.name]
+        elif f.name in ("local_map", "coarse_map"):
+            channels = LOCAL_CHANNELS if f.name == "local_map" else COARSE_CHANNELS
+            lo, hi = _channel_bounds(channels, layout.n_units)
+            low[part] = np.resize(lo, f.stop - f.start)
+            high[part] = np.resize(hi, f.stop - f.start)
+        elif f.name == "calls" and len(_CALL_LOW) == CALL_FEATURES:
+            low[part] = np.resize(_CALL_LOW, f.stop - f.start)
+            high[part] = np.resize(_CALL_HIGH, f.stop - f.start)
+        else:
+            raise KeyError(f"no observation bounds for field {f.name!r}")
+    return low, high
+
+
+def state_size(district: District) -> int:
+    """Length ``S`` of the global state: per-cell channels, then sin/cos of the clock."""
+    return district.n_cells * len(STATE_CHANNELS) + 2
+
+
+def state_bounds(district: District) -> tuple[np.ndarray, np.ndarray]:
+    """``(S,)`` float32 bounds of the global state: per-cell channels, then sin/cos of the clock."""
+    lo, hi = _channel_bounds(STATE_CHANNELS, district.n_units)
+    cells = district.n_cells
+    low = np.concatenate([np.tile(lo, cells), [-1.0, -1.0]]).astype(np.float32)
+    high = np.concatenate([np.tile(hi, cells), [1.0, 1.0]]).astype(np.float32)
+    return low, high
+
+
+def observes_move_gains(
+    source: str | Path, obs_size: int, n_actions: int, district: District
+) -> bool:
+    """Whether a model of these sizes reads the ``move_gains`` field; refuses other sizes.
+
+    Raises
+    ------
+    PatrolMarlError
+        If neither layout of ``district`` has ``obs_size`` entries and
+        ``n_actions`` actions (a model for another district or version).
+    """
+    want_actions = action_count(district)
+    for move_gains in (False, True):
+        if (obs_size, n_actions) == (observation_layout(district, move_gains).size, want_actions):
+            return move_gains
+    plain = observation_layout(district).size
+    with_gains = observation_layout(district, move_gains=True).size
+    raise PatrolMarlError(
+        f"{source}: model expects observations of size {obs_size} and {n_actions} actions; "
+        f"district {district.name!r} has {plain} (or {with_gains} with move gains) "
+        f"and {want_actions}"
+    )
+
+
 class ObservationBuilder:
     """Builds ``(B, N, D)`` observations and ``(B, S)`` global states of a :class:`BatchedSim`.
 
@@ -51,8 +244,7 @@ class ObservationBuilder:
         self._n_units = d.n_units
         self._cells = d.n_cells
         block = cfg.simulation.coarse_block_cells
-        self._block_rows = -(-d.rows // block)
-        self._block_cols = -(-d.cols // block)
+        self._block_rows, self._block_cols = coarse_blocks(d)
         self._n_blocks = self._block_rows * self._block_cols
         self._block_of_cell = (d.cell_rc[:, 0] // block) * self._block_cols + d.cell_rc[
             :, 1
@@ -80,10 +272,9 @@ class ObservationBuilder:
         self._call_priority = sim.incidents.priority / 5.0
         self._call_theft = sim.incidents.deterrable.astype(float)
         self._fallback = max(sim.fallback_minutes, 1.0)
-        side = 2 * cfg.simulation.local_radius_cells + 1
-        self.layout = self._make_layout(n_vehicles, d.n_precincts, side * side)
-        self.size = self.layout[-1].stop
-        self.state_size = self._cells * len(STATE_CHANNELS) + 2
+        self.layout = observation_layout(d, move_gains)
+        self.size = self.layout.size
+        self.state_size = state_size(d)
         self._start = {f.name: f.start for f in self.layout}
         self._simulation = cfg.simulation
         # The status one-hot and the position, by row status_row[status] + cell.
@@ -96,49 +287,6 @@ class ObservationBuilder:
         self._status_row = np.zeros(max(statuses) + 1, dtype=np.int64)
         self._status_row[statuses] = np.arange(4) * self._cells
         self._prepare_buffers()
-
-    def _make_layout(self, n_vehicles: int, n_precincts: int, window: int) -> list[Field]:
-        k = self.sim.k_calls
-        spec = [
-            ("status", 4, "one-hot unit status: idle, moving, en_route, on_scene"),
-            ("position", 2, "row / (rows - 1), col / (cols - 1)"),
-            ("busy_remaining", 1, f"minutes until the current task ends / {BUSY_SCALE_MINUTES:g}"),
-            ("vehicle", n_vehicles, "one-hot vehicle type"),
-            ("home_precincts", n_precincts, "precincts the unit is bound to"),
-            ("agent_id", self._n_units, "one-hot agent index"),
-            ("time_of_day", 2, "sin and cos of the clock time (24 h period)"),
-            (
-                "local_map",
-                window * len(LOCAL_CHANNELS),
-                f"window of cells around the unit, row-major, channels last: {LOCAL_CHANNELS}",
-            ),
-            (
-                "coarse_map",
-                self._n_blocks * len(COARSE_CHANNELS),
-                f"district in blocks, row-major, channels last: {COARSE_CHANNELS}",
-            ),
-            (
-                "calls",
-                k * CALL_FEATURES,
-                "K nearest pending calls, nearest first: valid, d_row / rows, d_col / cols, "
-                f"travel / {TRAVEL_SCALE_MINUTES:g} min, age / fallback_minutes, priority / 5, "
-                "is_theft",
-            ),
-        ]
-        if self._move_gains is not None:
-            spec.append(
-                (
-                    "move_gains",
-                    2 * N_MOVES,
-                    "per move N, S, E, W: minutes the next street call's expected response "
-                    "falls, then the extra share of theft a presence-minute deters there",
-                )
-            )
-        layout, start = [], 0
-        for name, size, meaning in spec:
-            layout.append(Field(name, start, start + size, meaning))
-            start += size
-        return layout
 
     def _prepare_buffers(self) -> None:
         """Allocate the buffers reused at every :meth:`observe`.

@@ -26,86 +26,12 @@ from patrolmarl.envs.district import District
 from patrolmarl.envs.metrics import episode_metrics
 from patrolmarl.envs.names import agent_names
 from patrolmarl.envs.observations import (
-    CALL_FEATURES,
-    COARSE_CHANNELS,
-    LOCAL_CHANNELS,
-    STATE_CHANNELS,
     ObservationBuilder,
+    observation_bounds,
+    state_bounds,
 )
 from patrolmarl.envs.render import FrameDrawer, text_frame
 from patrolmarl.envs.reward import ShapedReward
-
-# The bound of a float32 entry that has none of its own: the largest float32.
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-# Bounds of each observation channel; None = the number of units N.
-_CHANNEL_BOUNDS: dict[str, tuple[float, float | None]] = {
-    "in_grid": (0.0, 1.0),
-    "available_units": (0.0, None),
-    "busy_units": (0.0, None),
-    "pending_calls": (0.0, _FLOAT32_MAX),  # the queue is unbounded
-    "street_intensity": (0.0, 1.0),
-    "presence": (0.0, 4.0),  # clipped at 4 saturations
-}
-# Per call slot: valid, d_row, d_col, travel, age, priority, is_theft.
-_CALL_LOW = (0.0, -1.0, -1.0, 0.0, 0.0, 0.0, 0.0)
-_CALL_HIGH = (1.0, 1.0, 1.0, _FLOAT32_MAX, _FLOAT32_MAX, 1.0, 1.0)
-_FIELD_BOUNDS: dict[str, tuple[float, float]] = {
-    "status": (0.0, 1.0),
-    "position": (0.0, 1.0),
-    "busy_remaining": (0.0, _FLOAT32_MAX),  # service times are unbounded
-    "vehicle": (0.0, 1.0),
-    "home_precincts": (0.0, 1.0),
-    "agent_id": (0.0, 1.0),
-    "time_of_day": (-1.0, 1.0),
-    "move_gains": (-_FLOAT32_MAX, _FLOAT32_MAX),
-}
-
-
-def _channel_bounds(channels: tuple[str, ...], n_units: int) -> tuple[np.ndarray, np.ndarray]:
-    low = np.array([_CHANNEL_BOUNDS[ch][0] for ch in channels])
-    high = np.array(
-        [n_units if _CHANNEL_BOUNDS[ch][1] is None else _CHANNEL_BOUNDS[ch][1] for ch in channels]
-    )
-    return low, high
-
-
-def observation_bounds(builder: ObservationBuilder) -> tuple[np.ndarray, np.ndarray]:
-    """``(D,)`` float32 lower and upper bounds of every observation entry.
-
-    Tight where the value is bounded by construction (one-hots, shares, the
-    clock, unit counts <= N, clipped presence, relative offsets in [-1, 1]);
-    the largest float32 for the unbounded ones (remaining busy minutes, counts
-    of pending calls, travel and age of a call, move gains): every bound is
-    finite, and every finite float32 value of such an entry lies within.
-    """
-    n = builder.sim.n_units
-    low = np.zeros(builder.size, dtype=np.float32)
-    high = np.zeros(builder.size, dtype=np.float32)
-    for f in builder.layout:
-        part = slice(f.start, f.stop)
-        if f.name in _FIELD_BOUNDS:
-            low[part], high[part] = _FIELD_BOUNDS[f.name]
-        elif f.name in ("local_map", "coarse_map"):
-            channels = LOCAL_CHANNELS if f.name == "local_map" else COARSE_CHANNELS
-            lo, hi = _channel_bounds(channels, n)
-            low[part] = np.resize(lo, f.stop - f.start)
-            high[part] = np.resize(hi, f.stop - f.start)
-        elif f.name == "calls" and len(_CALL_LOW) == CALL_FEATURES:
-            low[part] = np.resize(_CALL_LOW, f.stop - f.start)
-            high[part] = np.resize(_CALL_HIGH, f.stop - f.start)
-        else:
-            raise KeyError(f"no observation bounds for field {f.name!r}")
-    return low, high
-
-
-def state_bounds(builder: ObservationBuilder) -> tuple[np.ndarray, np.ndarray]:
-    """``(S,)`` float32 bounds of the global state: per-cell channels, then sin/cos of the clock."""
-    lo, hi = _channel_bounds(STATE_CHANNELS, builder.sim.n_units)
-    cells = builder.sim.district.n_cells
-    low = np.concatenate([np.tile(lo, cells), [-1.0, -1.0]]).astype(np.float32)
-    high = np.concatenate([np.tile(hi, cells), [1.0, 1.0]]).astype(np.float32)
-    return low, high
 
 
 def load_district(
@@ -195,14 +121,14 @@ class PatrolParallelEnv(ParallelEnv):
         self.possible_agents = agent_names(self.sim.n_units)
         self.agents: list[str] = []
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
-        low, high = observation_bounds(self.builder)
+        low, high = observation_bounds(self.builder.layout)
         self.observation_spaces = {
             a: gymnasium.spaces.Box(low, high, dtype=np.float32) for a in self.possible_agents
         }
         self.action_spaces = {
             a: gymnasium.spaces.Discrete(self.sim.n_actions) for a in self.possible_agents
         }
-        self.state_space = gymnasium.spaces.Box(*state_bounds(self.builder), dtype=np.float32)
+        self.state_space = gymnasium.spaces.Box(*state_bounds(self.district), dtype=np.float32)
         self._rng = np.random.default_rng(seed)
         self._drawer: FrameDrawer | None = None
         self._started = False

@@ -37,8 +37,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.metrics import episode_metrics
-from patrolmarl.envs.observations import ObservationBuilder
-from patrolmarl.envs.pettingzoo_env import observation_bounds
+from patrolmarl.envs.observations import ObservationBuilder, observation_bounds
 from patrolmarl.envs.render import FrameDrawer
 from patrolmarl.envs.reward import ShapedReward
 
@@ -89,7 +88,7 @@ class PatrolVecEnv(VecEnv):
         self.builder = ObservationBuilder(self.sim, move_gains=move_gains)
         self.reward_fn = ShapedReward(self.sim, **(reward_weights or {}))
         self.n_agents = self.sim.n_units
-        low, high = observation_bounds(self.builder)
+        low, high = observation_bounds(self.builder.layout)
         super().__init__(
             num_envs=self.n_districts * self.n_agents,
             observation_space=spaces.Box(low, high, dtype=np.float32),

@@ -14,13 +14,10 @@ from pathlib import Path
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, EveryNTimesteps
 
-from patrolmarl.agents.learned import (
-    ObservationNormalizer,
-    SB3ModelPolicy,
-    observes_move_gains,
-)
+from patrolmarl.agents.learned import ObservationNormalizer, SB3ModelPolicy
 from patrolmarl.envs.district import District
 from patrolmarl.envs.metrics import concatenate_records, episode_metrics
+from patrolmarl.envs.observations import observes_move_gains
 from patrolmarl.envs.vec_env import PatrolVecEnv
 from patrolmarl.evaluation.evaluate import BASELINE, evaluate
 from patrolmarl.training.config import EvalSettings

@@ -3,10 +3,10 @@
 The ONNX graph holds the whole decision: the VecNormalize observation
 statistics (as constants), the actor network (features extractor, actor MLP,
 action head) and the action mask. It maps raw observations ``(batch, D)`` and
-masks ``(batch, A)`` to masked log-probabilities and the chosen action (see
-:func:`patrolmarl.policy_card.io_spec`); the card :mod:`patrolmarl.policy_card`
-describes it. The folder is written under a temporary name and renamed into
-place, so it is never seen half-written.
+masks ``(batch, A)`` to masked log-probabilities and the chosen action, by the
+contract of :mod:`patrolmarl.exported.contract`; the card
+:mod:`patrolmarl.exported.card` describes it. The folder is written under a
+temporary name and renamed into place, so it is never seen half-written.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import torch
 from patrolmarl.agents.learned import ObservationNormalizer, SB3ModelPolicy
 from patrolmarl.envs.district import District
 from patrolmarl.errors import PatrolMarlError
-from patrolmarl.output_folder import check_replaceable, staged_folder
-from patrolmarl.policy_card import (
+from patrolmarl.exported.card import make_card, write_card
+from patrolmarl.exported.contract import (
     ACTION_OUTPUT,
     CARD_FILE,
     LOGITS_OUTPUT,
@@ -31,8 +31,9 @@ from patrolmarl.policy_card import (
     MASKED_LOGIT,
     OBSERVATION_INPUT,
     ONNX_FILE,
-    make_card,
 )
+from patrolmarl.output_folder import check_replaceable, staged_folder
+from patrolmarl.training.actor_logits import ActorLogits
 from patrolmarl.training.config import load_train_config
 
 MODELS = ("best", "final")
@@ -40,7 +41,7 @@ OPSET = 17
 METRICS = Path("report") / "metrics.json"
 
 
-class MaskedPolicyGraph(torch.nn.Module):
+class MaskedPolicyGraph(ActorLogits):
     """An SB3 actor with its observation normalisation and action masking, as one module.
 
     ``forward(observation, action_mask)`` returns the masked log-probabilities
@@ -50,10 +51,7 @@ class MaskedPolicyGraph(torch.nn.Module):
     """
 
     def __init__(self, policy: Any, normalizer: ObservationNormalizer | None) -> None:
-        super().__init__()
-        self.features = policy.pi_features_extractor
-        self.policy_net = policy.mlp_extractor.policy_net
-        self.action_net = policy.action_net
+        super().__init__(policy)
         self.normalize = normalizer is not None
         if normalizer is not None:
             self.clip = normalizer.clip
@@ -70,7 +68,7 @@ class MaskedPolicyGraph(torch.nn.Module):
         if self.normalize:
             scaled = (observation.double() - self.mean) / self.std
             x = torch.clamp(scaled, -self.clip, self.clip).float()
-        logits = self.action_net(self.policy_net(self.features(x)))
+        logits = self.logits(x)
         masked = torch.where(action_mask > 0.5, logits, self.masked_logit)
         log_probs = masked - torch.logsumexp(masked, dim=-1, keepdim=True)
         return log_probs, torch.argmax(log_probs, dim=-1)
@@ -180,5 +178,4 @@ def _write_folder(out: Path, graph: MaskedPolicyGraph, card: dict[str, Any]) -> 
                 dynamo=False,
             )
         onnx.checker.check_model(str(tmp / ONNX_FILE))
-        text = json.dumps(card, indent=2, allow_nan=False)
-        (tmp / CARD_FILE).write_text(text + "\n", encoding="utf-8")
+        write_card(tmp / CARD_FILE, card)

@@ -27,6 +27,7 @@ from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
 from patrolmarl.envs.status import FIRST_ACCEPT
 from patrolmarl.evaluation.runner import day_seeds
+from patrolmarl.training.actor_logits import ActorLogits
 from patrolmarl.training.config import DEMONSTRATION_STREAM
 
 
@@ -81,6 +82,7 @@ def clone(
     ``normalize_obs``, after its statistics were updated with ``data``; or the identity).
     """
     policy = model.policy
+    actor = ActorLogits(policy)
     obs = torch.as_tensor(normalize(data.observations), dtype=torch.float32)
     masks = torch.as_tensor(data.masks)
     actions = torch.as_tensor(data.actions)
@@ -92,14 +94,14 @@ def clone(
         order = torch.randperm(obs.shape[0], generator=generator)
         for start in range(0, obs.shape[0], batch_size):
             batch = order[start : start + batch_size]
-            logits = _masked_logits(policy, obs[batch], masks[batch])
+            logits = _masked_logits(actor, obs[batch], masks[batch])
             loss = torch.nn.functional.cross_entropy(logits, actions[batch], weight=weight)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
     policy.set_training_mode(False)
     with torch.no_grad():
-        agree = _masked_logits(policy, obs, masks).argmax(dim=1) == actions
+        agree = _masked_logits(actor, obs, masks).argmax(dim=1) == actions
     accepts = actions >= FIRST_ACCEPT
     return float(agree.float().mean()), float(agree[accepts].float().mean())
 
@@ -123,9 +125,6 @@ def actor_parameters(policy) -> list[torch.nn.Parameter]:
     return [p for name, p in policy.named_parameters() if not name.startswith(critic)]
 
 
-def _masked_logits(policy, obs: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """The policy's action logits with forbidden actions at -inf (as MaskablePPO samples)."""
-    features = policy.extract_features(obs, policy.pi_features_extractor)
-    latent = policy.mlp_extractor.forward_actor(features)
-    logits = policy.action_net(latent)
-    return logits.masked_fill(~masks, float("-inf"))
+def _masked_logits(actor: ActorLogits, obs: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """The actor's action logits with forbidden actions at -inf (as MaskablePPO samples)."""
+    return actor.logits(obs).masked_fill(~masks, float("-inf"))

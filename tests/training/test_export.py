@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from patrolmarl.agents.baselines import RandomPolicy
-from patrolmarl.agents.learned import OnnxPolicy, SB3ModelPolicy
+from patrolmarl.agents.learned import SB3ModelPolicy
 from patrolmarl.agents.policy import SimView
 from patrolmarl.agents.registry import load_policy
 from patrolmarl.cli import main
@@ -23,7 +23,8 @@ from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
 from patrolmarl.errors import PatrolMarlError
 from patrolmarl.evaluation.runner import day_seeds, run_policy
-from patrolmarl.policy_card import FORMAT_VERSION, MASKED_LOGIT, action_meanings
+from patrolmarl.exported.contract import MASKED_LOGIT
+from patrolmarl.exported.onnx_policy import OnnxPolicy
 from patrolmarl.training import export
 from patrolmarl.training.export import export_run
 
@@ -112,36 +113,6 @@ def test_onnx_matches_sb3_on_real_observations(tiny_run, real_observations, tmp_
     assert gap < 1e-5
     assert masks[np.arange(N_OBSERVATIONS), actions].all()
     assert (logits[~masks] < MASKED_LOGIT / 2).all()
-
-
-def test_policy_card(tiny_run, gaoxin, tmp_path):
-    run = tiny_run("maskable_ppo")
-    out = export_run(run, tmp_path / "card", model="final")
-    card = json.loads((out / "policy.json").read_text())
-    builder = ObservationBuilder(BatchedSim(gaoxin))
-
-    assert card["format_version"] == FORMAT_VERSION
-    assert card["district"]["name"] == "gaoxin"
-    assert card["district"]["district_config_sha256"] == gaoxin.config_sha256
-    assert card["observation"]["size"] == builder.size
-    assert card["observation"]["layout"] == [
-        {"name": f.name, "start": f.start, "stop": f.stop, "meaning": f.meaning}
-        for f in builder.layout
-    ]
-    assert card["actions"] == {"count": 9, "meanings": action_meanings(4)}
-    assert card["actions"]["meanings"][1].startswith("move north")
-    config = yaml.safe_load((run / "config.yaml").read_text())
-    assert card["training"] == {"seed": 3, "config": config}
-    assert card["source"]["model"] == "final.zip"
-    assert card["source"]["num_timesteps"] >= 1792
-    assert card["observation"]["normalization"]["clip"] == 10.0
-    policies = card["evaluation"]["policies"]
-    assert policies["ppo"] == {"response_mean": 4.0, "thefts_per_day": None}
-    assert set(policies) == {"fixed_zone", "ppo"}
-    session = onnxruntime.InferenceSession(str(out / "policy.onnx"))
-    assert [i["name"] for i in card["onnx"]["inputs"]] == [i.name for i in session.get_inputs()]
-    assert [o["name"] for o in card["onnx"]["outputs"]] == [o.name for o in session.get_outputs()]
-    assert session.get_inputs()[0].shape == ["batch", builder.size]
 
 
 @pytest.mark.parametrize("move_gains", [False, True])

@@ -25,7 +25,7 @@ from patrolmarl.envs.district import District
 from patrolmarl.envs.move_gains import MoveGains
 from patrolmarl.envs.observations import LOCAL_CHANNELS, ObservationBuilder
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "schemas" / "snapshot.example.json"
 BLOCKED = ("torch", "stable_baselines3", "sb3_contrib", "tensorboard")
 

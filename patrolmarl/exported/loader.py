@@ -1,4 +1,4 @@
-"""An exported policy (``policy.onnx`` + ``policy.json``), loaded for advice."""
+"""An export folder (``policy.onnx`` + ``policy.json``) loaded: its card, district and policy."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from patrolmarl.agents.learned import OnnxPolicy
-from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
-from patrolmarl.envs.observations import ObservationBuilder
 from patrolmarl.errors import PatrolMarlError
-from patrolmarl.policy_card import CARD_FILE, ONNX_FILE, card_district, read_card
+from patrolmarl.exported.card import card_district, check_layout, read_card
+from patrolmarl.exported.contract import CARD_FILE, ONNX_FILE
+from patrolmarl.exported.onnx_policy import OnnxPolicy
 
 
 @dataclass(frozen=True)
@@ -48,23 +47,5 @@ def load_exported(path: Path) -> ExportedPolicy:
     card = read_card(card_path)
     district = card_district(card, card_path)
     policy = OnnxPolicy(onnx_path, district)
-    _check_layout(card, district, card_path, policy.move_gains)
+    check_layout(card, district, card_path, policy.move_gains)
     return ExportedPolicy(folder.name, card, district, policy)
-
-
-def _check_layout(
-    card: dict[str, Any], district: District, card_path: Path, move_gains: bool
-) -> None:
-    """The card's observation fields and action count must be those built here."""
-    sim = BatchedSim(district, batch_size=1)
-    here = [[f.name, f.start, f.stop] for f in ObservationBuilder(sim, move_gains).layout]
-    try:
-        fields = [[f["name"], f["start"], f["stop"]] for f in card["observation"]["layout"]]
-        n_actions = card["actions"]["count"]
-    except (KeyError, TypeError):
-        raise PatrolMarlError(f"{card_path}: policy card has no observation layout") from None
-    if fields != here or n_actions != sim.n_actions:
-        raise PatrolMarlError(
-            f"{card_path}: the policy's observations or actions differ from this patrolmarl's "
-            "(exported by another version?)"
-        )

@@ -9,27 +9,18 @@ Reading it needs no part of the training stack.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from patrolmarl.envs.config import validate_district_dict
-from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.names import MOVE_NAMES, agent_names
-from patrolmarl.envs.observations import ObservationBuilder
+from patrolmarl.envs.observations import observation_layout
+from patrolmarl.envs.status import action_count
 from patrolmarl.errors import PatrolMarlError
+from patrolmarl.exported.contract import FORMAT, FORMAT_VERSION, ONNX_FILE, io_spec
 from patrolmarl.input_files import read_json
-
-FORMAT = "patrolmarl-policy"
-FORMAT_VERSION = 1
-CARD_FILE = "policy.json"
-ONNX_FILE = "policy.onnx"
-OBSERVATION_INPUT = "observation"
-MASK_INPUT = "action_mask"
-LOGITS_OUTPUT = "logits"
-ACTION_OUTPUT = "action"
-# The logit of a forbidden action (as sb3-contrib's MaskableCategorical).
-MASKED_LOGIT = -1e8
 
 
 def action_meanings(k_calls: int) -> list[str]:
@@ -41,41 +32,6 @@ def action_meanings(k_calls: int) -> list[str]:
         for k in range(k_calls)
     ]
     return ["stay, or continue the current task", *moves, *accepts]
-
-
-def io_spec(obs_size: int, n_actions: int) -> dict[str, list[dict[str, Any]]]:
-    """The ONNX inputs and outputs: names, shapes, types and meanings."""
-    return {
-        "inputs": [
-            {
-                "name": OBSERVATION_INPUT,
-                "shape": ["batch", obs_size],
-                "dtype": "float32",
-                "meaning": "raw observations, one row per unit (normalisation is in the graph)",
-            },
-            {
-                "name": MASK_INPUT,
-                "shape": ["batch", n_actions],
-                "dtype": "float32",
-                "meaning": "1 where the action is allowed, 0 where forbidden",
-            },
-        ],
-        "outputs": [
-            {
-                "name": LOGITS_OUTPUT,
-                "shape": ["batch", n_actions],
-                "dtype": "float32",
-                "meaning": "log-probabilities of the masked policy (log-softmax over allowed "
-                f"actions); forbidden actions about {MASKED_LOGIT:g}",
-            },
-            {
-                "name": ACTION_OUTPUT,
-                "shape": ["batch"],
-                "dtype": "int64",
-                "meaning": "the chosen (most probable allowed) action",
-            },
-        ],
-    }
 
 
 def make_card(
@@ -105,8 +61,8 @@ def make_card(
     move_gains
         Whether the observation ends with the ``move_gains`` field.
     """
-    sim = BatchedSim(district, batch_size=1)
-    builder = ObservationBuilder(sim, move_gains=move_gains)
+    layout = observation_layout(district, move_gains)
+    n_actions = action_count(district)
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -126,11 +82,11 @@ def make_card(
             "config": district.config.model_dump(mode="json"),
         },
         "observation": {
-            "size": builder.size,
+            "size": layout.size,
             "dtype": "float32",
             "layout": [
                 {"name": f.name, "start": f.start, "stop": f.stop, "meaning": f.meaning}
-                for f in builder.layout
+                for f in layout
             ],
             "normalization": None
             if normalization is None
@@ -139,11 +95,19 @@ def make_card(
                 **normalization,
             },
         },
-        "actions": {"count": sim.n_actions, "meanings": action_meanings(sim.k_calls)},
-        "onnx": {"file": ONNX_FILE, "opset": opset, **io_spec(builder.size, sim.n_actions)},
+        "actions": {
+            "count": n_actions,
+            "meanings": action_meanings(district.config.simulation.observed_calls),
+        },
+        "onnx": {"file": ONNX_FILE, "opset": opset, **io_spec(layout.size, n_actions)},
         "training": training,
         "evaluation": evaluation,
     }
+
+
+def write_card(path: Path, card: dict[str, Any]) -> None:
+    """Write ``card`` to ``path`` as indented JSON (no NaN or infinity)."""
+    path.write_text(json.dumps(card, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def read_card(path: Path) -> dict[str, Any]:
@@ -168,3 +132,54 @@ def card_district(card: dict[str, Any], path: Path) -> District:
     if district.config_sha256 != entry.get("district_config_sha256"):
         raise PatrolMarlError(f"{path}: the district config does not match its SHA-256")
     return district
+
+
+def check_layout(
+    card: dict[str, Any], district: District, card_path: Path, move_gains: bool
+) -> None:
+    """The card's observation fields and action count must be those of this version.
+
+    Raises
+    ------
+    PatrolMarlError
+        If the card has no layout, or its fields or action count differ.
+    """
+    here = [[f.name, f.start, f.stop] for f in observation_layout(district, move_gains)]
+    try:
+        fields = [[f["name"], f["start"], f["stop"]] for f in card["observation"]["layout"]]
+        n_actions = card["actions"]["count"]
+    except (KeyError, TypeError):
+        raise PatrolMarlError(f"{card_path}: policy card has no observation layout") from None
+    if fields != here or n_actions != action_count(district):
+        raise PatrolMarlError(
+            f"{card_path}: the policy's observations or actions differ from this patrolmarl's "
+            "(exported by another version?)"
+        )
+
+
+def record_fields(path: Path, name: Any, sha: Any) -> tuple[str, str]:
+    """``(district name, config SHA-256)`` of a district record; refuses missing ones."""
+    if not isinstance(name, str) or not isinstance(sha, str):
+        raise PatrolMarlError(f"{path}: no district name and district_config_sha256 in the record")
+    return name, sha
+
+
+def card_record(card_path: Path) -> tuple[str, str]:
+    """``(district name, config SHA-256)`` a card's policy was trained for."""
+    entry = read_card(card_path).get("district")
+    record = entry if isinstance(entry, dict) else {}
+    return record_fields(card_path, record.get("name"), record.get("district_config_sha256"))
+
+
+def check_trained_for(
+    model_path: Path, district: District, record: Path, name: str, sha: str
+) -> None:
+    """Refuse a model file trained for district ``name`` (config ``sha``, per ``record``)
+    other than ``district``."""
+    if sha != district.config_sha256:
+        other = "another config of district" if name == district.name else "district"
+        raise PatrolMarlError(
+            f"{model_path}: trained for {other} {name!r} (config sha256 {sha[:12]}, per "
+            f"{record}), not for this district {district.name!r} "
+            f"(config sha256 {district.config_sha256[:12]})"
+        )
