@@ -9,10 +9,10 @@ from patrolmarl.agents.beats import fixed_zone_beats
 from patrolmarl.agents.dispatch import accept_nearest_unit, accept_within_area
 from patrolmarl.agents.movement import AreaPatrol, moves_toward
 from patrolmarl.agents.pmedian import HourlyPMedian, hourly_pmedian
-from patrolmarl.agents.policy import SimView
 from patrolmarl.agents.redeploy import RedeployPolicy
 from patrolmarl.agents.theft_posts import PMedianTheftPolicy
 from patrolmarl.envs.move_gains import MoveGains
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.envs.status import IDLE
 
 DWELL_MINUTES = 15.0

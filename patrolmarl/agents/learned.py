@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from patrolmarl.agents.policy import SimView
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.errors import PatrolMarlError
 from patrolmarl.policy_card import CARD_FILE, read_card
 from patrolmarl.yaml_config import read_yaml_mapping

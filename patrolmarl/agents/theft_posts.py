@@ -46,10 +46,10 @@ import numpy as np
 
 from patrolmarl.agents.dispatch import accept_nearest_unit
 from patrolmarl.agents.movement import moves_toward
-from patrolmarl.agents.policy import SimView
 from patrolmarl.envs.config import Deterrence
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel, deterrence_factor
+from patrolmarl.envs.sim_view import SimView
 
 # The training reward's theft weight: a theft costs as much as 60 response-minutes.
 DEFAULT_THEFT_WEIGHT = 60.0

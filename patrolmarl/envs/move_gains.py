@@ -31,7 +31,7 @@ from patrolmarl.envs.incidents import deterrence_slope, nearby_matrix
 from patrolmarl.envs.status import is_available
 
 if TYPE_CHECKING:
-    from patrolmarl.agents.policy import SimView
+    from patrolmarl.envs.sim_view import SimView
 
 
 class MoveGains:

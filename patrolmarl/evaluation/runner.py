@@ -6,11 +6,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from patrolmarl.agents.policy import Policy, SimView
+from patrolmarl.agents.policy import Policy
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.metrics import EpisodeRecord
 from patrolmarl.envs.observations import ObservationBuilder
+from patrolmarl.envs.sim_view import SimView
 
 
 def day_seeds(seed: int, days: int) -> list[list[int]]:
