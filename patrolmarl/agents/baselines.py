@@ -156,8 +156,9 @@ class CoveragePolicy:
     def act(self, observations: np.ndarray, action_masks: np.ndarray) -> np.ndarray:
         """Best improving move for idle units; accept by the nearest-unit rule."""
         view = self._view
-        gain = self._gains.response()
-        improves = (gain.max(axis=2) > 0) & (view.unit_status == IDLE)
+        idle = view.unit_status == IDLE
+        gain = self._gains.response(units=idle)
+        improves = (gain.max(axis=2) > 0) & idle
         moves = np.where(improves, gain.argmax(axis=2) + 1, 0)
         return accept_nearest_unit(view, moves)
 

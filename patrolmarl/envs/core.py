@@ -50,8 +50,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from patrolmarl.envs.coverage import deterrence_factor
 from patrolmarl.envs.district import District
-from patrolmarl.envs.incidents import DayCalls, IncidentModel, deterrence_factor
+from patrolmarl.envs.incidents import DayCalls, IncidentModel
 from patrolmarl.envs.metrics import EpisodeRecord
 from patrolmarl.envs.status import (
     ASSIGNED,

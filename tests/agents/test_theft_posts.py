@@ -18,8 +18,9 @@ from patrolmarl.agents.theft_posts import (
     solve_posts,
 )
 from patrolmarl.envs.config import Deterrence
+from patrolmarl.envs.coverage import deterrence_factor, nearby_matrix
 from patrolmarl.envs.district import District
-from patrolmarl.envs.incidents import IncidentModel, deterrence_factor, nearby_matrix
+from patrolmarl.envs.incidents import IncidentModel
 
 # The config of tests/agents/test_baselines.py: gaoxin's hourly p-medians are solved once.
 SHARED = {"episode_minutes": 240, "call_types.noise.daily_rate": 300}
