@@ -17,11 +17,11 @@ import time
 import numpy as np
 
 from patrolmarl.agents.baselines import FixedZonePolicy
-from patrolmarl.agents.policy import SimView
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.envs.reward import ShapedReward
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.evaluation.evaluate import summarise
 from patrolmarl.evaluation.limits import presence_cap, theft_bound
 from patrolmarl.evaluation.runner import day_seeds

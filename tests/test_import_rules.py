@@ -19,7 +19,6 @@ ABOVE_ENVS = ("agents", "training", "evaluation", "beats", "exported", "advise",
 EXPORTED_MAY_USE = ("envs", "exported", "errors", "input_files", "config_types")
 HEAVY = ("torch", "stable_baselines3", "sb3_contrib", "tensorboard", "pettingzoo")
 # Moved to envs by another branch (wt-coverage): SimView's home.
-MOVED_BY_COVERAGE = {"move_gains.py"}
 
 
 def _patrolmarl_imports(path: Path) -> set[str]:
@@ -40,16 +39,7 @@ def _room(module: str) -> str:
 
 
 def _files(room: str) -> list[pytest.param]:
-    return [
-        pytest.param(
-            path,
-            id=path.name,
-            marks=pytest.mark.xfail(strict=True, reason="moved by wt-coverage")
-            if room == "envs" and path.name in MOVED_BY_COVERAGE
-            else (),
-        )
-        for path in sorted((PACKAGE / room).glob("*.py"))
-    ]
+    return [pytest.param(path, id=path.name) for path in sorted((PACKAGE / room).glob("*.py"))]
 
 
 @pytest.mark.parametrize("path", _files("envs"))

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from patrolmarl.agents.policy import SimView
 from patrolmarl.agents.registry import load_policy
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.evaluation.runner import day_seeds
 from patrolmarl.training.config import load_train_config
 

@@ -9,10 +9,10 @@ from patrolmarl.agents.dispatch import accept_nearest_unit, accept_within_area
 from patrolmarl.agents.fixed_zones import fixed_zone_beats
 from patrolmarl.agents.movement import AreaPatrol, moves_toward
 from patrolmarl.agents.pmedian import HourlyPMedian, hourly_pmedian
-from patrolmarl.agents.policy import SimView
 from patrolmarl.agents.redeploy import RedeployPolicy
 from patrolmarl.agents.theft_posts import PMedianTheftPolicy
 from patrolmarl.envs.move_gains import MoveGains
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.envs.status import IDLE
 
 DWELL_MINUTES = 15.0
@@ -156,8 +156,9 @@ class CoveragePolicy:
     def act(self, observations: np.ndarray, action_masks: np.ndarray) -> np.ndarray:
         """Best improving move for idle units; accept by the nearest-unit rule."""
         view = self._view
-        gain = self._gains.response()
-        improves = (gain.max(axis=2) > 0) & (view.unit_status == IDLE)
+        idle = view.unit_status == IDLE
+        gain = self._gains.response(units=idle)
+        improves = (gain.max(axis=2) > 0) & idle
         moves = np.where(improves, gain.argmax(axis=2) + 1, 0)
         return accept_nearest_unit(view, moves)
 

@@ -29,10 +29,10 @@ from pydantic import Field, model_validator
 from patrolmarl.agents.baselines import DWELL_MINUTES
 from patrolmarl.agents.dispatch import accept_nearest_unit, accept_within_area
 from patrolmarl.agents.movement import AreaPatrol
-from patrolmarl.agents.policy import SimView
 from patrolmarl.config_types import MAX_MAGNITUDE, StrictModel, Text, number
 from patrolmarl.envs.district import District
 from patrolmarl.envs.names import agent_name, agent_names
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.errors import ConfigError, PatrolMarlError, echo
 from patrolmarl.yaml_config import FieldError, read_yaml_mapping, validate_mapping
 

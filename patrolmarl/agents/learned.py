@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from patrolmarl.agents.policy import SimView
 from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import observes_move_gains
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.errors import PatrolMarlError
 from patrolmarl.exported.card import card_record, check_trained_for, record_fields
 from patrolmarl.exported.contract import CARD_FILE

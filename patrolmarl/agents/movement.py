@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from patrolmarl.agents.policy import SimView
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.envs.status import IDLE
 
 

@@ -19,8 +19,8 @@ from scipy.optimize import linear_sum_assignment
 
 from patrolmarl.agents.dispatch import accept_nearest_unit, available_units
 from patrolmarl.agents.movement import moves_toward
-from patrolmarl.agents.policy import SimView
 from patrolmarl.agents.theft_posts import PostProblem, solve_posts
+from patrolmarl.envs.sim_view import SimView
 
 
 class RedeployPolicy:

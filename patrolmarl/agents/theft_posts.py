@@ -6,7 +6,7 @@ its cell, so a parked unit holds ``kappa = step / (1 - d)`` patrol-minutes there
 in the steady state. Theft in cell ``c`` is thinned by the deterrence factor
 ``f(q_c)`` of the nearby presence ``q = kappa * A y`` (``A``: own cell plus
 ``neighbour_weight`` times the 4 neighbours; ``y``: units per cell), exactly the
-law of :func:`patrolmarl.envs.incidents.deterrence_factor`. An hour's objective,
+law of :func:`patrolmarl.envs.coverage.deterrence_factor`. An hour's objective,
 in response-minutes per hour, is
 
     Z(s) = sum_i w_i min_n T[v(n)][s_n, i]  +  lambda * sum_c theta_c f(q_c)
@@ -48,12 +48,13 @@ import numpy as np
 
 from patrolmarl.agents.dispatch import accept_nearest_unit
 from patrolmarl.agents.movement import moves_toward
-from patrolmarl.agents.policy import SimView
 from patrolmarl.agents.solution_cache import read_entry, write_entry
 from patrolmarl.envs.clock import clock_minute
 from patrolmarl.envs.config import Deterrence
+from patrolmarl.envs.coverage import deterrence_factor
 from patrolmarl.envs.district import District
-from patrolmarl.envs.incidents import IncidentModel, deterrence_factor
+from patrolmarl.envs.incidents import IncidentModel
+from patrolmarl.envs.sim_view import SimView
 
 # The training reward's theft weight: a theft costs as much as 60 response-minutes.
 DEFAULT_THEFT_WEIGHT = 60.0

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from patrolmarl.agents.policy import Policy, SimView
+from patrolmarl.agents.policy import Policy
 from patrolmarl.envs.district import District
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.envs.status import IDLE, is_available
 from patrolmarl.evaluation.runner import run_policy
 

@@ -52,8 +52,9 @@ import numpy as np
 
 from patrolmarl.envs.clock import hour_of_day
 from patrolmarl.envs.conflicts import accept_winners
+from patrolmarl.envs.coverage import deterrence_factor
 from patrolmarl.envs.district import District
-from patrolmarl.envs.incidents import DayCalls, IncidentModel, deterrence_factor
+from patrolmarl.envs.incidents import DayCalls, IncidentModel
 from patrolmarl.envs.metrics import EpisodeRecord
 from patrolmarl.envs.status import (
     ASSIGNED,

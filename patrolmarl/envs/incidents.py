@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import csr_matrix
 
 from patrolmarl.envs.clock import clock_minute, hour_of_day
-from patrolmarl.envs.config import CallType, Deterrence
+from patrolmarl.envs.config import CallType
 from patrolmarl.envs.district import District
 
 
@@ -117,39 +116,6 @@ class IncidentModel:
             closure_u=rng.random(time.shape[0]),
             theft_u=rng.random(time.shape[0]),
         )
-
-
-def deterrence_factor(presence: np.ndarray, params: Deterrence) -> np.ndarray:
-    """Multiplier on the undeterred theft rate for a nearby presence (patrol-minutes).
-
-    ``1 - max_reduction * (1 - exp(-presence / saturation_minutes))``: 1 with no
-    patrol, falling towards ``1 - max_reduction`` as presence saturates.
-    """
-    return 1.0 - params.max_reduction * (1.0 - np.exp(-presence / params.saturation_minutes))
-
-
-def deterrence_slope(presence: np.ndarray, params: Deterrence) -> np.ndarray:
-    """Derivative of :func:`deterrence_factor` with respect to the presence (negative)."""
-    return (
-        -params.max_reduction
-        / params.saturation_minutes
-        * np.exp(-presence / params.saturation_minutes)
-    )
-
-
-def nearby_matrix(neighbour: np.ndarray, weight: float) -> csr_matrix:
-    """``(C, C)`` sparse map from presence to nearby presence: own cell plus weighted neighbours."""
-    c = neighbour.shape[0]
-    valid = neighbour.ravel() >= 0
-    rows = np.repeat(np.arange(c), neighbour.shape[1])[valid]
-    cols = neighbour.ravel()[valid]
-    return csr_matrix(
-        (
-            np.concatenate([np.ones(c), np.full(rows.size, weight)]),
-            (np.concatenate([np.arange(c), rows]), np.concatenate([np.arange(c), cols])),
-        ),
-        shape=(c, c),
-    )
 
 
 def _hour_edges(start_minute: float, horizon: float) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 
 from patrolmarl.envs.clock import MINUTES_PER_DAY, minute_of_day
 from patrolmarl.envs.core import BatchedSim
+from patrolmarl.envs.coverage import HourlyRates, hourly_share
 from patrolmarl.envs.district import District
 from patrolmarl.envs.move_gains import MoveGains
 from patrolmarl.envs.status import (
@@ -249,16 +250,13 @@ class ObservationBuilder:
         self._block_of_cell = (d.cell_rc[:, 0] // block) * self._block_cols + d.cell_rc[
             :, 1
         ] // block
-        street = sim.incidents.street_rate_per_minute()  # (24, C)
+        street = HourlyRates(sim.incidents).street  # (24, C)
         peak = street.max() if street.max() > 0 else 1.0
         self._intensity = street / peak
         block_rate = np.zeros((24, self._n_blocks))
         for h in range(24):
             block_rate[h] = np.bincount(self._block_of_cell, street[h], minlength=self._n_blocks)
-        totals = block_rate.sum(axis=1, keepdims=True)
-        self._block_intensity = np.divide(
-            block_rate, totals, out=np.zeros_like(block_rate), where=totals > 0
-        )
+        self._block_intensity = hourly_share(block_rate)
         self._saturation = cfg.deterrence.saturation_minutes
         n_vehicles = len(d.vehicle_names)
         self._own_static = np.concatenate(

@@ -26,8 +26,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from patrolmarl.envs.coverage import deterrence_factor
 from patrolmarl.envs.district import District
-from patrolmarl.envs.incidents import IncidentModel, deterrence_factor
+from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.envs.metrics import EpisodeRecord
 from patrolmarl.envs.status import (
     ASSIGNED,

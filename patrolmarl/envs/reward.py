@@ -50,7 +50,7 @@ from __future__ import annotations
 import numpy as np
 
 from patrolmarl.envs.core import BatchedSim
-from patrolmarl.envs.incidents import deterrence_factor, nearby_matrix
+from patrolmarl.envs.coverage import CoverageForecast, nearest_two
 from patrolmarl.envs.status import ASSIGNED, EN_ROUTE, PENDING, SERVED, is_available
 
 #: Default weights: minutes of response per minute of response; a theft is
@@ -114,24 +114,9 @@ class ShapedReward:
             "theft": float(theft),
             "closure": float(closure),
         }
-        d = sim.district
-        incidents = sim.incidents
-        rate = incidents.rate_per_minute  # (24, T, C)
-        self._street_rate = rate[:, incidents.patrol_type, :].sum(axis=1)  # (24, C)
-        self._theft_rate = rate[:, incidents.deterrable, :].sum(axis=1)  # (24, C)
-        c, n = d.n_cells, sim.n_units
-        # Travel rows of every (unit, origin cell), float32, plus an all-inf row.
-        self._rows = np.concatenate(
-            [
-                d.unit_travel_minutes.astype(np.float32).reshape(n * c, c),
-                np.full((1, c), np.inf, dtype=np.float32),
-            ]
-        )
-        self._unit_row = np.arange(n) * c
-        self._inf_row = n * c
-        self._deterrence = d.config.deterrence
-        # nearby presence = presence @ nearby.T (own cell plus weighted neighbours)
-        self._nearby = nearby_matrix(d.neighbour, d.config.deterrence.neighbour_weight)
+        self.forecast = CoverageForecast(sim.district, sim.incidents)
+        self._street_rate = self.forecast.rates.street  # (24, C)
+        self._theft_rate = self.forecast.rates.theft  # (24, C)
 
     def __call__(self) -> np.ndarray:
         """``(B, N)`` float64 reward of each unit (team or local credit)."""
@@ -166,13 +151,16 @@ class ShapedReward:
         sim = self.sim
         b, n = sim.batch_size, sim.n_units
         travel = self._available_travel()
-        two = np.partition(travel, 1, axis=0)[:2] if n > 1 else np.stack([travel[0], travel[0]])
-        owner = travel.argmin(axis=0)
-        gap = two[1] - two[0]
+        if n > 1:
+            nearest, second, owner = nearest_two(travel)
+        else:
+            nearest, second, owner = travel[0], travel[0], np.zeros(travel.shape[1:], np.intp)
+        with np.errstate(invalid="ignore"):
+            gap = second - nearest
         # With one (or no) unit available the marginal value is unbounded: cap it at the
         # district's longest trip so that rewards stay finite.
-        gap = np.where(np.isfinite(gap), gap, float(self._rows[: self._inf_row].max()))
-        gap = np.where(np.isfinite(two[0]), gap, 0.0)
+        gap = np.where(np.isfinite(gap), gap, self.forecast.longest_trip)
+        gap = np.where(np.isfinite(nearest), gap, 0.0)
         value = sim.step_minutes * self._street_rate[sim.hour_of_day] * gap  # (B, C)
         flat_owner = (np.arange(b)[:, None] * n + owner).ravel()
         return np.bincount(flat_owner, value.ravel(), minlength=b * n).reshape(b, n)
@@ -223,10 +211,7 @@ class ShapedReward:
     def _available_travel(self) -> np.ndarray:
         """``(N, B, C)`` travel minutes from each unit to every cell; inf for busy units."""
         sim = self.sim
-        available = is_available(sim.unit_status)
-        # Rows of the unit-travel table; unavailable units read the all-inf row.
-        row = np.where(available, self._unit_row + sim.unit_cell, self._inf_row)  # (B, N)
-        return self._rows[row.T]
+        return self.forecast.travel(sim.unit_cell, is_available(sim.unit_status))
 
     def _eta_and_owner(self) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`eta` and the ``(B, C)`` index of the unit achieving it."""
@@ -245,7 +230,7 @@ class ShapedReward:
                 sim.calls.service[b], np.maximum(sim.unit_call[b], 0), axis=1
             )
             remaining += np.where(status[b] == EN_ROUTE, service, 0.0)
-            busy_rows = self._rows[(self._unit_row + sim.unit_target[b]).T]  # (N, b, C)
+            busy_rows = self.forecast.travel(sim.unit_target[b])  # (N, b, C)
             busy = busy_rows + remaining.T[..., None]
             owner[b] = busy.argmin(axis=0)
             eta[b] = np.take_along_axis(busy, owner[b][None], axis=0)[0]
@@ -291,7 +276,7 @@ class ShapedReward:
         if open_.any():
             ob, oc = bi[open_], ci[open_]
             available = is_available(sim.unit_status[ob])
-            travel = self._rows[self._unit_row + sim.unit_cell[ob], sim.calls.cell[ob, oc][:, None]]
+            travel = self.forecast.travel_to(sim.unit_cell[ob], sim.calls.cell[ob, oc])
             travel = np.where(available, travel, np.inf)
             nearest = travel.argmin(axis=1)
             unit[open_] = np.where(available.any(axis=1), nearest, -1)
@@ -308,8 +293,7 @@ class ShapedReward:
 
     def _theft_factor(self) -> np.ndarray:
         """``(B, C)`` deterrence factor of each cell's nearby presence now."""
-        nearby = (self._nearby @ self.sim.presence.T).T
-        return deterrence_factor(nearby, self._deterrence)
+        return self.forecast.theft_factor(self.sim.presence)
 
     def closed_calls(self) -> np.ndarray:
         """``(B,)`` street calls reached during the last step and closed on scene."""

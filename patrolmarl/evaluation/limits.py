@@ -26,13 +26,9 @@ from scipy.sparse import csr_matrix
 from patrolmarl.agents.pmedian import hourly_pmedian
 from patrolmarl.agents.theft_posts import minutes_per_hour, parked_presence
 from patrolmarl.envs.config import Deterrence
+from patrolmarl.envs.coverage import deterrence_factor, deterrence_slope, nearby_matrix
 from patrolmarl.envs.district import District
-from patrolmarl.envs.incidents import (
-    IncidentModel,
-    deterrence_factor,
-    deterrence_slope,
-    nearby_matrix,
-)
+from patrolmarl.envs.incidents import IncidentModel
 
 RELATIVE_GAP = 1e-6  # stop when the Frank-Wolfe gap is this small relative to the objective
 MAX_ITERATIONS = 10_000

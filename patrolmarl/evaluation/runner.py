@@ -14,11 +14,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from patrolmarl.agents.policy import Policy, SimView
+from patrolmarl.agents.policy import Policy
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.metrics import EpisodeRecord
 from patrolmarl.envs.observations import ObservationBuilder
+from patrolmarl.envs.sim_view import SimView
 
 # glibc serves every allocation above its mmap threshold (128 KiB at start) with a
 # fresh mmap, page-faulted anew on each use, and the per-step temporaries of the

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from patrolmarl.agents.baselines import BASELINES
-from patrolmarl.agents.policy import SimView
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.envs.status import FIRST_ACCEPT
 from patrolmarl.evaluation.runner import day_seeds
 from patrolmarl.training.actor_logits import ActorLogits

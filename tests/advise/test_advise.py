@@ -18,12 +18,12 @@ from patrolmarl.advise.recommend import recommend
 from patrolmarl.advise.snapshot import PendingCall, UnitState
 from patrolmarl.advise.validation import snapshot_schema
 from patrolmarl.agents.baselines import BASELINES
-from patrolmarl.agents.policy import SimView
 from patrolmarl.cli import main
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.move_gains import MoveGains
 from patrolmarl.envs.observations import LOCAL_CHANNELS, ObservationBuilder
+from patrolmarl.envs.sim_view import SimView
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "schemas" / "snapshot.example.json"

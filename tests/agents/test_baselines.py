@@ -18,11 +18,11 @@ from patrolmarl.agents.baselines import (
     patrol_weights,
 )
 from patrolmarl.agents.fixed_zones import fixed_zone_beats
-from patrolmarl.agents.policy import SimView
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.move_gains import MoveGains
 from patrolmarl.envs.reward import ShapedReward
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.envs.status import ASSIGNED, FIRST_ACCEPT, IDLE, MOVING, SERVED
 from tests.helpers import SHORT_BUSY, short_busy_gaoxin
 

@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from patrolmarl.agents.beat_plan import BeatPlanPolicy, load_beat_plan
-from patrolmarl.agents.policy import Policy, SimView
+from patrolmarl.agents.policy import Policy
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.envs.status import FIRST_ACCEPT, IDLE, MOVING
 from patrolmarl.errors import PatrolMarlError
 

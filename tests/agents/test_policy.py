@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from patrolmarl.agents.baselines import BASELINES, NearestPolicy, RandomPolicy
-from patrolmarl.agents.policy import Policy, SB3PredictAdapter, SimView
+from patrolmarl.agents.policy import Policy, SB3PredictAdapter
 from patrolmarl.envs.config import validate_district_dict
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.envs.status import FIRST_ACCEPT
 from tests.helpers import short_busy_gaoxin
 

@@ -8,11 +8,11 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 
-from patrolmarl.agents.policy import SimView
 from patrolmarl.agents.redeploy import RedeployPolicy
 from patrolmarl.agents.theft_posts import PostProblem, solve_posts
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.envs.status import (
     ASSIGNED,
     DETERRED,

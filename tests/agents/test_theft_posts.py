@@ -164,8 +164,8 @@ def test_certified_bound_on_a_gaoxin_hour_is_below_the_objective() -> None:
 
 
 def test_policy_heads_for_the_hours_posts() -> None:
-    from patrolmarl.agents.policy import SimView
     from patrolmarl.envs.core import BatchedSim
+    from patrolmarl.envs.sim_view import SimView
 
     district = short_busy_gaoxin()
     sim = BatchedSim(district, batch_size=1)

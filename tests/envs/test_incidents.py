@@ -7,8 +7,9 @@ import pytest
 
 from patrolmarl.envs.config import Deterrence, load_district_config, validate_district_dict
 from patrolmarl.envs.core import BatchedSim
+from patrolmarl.envs.coverage import deterrence_factor
 from patrolmarl.envs.district import District
-from patrolmarl.envs.incidents import IncidentModel, deterrence_factor
+from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.envs.status import DETERRED, FIRST_ACCEPT, FUTURE
 
 BUSY = {

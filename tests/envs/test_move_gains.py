@@ -109,3 +109,12 @@ def test_move_gains_are_an_optional_last_observation_field(district):
     obs = with_gains.observe()
     np.testing.assert_array_equal(obs[..., : plain.size], plain.observe())
     np.testing.assert_array_equal(obs[..., plain.size :], MoveGains(sim)())
+
+
+def test_response_gains_of_chosen_units_are_those_of_all_units(district):
+    sim = _running_sim(district, 60)
+    gains = MoveGains(sim)
+    chosen = np.random.default_rng(3).random(sim.unit_cell.shape) < 0.4
+    some = gains.response(units=chosen)
+    np.testing.assert_array_equal(some[chosen], gains.response()[chosen])
+    assert (some[~chosen] == 0.0).all() and (some[chosen] != 0.0).any()

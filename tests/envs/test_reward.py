@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from patrolmarl.envs.core import BatchedSim
+from patrolmarl.envs.coverage import deterrence_factor
 from patrolmarl.envs.district import District
-from patrolmarl.envs.incidents import deterrence_factor
 from patrolmarl.envs.reward import DEFAULT_WEIGHTS, ShapedReward, shaped_reward
 from patrolmarl.envs.status import ASSIGNED, EN_ROUTE, IDLE, MOVING, ON_SCENE, PENDING, SERVED
 from tests.helpers import short_busy_gaoxin

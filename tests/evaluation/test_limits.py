@@ -15,12 +15,12 @@ import pytest
 
 from patrolmarl.agents.baseline_spec import build_baseline
 from patrolmarl.agents.pmedian import BOUND_SOURCES, hourly_pmedian
-from patrolmarl.agents.policy import SimView
 from patrolmarl.agents.theft_posts import PostProblem, minutes_per_hour
 from patrolmarl.envs.config import validate_district_dict
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.evaluation.limits import presence_cap, theft_bound, theft_limit, travel_limit
 from patrolmarl.evaluation.runner import day_seeds
 

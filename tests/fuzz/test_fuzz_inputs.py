@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from patrolmarl.advise.snapshot import situation
 from patrolmarl.advise.validation import SnapshotError, read_snapshot
 from patrolmarl.agents.beat_plan import BeatPlanPolicy, load_beat_plan
-from patrolmarl.agents.policy import SimView
 from patrolmarl.envs.config import resolve_district_path, validate_district_dict
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.errors import PatrolMarlError
 from patrolmarl.training.config import TrainConfig
 from patrolmarl.yaml_config import parse_yaml, read_yaml_mapping, validate_mapping

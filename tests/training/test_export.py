@@ -15,12 +15,12 @@ import yaml
 
 from patrolmarl.agents.baselines import RandomPolicy
 from patrolmarl.agents.learned import SB3ModelPolicy
-from patrolmarl.agents.policy import SimView
 from patrolmarl.agents.registry import load_policy
 from patrolmarl.cli import main
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.errors import PatrolMarlError
 from patrolmarl.evaluation.runner import day_seeds, run_policy
 from patrolmarl.exported.contract import MASKED_LOGIT

@@ -1,0 +1,178 @@
+"""The coverage forecast: how fast the units could reach each cell, and how much their presence
+deters theft, for all B districts at once.
+
+One implementation, read by the shaped reward (:mod:`patrolmarl.envs.reward`),
+the move gains (:mod:`patrolmarl.envs.move_gains`; through them the
+observations and the ``coverage`` baseline) and the simulator's theft thinning:
+
+- **travel**: minutes from each available (idle or moving) unit to every cell,
+  ``(N, B, C)``, inf for a unit on a call (:meth:`CoverageForecast.travel`);
+- **eta**, **owner**, **runner-up**: the travel of the nearest unit of each
+  cell, that unit, and the travel of the second nearest (:func:`nearest_two`);
+- **nearby presence**: a cell's own presence plus ``neighbour_weight`` times its
+  four neighbours' (:func:`nearby_matrix`);
+- **the deterrence law** :func:`deterrence_factor` and its slope
+  :func:`deterrence_slope`;
+- the **hourly rate tables** of street calls and thefts (:class:`HourlyRates`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from patrolmarl.envs.config import Deterrence
+from patrolmarl.envs.district import District
+from patrolmarl.envs.incidents import IncidentModel
+
+
+def deterrence_factor(presence: np.ndarray, params: Deterrence) -> np.ndarray:
+    """Multiplier on the undeterred theft rate for a nearby presence (patrol-minutes).
+
+    ``1 - max_reduction * (1 - exp(-presence / saturation_minutes))``: 1 with no
+    patrol, falling towards ``1 - max_reduction`` as presence saturates.
+    """
+    return 1.0 - params.max_reduction * (1.0 - np.exp(-presence / params.saturation_minutes))
+
+
+def deterrence_slope(presence: np.ndarray, params: Deterrence) -> np.ndarray:
+    """Derivative of :func:`deterrence_factor` with respect to the presence (negative)."""
+    return (
+        -params.max_reduction
+        / params.saturation_minutes
+        * np.exp(-presence / params.saturation_minutes)
+    )
+
+
+def nearby_matrix(neighbour: np.ndarray, weight: float) -> csr_matrix:
+    """``(C, C)`` sparse map from presence to nearby presence: own cell plus weighted neighbours."""
+    c = neighbour.shape[0]
+    valid = neighbour.ravel() >= 0
+    rows = np.repeat(np.arange(c), neighbour.shape[1])[valid]
+    cols = neighbour.ravel()[valid]
+    return csr_matrix(
+        (
+            np.concatenate([np.ones(c), np.full(rows.size, weight)]),
+            (np.concatenate([np.arange(c), rows]), np.concatenate([np.arange(c), cols])),
+        ),
+        shape=(c, c),
+    )
+
+
+def hourly_share(rate: np.ndarray) -> np.ndarray:
+    """Each column's share of its row's total (zero in a row without any): ``(24, X)``."""
+    totals = rate.sum(axis=1, keepdims=True)
+    return np.divide(rate, totals, out=np.zeros_like(rate), where=totals > 0)
+
+
+class HourlyRates:
+    """The hourly rate tables of a district's street calls and thefts, ``(24, C)`` each.
+
+    Attributes
+    ----------
+    street, theft
+        Patrol-handled calls and deterrable calls (undeterred) per minute.
+    street_share, theft_share
+        Each cell's share of the hour's street calls and thefts.
+    """
+
+    def __init__(self, incidents: IncidentModel) -> None:
+        self.street = incidents.street_rate_per_minute()
+        self.theft = incidents.rate_per_minute[:, incidents.deterrable, :].sum(axis=1)
+        self.street_share = hourly_share(self.street)
+        self.theft_share = hourly_share(self.theft)
+
+
+def nearest_two(travel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The nearest and second nearest of ``(N, ...)`` travel times along the unit axis.
+
+    Returns
+    -------
+    eta, runner_up, owner
+        The smallest travel, the second smallest (equal to ``eta`` where two
+        units tie; inf with fewer than two finite values) and the first unit
+        index achieving ``eta``; each shaped like ``travel[0]``.
+    """
+    eta = travel.min(axis=0)
+    owner = first_index_of(travel, eta)
+    others = travel.copy()
+    np.put_along_axis(others, owner[None], np.inf, axis=0)
+    return eta, others.min(axis=0), owner
+
+
+def first_index_of(travel: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """The first index along axis 0 where ``travel`` equals ``eta`` (its minimum): argmin.
+
+    A loop over the (few) units on arrays of the other axes is several times
+    faster than ``argmin`` along a leading axis.
+    """
+    owner = np.zeros(eta.shape, dtype=np.intp)
+    for unit in range(travel.shape[0] - 1, -1, -1):
+        owner[travel[unit] == eta] = unit
+    return owner
+
+
+class CoverageForecast:
+    """The static tables of the forecast of one district, and the forecast of a state.
+
+    Parameters
+    ----------
+    district
+        The district: unit travel matrices, neighbours, deterrence parameters.
+    incidents
+        Its call intensities (for :attr:`rates`).
+    """
+
+    def __init__(self, district: District, incidents: IncidentModel) -> None:
+        c, n = district.n_cells, district.n_units
+        self.rates = HourlyRates(incidents)
+        # Travel rows of every (unit, origin cell), float32, plus an all-inf row.
+        self._rows = np.concatenate(
+            [
+                district.unit_travel_minutes.astype(np.float32).reshape(n * c, c),
+                np.full((1, c), np.inf, dtype=np.float32),
+            ]
+        )
+        self._unit_row = np.arange(n) * c
+        self._inf_row = n * c
+        #: The longest trip of any unit in the district (minutes).
+        self.longest_trip = float(self._rows[: self._inf_row].max())
+        self.deterrence = district.config.deterrence
+        # nearby presence = presence @ nearby.T (own cell plus weighted neighbours)
+        self.nearby = nearby_matrix(district.neighbour, self.deterrence.neighbour_weight)
+
+    def travel(self, unit_cell: np.ndarray, available: np.ndarray | None = None) -> np.ndarray:
+        """``(N, B, C)`` travel minutes from each unit's cell to every cell.
+
+        ``unit_cell`` is ``(B, N)``; units where ``available`` is False read inf.
+        """
+        row = self._unit_row + unit_cell
+        if available is not None:
+            row = np.where(available, row, self._inf_row)
+        return self._rows[row.T]
+
+    def travel_from(self, unit: np.ndarray, cell: np.ndarray) -> np.ndarray:
+        """``unit.shape + (C,)`` travel minutes of ``unit`` from ``cell`` to every cell."""
+        return self._rows[self._unit_row[unit] + cell]
+
+    def travel_to(self, unit_cell: np.ndarray, cell: np.ndarray) -> np.ndarray:
+        """``(K, N)`` travel minutes of every unit from its cell ``unit_cell`` to ``cell[k]``."""
+        return self._rows[self._unit_row + unit_cell, cell[:, None]]
+
+    def nearby_presence(self, presence: np.ndarray) -> np.ndarray:
+        """``(B, C)`` each cell's own presence plus the weighted presence of its neighbours."""
+        return (self.nearby @ presence.T).T
+
+    def theft_factor(self, presence: np.ndarray) -> np.ndarray:
+        """``(B, C)`` deterrence factor of each cell's nearby presence."""
+        return deterrence_factor(self.nearby_presence(presence), self.deterrence)
+
+    def theft_value(self, presence: np.ndarray, hour: np.ndarray) -> np.ndarray:
+        """``(B, C)`` share of the hour's thefts one more presence-minute in a cell deters.
+
+        The derivative of the expected thefts (as shares of the hour's) with
+        respect to the presence of each cell, through every cell it is near.
+        """
+        slope = deterrence_slope(self.nearby_presence(presence), self.deterrence)
+        deterred = -self.rates.theft_share[hour] * slope
+        return (self.nearby.T @ deterred.T).T
