@@ -17,7 +17,8 @@ from patrolmarl.agents.theft_posts import (
     solve_posts,
 )
 from patrolmarl.envs.config import Deterrence
-from patrolmarl.envs.incidents import IncidentModel, deterrence_factor, nearby_matrix
+from patrolmarl.envs.coverage import deterrence_factor, nearby_matrix
+from patrolmarl.envs.incidents import IncidentModel
 from tests.helpers import short_busy_gaoxin
 
 
