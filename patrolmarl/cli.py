@@ -60,6 +60,13 @@ def _seed(text: str) -> int:
     return _whole_number(text, 0)
 
 
+def _port(text: str) -> int:
+    port = _whole_number(text, 0)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"must be at most 65535, got {port}")
+    return port
+
+
 def _days(text: str) -> int:
     value = _positive_int(text)
     if value > MAX_DAYS:
@@ -172,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ad.add_argument("--json", action="store_true", help="print the recommendations as JSON")
 
+    se = sub.add_parser("serve", help="advise over HTTP: POST /advise, GET /policy, GET /health")
+    se.add_argument("--policy", type=Path, required=True, help="export folder (or its .onnx)")
+    se.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    se.add_argument("--port", type=_port, default=8000, help="TCP port (0: any free port)")
+
     di = sub.add_parser("district", help="build a district file from a planner's own data")
     di_sub = di.add_subparsers(dest="district_command", required=True, parser_class=_Parser)
     im = di_sub.add_parser("import", help="calls CSV + type map (+ boundary, roads, fleet) -> YAML")
@@ -214,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sweep(args)
         if args.command == "advise":
             return _advise(args)
+        if args.command == "serve":
+            return _serve(args)
         if args.command == "beats":
             return _beats(args)
         if args.command == "frontier":
@@ -499,10 +513,25 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _advise(args: argparse.Namespace) -> int:
-    from patrolmarl.advise import advise
+    from patrolmarl.advise import advise, load_advisor
+    from patrolmarl.advise.validation import read_snapshot_json
 
-    advice = advise(args.policy, args.snapshot)
-    print(json.dumps(advice.to_json(), indent=2) if args.json else advice.words())
+    advisor = load_advisor(args.policy)
+    snapshot, source = read_snapshot_json(args.snapshot), str(args.snapshot)
+    if args.json:
+        print(json.dumps(advise(advisor, snapshot, source), indent=2))
+    else:
+        print(advisor.advice(snapshot, source).words())
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from patrolmarl.advise import load_advisor
+    from patrolmarl.advise.serve import listening_socket, serve
+
+    advisor = load_advisor(args.policy)
+    sock = listening_socket(args.host, args.port)
+    serve(advisor, sock)
     return 0
 
 

@@ -79,21 +79,26 @@ def read_text(path: str | Path, max_bytes: int = MAX_INPUT_BYTES, what: str = "f
 def read_json(path: str | Path, max_bytes: int = MAX_INPUT_BYTES, what: str = "file") -> Any:
     """The JSON value of the file ``path`` (see :func:`read_text`), nested at most
     :data:`MAX_NESTING_DEPTH` deep; :class:`ConfigError` with line and column if malformed."""
-    text = read_text(path, max_bytes, what)
+    return json_value(read_text(path, max_bytes, what), str(path))
+
+
+def json_value(text: str, source: str, what: str = "file") -> Any:
+    """The JSON value of ``text`` (read from ``source``, a ``what``), nested at most
+    :data:`MAX_NESTING_DEPTH` deep; :class:`ConfigError` with line and column if malformed."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        where = f"{path}:{exc.lineno}:{exc.colno}"
-        raise ConfigError(where, "", f"not a readable JSON file: {exc.msg}") from None
+        where = f"{source}:{exc.lineno}:{exc.colno}"
+        raise ConfigError(where, "", f"not a readable JSON {what}: {exc.msg}") from None
     except ValueError as exc:  # e.g. an integer of more digits than Python converts
-        raise ConfigError(str(path), "", f"not a readable JSON file: {exc}") from None
+        raise ConfigError(source, "", f"not a readable JSON {what}: {exc}") from None
     except RecursionError:
         value = None  # nested deeper than the interpreter can parse: refused just below
         depth = MAX_NESTING_DEPTH + 1
     else:
         depth = nesting_depth(value)
     if depth > MAX_NESTING_DEPTH:
-        raise ConfigError(str(path), "", f"nested more than {MAX_NESTING_DEPTH} levels deep")
+        raise ConfigError(source, "", f"nested more than {MAX_NESTING_DEPTH} levels deep")
     return value
 
 

@@ -7,16 +7,19 @@ onnxruntime. Needs numpy, onnxruntime and patrolmarl's simulator parts, never
 torch or stable-baselines3.
 """
 
-from patrolmarl.advise.recommend import Advice, Recommendation, advise
+from patrolmarl.advise.recommend import Advice, Advisor, Recommendation, advise, load_advisor
 from patrolmarl.advise.snapshot import Snapshot, situation, snapshot_from_sim
-from patrolmarl.advise.validation import SnapshotError, read_snapshot
+from patrolmarl.advise.validation import SnapshotError, check_snapshot, read_snapshot
 
 __all__ = [
     "Advice",
+    "Advisor",
     "Recommendation",
     "Snapshot",
     "SnapshotError",
     "advise",
+    "check_snapshot",
+    "load_advisor",
     "read_snapshot",
     "situation",
     "snapshot_from_sim",

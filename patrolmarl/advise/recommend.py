@@ -7,18 +7,19 @@ others stay (or continue moving).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from patrolmarl.advise.snapshot import Cell, Situation, format_clock, situation
-from patrolmarl.advise.validation import read_snapshot
+from patrolmarl.advise.snapshot import Cell, Situation, SituationLoader, format_clock
+from patrolmarl.advise.validation import check_snapshot
 from patrolmarl.envs.conflicts import accept_winners
 from patrolmarl.envs.names import MOVE_NAMES, agent_names
 from patrolmarl.envs.status import FIRST_ACCEPT, UNIT_STATUS_NAMES
-from patrolmarl.exported.loader import load_exported
+from patrolmarl.exported.loader import ExportedPolicy, load_exported
 
 
 @dataclass(frozen=True)
@@ -93,19 +94,67 @@ class Advice:
         return [r.to_json() for r in self.recommendations]
 
 
-def advise(policy: Path, snapshot: Path) -> Advice:
-    """The exported ``policy``'s recommendations for the situation in the file ``snapshot``."""
-    exported = load_exported(policy)
-    snap = read_snapshot(snapshot, exported.district)
-    sit = situation(snap, exported.district, exported.policy.move_gains)
-    actions = exported.policy.act(sit.observations[None], sit.masks[None])[0]
-    return Advice(
-        district=exported.district.name,
-        clock=format_clock(snap.minute_of_day),
-        policy=exported.name,
-        pending_calls=len(sit.calls),
-        recommendations=tuple(recommend(sit, actions)),
-    )
+class Advisor:
+    """An exported policy loaded once, advising on any number of snapshots.
+
+    Safe to share between threads (one snapshot is loaded at a time); a call
+    touches no file.
+    """
+
+    def __init__(self, exported: ExportedPolicy) -> None:
+        self.exported = exported
+        self._situations = SituationLoader(exported.district, exported.policy.move_gains)
+        self._lock = threading.Lock()
+
+    @property
+    def card(self) -> dict[str, Any]:
+        """The policy card (``policy.json``)."""
+        return self.exported.card
+
+    def advice(self, snapshot: Any, source: str | None = None) -> Advice:
+        """The recommendations for the snapshot's JSON value ``snapshot``.
+
+        Raises
+        ------
+        SnapshotError
+            Listing every problem of the snapshot (prefixed with ``source``, if given).
+        """
+        exported = self.exported
+        snap = check_snapshot(snapshot, exported.district, source)
+        with self._lock:
+            sit = self._situations.load(snap)
+            actions = exported.policy.act(sit.observations[None], sit.masks[None])[0]
+            recommendations = tuple(recommend(sit, actions))
+        return Advice(
+            district=exported.district.name,
+            clock=format_clock(snap.minute_of_day),
+            policy=exported.name,
+            pending_calls=len(sit.calls),
+            recommendations=recommendations,
+        )
+
+
+def load_advisor(path: Path) -> Advisor:
+    """The export folder ``path`` (or its ``policy.onnx``) loaded, ready to advise.
+
+    Raises
+    ------
+    PatrolMarlError
+        If the folder, its card or its ONNX file is missing or unusable.
+    """
+    return Advisor(load_exported(path))
+
+
+def advise(policy: Advisor, snapshot: Any, source: str | None = None) -> list[dict[str, Any]]:
+    """The loaded ``policy``'s recommendations for ``snapshot`` (a snapshot's JSON value,
+    e.g. a dict), one JSON-ready object per unit.
+
+    Raises
+    ------
+    SnapshotError
+        Listing every problem of the snapshot, one per line (prefixed with ``source``).
+    """
+    return policy.advice(snapshot, source).to_json()
 
 
 def recommend(sit: Situation, actions: np.ndarray) -> list[Recommendation]:

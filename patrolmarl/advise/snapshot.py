@@ -86,35 +86,56 @@ def format_clock(minute_of_day: float) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
-def situation(snapshot: Snapshot, district: District, move_gains: bool = False) -> Situation:
-    """Load ``snapshot`` (checked against ``district``) into a one-district simulator.
+class SituationLoader:
+    """Loads snapshots of one district into one reused one-district simulator.
 
-    The clock is set to the step whose time of day is nearest the snapshot's;
-    pending calls become day-calls oldest first (ties in the snapshot's order).
-    ``move_gains`` adds that field to the observation (for policies trained with it).
+    Building the simulator and its observation tables costs far more than
+    loading a snapshot, so an advisor keeps one loader. ``move_gains`` adds that
+    field to the observation (for policies trained with it). Not thread-safe: a
+    :class:`Situation` it gives reads its simulator, valid until the next :meth:`load`.
     """
-    sim = BatchedSim(district, batch_size=1)
-    start = clock.clock_minute(district.config.simulation, 0.0)
-    step = round(((snapshot.minute_of_day - start) % clock.MINUTES_PER_DAY) / sim.step_minutes)
-    now = step * sim.step_minutes
-    by_name = {u.name: u for u in snapshot.units}
-    units = [by_name[name] for name in agent_names(district.n_units)]
-    calls = tuple(sorted(snapshot.calls, key=lambda c: -c.age_minutes))
-    unit_cell = np.array([_cell_index(district, u.cell) for u in units], dtype=np.int64)
-    unit_status = np.array([UNIT_STATUS_NAMES.index(u.status) for u in units], dtype=np.int8)
-    sim.load_state(
-        0,
-        step,
-        unit_cell=unit_cell,
-        unit_status=unit_status,
-        unit_free_at=np.array([now + u.minutes_until_free for u in units]),
-        call_time=np.array([now - c.age_minutes for c in calls]),
-        call_type=np.array([sim.incidents.type_names.index(c.type) for c in calls], dtype=np.int64),
-        call_cell=np.array([_cell_index(district, c.cell) for c in calls], dtype=np.int64),
-        presence=_presence(snapshot, district, sim, unit_cell, unit_status),
-    )
-    observations = ObservationBuilder(sim, move_gains=move_gains).observe()[0]
-    return Situation(sim, observations, sim.action_masks()[0], calls)
+
+    def __init__(self, district: District, move_gains: bool = False) -> None:
+        self.district = district
+        self.sim = BatchedSim(district, batch_size=1)
+        self._observations = ObservationBuilder(self.sim, move_gains=move_gains)
+
+    def load(self, snapshot: Snapshot) -> Situation:
+        """Load ``snapshot`` (checked against the district) into the simulator.
+
+        The clock is set to the step whose time of day is nearest the snapshot's;
+        pending calls become day-calls oldest first (ties in the snapshot's order).
+        """
+        district, sim = self.district, self.sim
+        start = clock.clock_minute(district.config.simulation, 0.0)
+        step = round(((snapshot.minute_of_day - start) % clock.MINUTES_PER_DAY) / sim.step_minutes)
+        now = step * sim.step_minutes
+        by_name = {u.name: u for u in snapshot.units}
+        units = [by_name[name] for name in agent_names(district.n_units)]
+        calls = tuple(sorted(snapshot.calls, key=lambda c: -c.age_minutes))
+        unit_cell = np.array([_cell_index(district, u.cell) for u in units], dtype=np.int64)
+        unit_status = np.array([UNIT_STATUS_NAMES.index(u.status) for u in units], dtype=np.int8)
+        sim.load_state(
+            0,
+            step,
+            unit_cell=unit_cell,
+            unit_status=unit_status,
+            unit_free_at=np.array([now + u.minutes_until_free for u in units]),
+            call_time=np.array([now - c.age_minutes for c in calls]),
+            call_type=np.array(
+                [sim.incidents.type_names.index(c.type) for c in calls], dtype=np.int64
+            ),
+            call_cell=np.array([_cell_index(district, c.cell) for c in calls], dtype=np.int64),
+            presence=_presence(snapshot, district, sim, unit_cell, unit_status),
+        )
+        observations = self._observations.observe()[0]
+        return Situation(sim, observations, sim.action_masks()[0], calls)
+
+
+def situation(snapshot: Snapshot, district: District, move_gains: bool = False) -> Situation:
+    """Load ``snapshot`` (checked against ``district``) into a new one-district simulator
+    (see :meth:`SituationLoader.load`)."""
+    return SituationLoader(district, move_gains).load(snapshot)
 
 
 def _cell_index(district: District, cell: Cell) -> int:

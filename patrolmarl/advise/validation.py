@@ -11,6 +11,7 @@ problem is reported, one line each (``FILE: WHERE: WHAT``), in one
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -52,6 +53,16 @@ def snapshot_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
+@functools.cache
+def _schema_validator() -> Any:
+    """The schema's validator, built once (None without ``jsonschema``)."""
+    try:
+        import jsonschema
+    except ImportError:
+        return None
+    return jsonschema.Draft202012Validator(snapshot_schema())
+
+
 def read_snapshot(path: Path, district: District) -> Snapshot:
     """Read the snapshot file ``path`` and check it against ``district``.
 
@@ -61,7 +72,29 @@ def read_snapshot(path: Path, district: District) -> Snapshot:
         If the file is missing or not JSON; :class:`SnapshotError` listing every
         problem if it does not fit the schema or the district.
     """
-    raw = read_json(path, MAX_SNAPSHOT_BYTES, what="snapshot file")
+    return check_snapshot(read_snapshot_json(path), district, source=str(path))
+
+
+def read_snapshot_json(path: Path) -> Any:
+    """The JSON value of the snapshot file ``path`` (at most :data:`MAX_SNAPSHOT_BYTES`).
+
+    Raises
+    ------
+    PatrolMarlError
+        If the file is missing, too large or not JSON.
+    """
+    return read_json(path, MAX_SNAPSHOT_BYTES, what="snapshot file")
+
+
+def check_snapshot(raw: Any, district: District, source: str | None = None) -> Snapshot:
+    """The snapshot in the JSON value ``raw``, checked against the schema and ``district``.
+
+    Raises
+    ------
+    SnapshotError
+        Listing every problem, one line each: ``WHERE: WHAT``, or
+        ``SOURCE: WHERE: WHAT`` when a ``source`` (e.g. the file) is given.
+    """
     checker = _SnapshotChecker(district)
     snapshot = checker.snapshot(raw)
     problems = checker.problems
@@ -69,10 +102,11 @@ def read_snapshot(path: Path, district: District) -> Snapshot:
         flagged = {where for where, _ in problems}
         problems = problems + [p for p in schema_problems(raw) if p[0] not in flagged]
     if problems:
-        lines = [one_line(f"{path}: {where}: {what}") for where, what in problems]
+        prefix = "" if source is None else f"{source}: "
+        lines = [one_line(f"{prefix}{where}: {what}") for where, what in problems]
         if len(lines) > MAX_LISTED_PROBLEMS:
             more = len(lines) - MAX_LISTED_PROBLEMS
-            lines = lines[:MAX_LISTED_PROBLEMS] + [f"{path}: and {more} more problems"]
+            lines = lines[:MAX_LISTED_PROBLEMS] + [f"{prefix}and {more} more problems"]
         raise SnapshotError(lines)
     assert snapshot is not None
     return snapshot
@@ -80,11 +114,9 @@ def read_snapshot(path: Path, district: District) -> Snapshot:
 
 def schema_problems(raw: Any) -> list[tuple[str, str]]:
     """``(where, what)`` of each way ``raw`` breaks the schema (none without ``jsonschema``)."""
-    try:
-        import jsonschema
-    except ImportError:
+    validator = _schema_validator()
+    if validator is None:
         return []
-    validator = jsonschema.Draft202012Validator(snapshot_schema())
     problems = []
     for error in validator.iter_errors(raw):
         path = list(error.absolute_path)
