@@ -46,7 +46,7 @@ TITLE = "patrolmarl advice service"
 DESCRIPTION = (
     "An exported patrol policy's advice on a real situation: POST a snapshot "
     "(schemas/snapshot.schema.json) to /advise for each unit's recommended action. "
-    "Refused requests get {\"error\": ...}: 400 not UTF-8 JSON, 413 body over "
+    'Refused requests get {"error": ...}: 400 not UTF-8 JSON, 413 body over '
     f"{MAX_BODY_BYTES} bytes, 415 not application/json, 422 every problem of the snapshot."
 )
 #: Pending connections the listening socket queues.
