@@ -95,3 +95,9 @@ def test_the_exported_room_loads_only_envs():
     assert {m for m in ours if _room(m) not in allowed} == set()
     assert not _tops(loaded) & set(HEAVY)
     assert "onnxruntime" not in _tops(loaded)  # loaded when a policy is, not on import
+
+
+def test_only_the_serve_module_loads_the_web_stack():
+    loaded = _tops(_loaded_by("patrolmarl.advise", "patrolmarl.cli"))
+    assert not loaded & {"fastapi", "starlette", "uvicorn"}
+    assert {"fastapi", "uvicorn"} <= _tops(_loaded_by("patrolmarl.advise.serve"))

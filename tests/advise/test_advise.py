@@ -15,7 +15,7 @@ import pytest
 
 from patrolmarl.advise import Snapshot, read_snapshot, situation, snapshot_from_sim
 from patrolmarl.advise.recommend import recommend
-from patrolmarl.advise.snapshot import PendingCall, UnitState
+from patrolmarl.advise.snapshot import PendingCall, SituationLoader, UnitState
 from patrolmarl.advise.validation import snapshot_schema
 from patrolmarl.agents.baselines import BASELINES
 from patrolmarl.cli import main
@@ -325,6 +325,7 @@ def test_snapshots_rebuild_the_simulators_observations(tmp_path, baseline, overr
     policy.reset(np.ones(3, dtype=bool))
     others = np.setdiff1d(np.arange(builder.size), _presence_columns(builder))
     path = tmp_path / "snapshot.json"
+    reused = SituationLoader(district)  # one simulator for every snapshot, as an Advisor keeps
     seen_calls = seen_busy = 0
     for step in range(600):
         obs, masks = builder.observe(), sim.action_masks()
@@ -334,14 +335,15 @@ def test_snapshots_rebuild_the_simulators_observations(tmp_path, baseline, overr
                 seen_busy += int((sim.unit_status[b] != 0).sum())
                 for with_presence in (True, False):
                     path.write_text(json.dumps(snapshot_from_sim(sim, b, with_presence)))
-                    sit = situation(read_snapshot(path, district), district)
-                    np.testing.assert_array_equal(sit.masks, masks[b])
-                    if with_presence:
-                        np.testing.assert_array_equal(sit.observations, obs[b])
-                    else:  # all but the presence the snapshot leaves out
-                        np.testing.assert_array_equal(
-                            sit.observations[:, others], obs[b][:, others]
-                        )
+                    snap = read_snapshot(path, district)
+                    for sit in (situation(snap, district), reused.load(snap)):
+                        np.testing.assert_array_equal(sit.masks, masks[b])
+                        if with_presence:
+                            np.testing.assert_array_equal(sit.observations, obs[b])
+                        else:  # all but the presence the snapshot leaves out
+                            np.testing.assert_array_equal(
+                                sit.observations[:, others], obs[b][:, others]
+                            )
         sim.step(policy.act(obs, masks))
     assert seen_busy > 0
     assert seen_calls > 0 or not overrides
