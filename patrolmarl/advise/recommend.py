@@ -8,7 +8,7 @@ others stay (or continue moving).
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +64,8 @@ class Recommendation:
 
     def to_json(self) -> dict[str, Any]:
         """The fields that apply, cells as ``[row, col]``."""
-        out = {k: v for k, v in asdict(self).items() if v is not None}
-        for key in ("cell", "target_cell"):
-            if key in out:
-                out[key] = list(out[key])
-        return out
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items() if v is not None}
 
 
 @dataclass(frozen=True)
