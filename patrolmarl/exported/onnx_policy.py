@@ -49,9 +49,14 @@ class OnnxPolicy:
             raise PatrolMarlError(
                 "ONNX policies need onnxruntime: pip install onnxruntime"
             ) from None
+        # One thread: for a policy's small network a pool of spinning threads costs more
+        # than it saves (twice the time per call on a busy 2-core machine); callers that
+        # want more throughput run processes in parallel.
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
         try:
             self._session = onnxruntime.InferenceSession(
-                str(path), providers=["CPUExecutionProvider"]
+                str(path), options, providers=["CPUExecutionProvider"]
             )
         except Exception:  # noqa: BLE001 - onnxruntime raises its own error types
             raise PatrolMarlError(f"{path}: not a valid ONNX model") from None
