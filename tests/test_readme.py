@@ -61,8 +61,8 @@ def test_readme_commands_parse(argv: list[str]) -> None:
 # Commands the smoke test leaves to their own tests, which run them at tiny sizes:
 # training and sweeps (minutes to hours at the README's sizes), the frontier (14
 # theft-weighted policies), and the paths that start from a planner's own data
-# or a run trained first.
-LEFT_TO_THEIR_TESTS = {"train", "sweep", "frontier", "district", "export"}
+# or a run trained first; and the service, which runs until stopped.
+LEFT_TO_THEIR_TESTS = {"train", "sweep", "frontier", "district", "export", "serve"}
 
 
 #: The repository's folders the README's commands read from (they write elsewhere).
