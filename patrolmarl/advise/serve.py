@@ -24,13 +24,13 @@ from patrolmarl.advise.recommend import Advisor, Recommendation, advise
 from patrolmarl.advise.validation import SnapshotError, snapshot_schema
 from patrolmarl.errors import PatrolMarlError, echo
 from patrolmarl.input_files import json_value
-from patrolmarl.json_text import json_ready
+from patrolmarl.json_text import json_text
 
 try:
     import uvicorn
     from fastapi import FastAPI, Request
     from fastapi.openapi.utils import get_openapi
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, Response
     from pydantic import BaseModel
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
@@ -49,6 +49,7 @@ DESCRIPTION = (
     'Refused requests get {"error": ...}: 400 not UTF-8 JSON, 413 body over '
     f"{MAX_BODY_BYTES} bytes, 415 not application/json, 422 every problem of the snapshot."
 )
+SNAPSHOT_REFUSED = "the snapshot does not fit the schema or the policy's district"
 #: Pending connections the listening socket queues.
 BACKLOG = 128
 
@@ -99,7 +100,7 @@ def create_app(advisor: Advisor) -> FastAPI:
 
     app = FastAPI(title=TITLE, version=patrolmarl.__version__, description=DESCRIPTION)
     exported = advisor.exported
-    card = json_ready(advisor.card)
+    card = Response(json_text(advisor.card, indent=None), media_type=JSON_MEDIA_TYPE)
     health = Health(status="ok", policy=exported.name, district=exported.district.name)
 
     @app.exception_handler(_Refused)
@@ -114,8 +115,12 @@ def create_app(advisor: Advisor) -> FastAPI:
     async def get_health() -> Health:
         return health
 
-    @app.get("/policy", summary="The policy card (policy.json)")
-    async def get_policy() -> dict[str, Any]:
+    @app.get(
+        "/policy",
+        summary="The policy card (policy.json)",
+        responses={200: {"content": {JSON_MEDIA_TYPE: {"schema": {"type": "object"}}}}},
+    )
+    async def get_policy() -> Response:
         return card
 
     @app.post(
@@ -134,8 +139,7 @@ def create_app(advisor: Advisor) -> FastAPI:
         try:
             recommendations = await run_in_threadpool(advise, advisor, snapshot)
         except SnapshotError as exc:
-            count = len(exc.problems)
-            return _error(422, f"the snapshot has {count} problem(s)", exc.problems)
+            return _error(422, SNAPSHOT_REFUSED, exc.problems)
         return JSONResponse(recommendations)
 
     def openapi() -> dict[str, Any]:
