@@ -204,23 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``patrolmarl`` console script."""
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "simulate":
-            return _simulate(args)
-        if args.command == "train":
-            return _train(args)
-        if args.command == "export":
-            return _export(args)
-        if args.command == "sweep":
-            return _sweep(args)
-        if args.command == "advise":
-            return _advise(args)
-        if args.command == "beats":
-            return _beats(args)
-        if args.command == "frontier":
-            return _frontier(args)
-        if args.command == "district":
-            return _district_import(args)
-        return _evaluate(args)
+        return _COMMANDS[args.command](args)
     except PatrolMarlError as exc:
         for line in str(exc).splitlines() or [""]:  # some errors list several problems
             print(f"patrolmarl: error: {line}", file=sys.stderr)
@@ -605,3 +589,17 @@ def _format_value(value) -> str:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# Each subcommand's handler.
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "simulate": _simulate,
+    "evaluate": _evaluate,
+    "train": _train,
+    "export": _export,
+    "sweep": _sweep,
+    "advise": _advise,
+    "beats": _beats,
+    "frontier": _frontier,
+    "district": _district_import,
+}
