@@ -587,10 +587,6 @@ def _format_value(value) -> str:
     return str(value)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 # Each subcommand's handler.
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "simulate": _simulate,
@@ -603,3 +599,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "frontier": _frontier,
     "district": _district_import,
 }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
