@@ -6,7 +6,10 @@ better for both)::
     kept = (fixed_zone - plan) / (fixed_zone - source)
 
 1 means the static plan does as well as the source, 0 no better than fixed
-zones; n/a when the source does not beat fixed zones.
+zones; n/a when the source does not beat fixed zones. The workload imbalance
+(coefficient of variation of busy minutes across units, the mean of the days'
+values) is judged the same way, its intervals by the same paired bootstrap
+over days.
 """
 
 from __future__ import annotations
@@ -14,10 +17,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from patrolmarl.evaluation.evaluate import BASELINE, Evaluation
+import numpy as np
 
-JUDGED = ("response_mean", "thefts_per_day")
-LABELS = {"response_mean": "response mean (min)", "thefts_per_day": "thefts per day"}
+from patrolmarl.evaluation.evaluate import BASELINE, Evaluation
+from patrolmarl.evaluation.statistics import paired_bootstrap
+
+JUDGED = ("response_mean", "thefts_per_day", "workload_cv")
+LABELS = {
+    "response_mean": "response mean (min)",
+    "thefts_per_day": "thefts per day",
+    "workload_cv": "workload CV",
+}
 
 
 def gain_kept(baseline: float, plan: float, source: float) -> float | None:
@@ -114,14 +124,16 @@ class Judgement:
 def judge(ev: Evaluation, source: str, plan: str) -> Judgement:
     """The judgement of ``plan`` against ``source`` and the baseline, from one evaluation."""
     rows = {}
+    differences = _workload_cv_differences(ev, [source, plan])
     for name in dict.fromkeys([BASELINE, source, plan]):
         result = ev.result(name)
+        vs = {**result.vs_baseline, "workload_cv": differences.get(name)}
         rows[name] = {
             metric: {
                 "value": _finite(float(result.summary[metric])),
                 "vs_baseline": None
                 if name == BASELINE
-                else {k: _finite(v) for k, v in result.vs_baseline[metric].items()},
+                else {k: _finite(v) for k, v in vs[metric].items()},
             }
             for metric in JUDGED
         }
@@ -136,11 +148,27 @@ def judge(ev: Evaluation, source: str, plan: str) -> Judgement:
     }
     significant = {
         m: source != BASELINE
-        and bool(ev.result(source).vs_baseline[m]["excludes_zero"])
+        and bool(rows[source][m]["vs_baseline"]["excludes_zero"])
         and kept[m] is not None
         for m in JUDGED
     }
     return Judgement(source, plan, len(ev.seeds), ev.seed, rows, kept, significant)
+
+
+def _workload_cv_differences(ev: Evaluation, names: list[str]) -> dict[str, dict]:
+    """Each policy's mean daily workload CV minus the baseline's (paired bootstrap, 95 % CI)."""
+    rng = np.random.default_rng([ev.seed, 2**31 - 3])
+
+    def daily(name: str) -> np.ndarray:
+        return np.array([m["workload_cv"] for m in ev.result(name).per_day])
+
+    base = daily(BASELINE)
+    ones = np.ones(base.shape)
+    return {
+        name: paired_bootstrap(daily(name), ones, base, ones, rng).as_dict()
+        for name in dict.fromkeys(names)
+        if name != BASELINE
+    }
 
 
 def _finite(x: object) -> object:
