@@ -24,10 +24,12 @@ Two solvers:
   :data:`MIP_MAX_VARIABLES` (its flow LP relaxation is weak: a 20 x 20 grid with
   14 units does not close its gap within minutes).
 - :func:`grow_partition`: region growing from the posts (each unit claims the
-  unclaimed neighbouring cell nearest its post, all units in one priority
-  queue), then steepest boundary-cell moves that keep both beats connected:
-  first to bring every workload within the tolerance, then to cut the travel
-  cost without leaving it. Its gap is stated against the LP relaxation of the
+  unclaimed neighbouring cell nearest its post; by travel, and again with the
+  least loaded unit claiming next), then steepest boundary-cell moves (a cell
+  takes along any piece of its beat it would cut off from the post): first to
+  bring every workload within the tolerance (each move lowers the workload
+  beyond the band, or keeps it and lowers the workloads' variance),
+  then to cut the travel cost without leaving it. Its gap is stated against the LP relaxation of the
   assignment with the balance constraints and without contiguity
   (:func:`assignment_lower_bound`), a valid lower bound.
 """
@@ -156,15 +158,20 @@ def is_connected(cells: np.ndarray, neighbour: np.ndarray) -> bool:
     members = np.flatnonzero(cells)
     if members.size == 0:
         return False
+    return bool(_piece(cells, int(members[0]), neighbour)[members].all())
+
+
+def _piece(cells: np.ndarray, start: int, neighbour: np.ndarray) -> np.ndarray:
+    """Bool mask of the 4-neighbour connected piece of ``cells`` holding ``start``."""
     seen = np.zeros(cells.shape, dtype=bool)
-    seen[members[0]] = True
-    stack = [int(members[0])]
+    seen[start] = True
+    stack = [start]
     while stack:
         for j in neighbour[stack.pop()]:
             if j >= 0 and cells[j] and not seen[j]:
                 seen[j] = True
                 stack.append(int(j))
-    return bool(seen[members].all())
+    return seen
 
 
 def loads(problem: PartitionProblem, owner: np.ndarray) -> np.ndarray:
@@ -184,35 +191,66 @@ def _excess(load: np.ndarray, tolerance: float) -> np.ndarray:
 
 
 def grow_partition(problem: PartitionProblem) -> Partition:
-    """Region growing from the posts, then boundary-cell moves (see the module docstring)."""
+    """Region growing from the posts, then boundary-cell moves (see the module docstring).
+
+    Two growths are improved and the better kept (balanced first, then cheaper):
+    by travel (each cell to the unit that reaches it first) and by workload
+    (the least loaded unit claims its nearest neighbouring cell).
+    """
     start = time.perf_counter()
-    owner = _grow(problem)
-    owner = _improve(problem, owner)
+    cells = np.arange(problem.rate.size)
+    best = None
+    for balanced in (False, True):
+        owner = _improve(problem, _grow(problem, balanced))
+        key = (
+            round(float(_excess(loads(problem, owner), problem.tolerance)), 9),
+            float(problem.cost[owner, cells].sum()),
+        )
+        if best is None or key < best[0]:
+            best = (key, owner)
+    owner = best[1]
+    cost = float(problem.cost[owner, cells].sum())
     bound = assignment_lower_bound(problem)
-    load = loads(problem, owner)
-    cost = float(problem.cost[owner, np.arange(owner.size)].sum())
-    return Partition(owner, load, cost, min(bound, cost), HEURISTIC, time.perf_counter() - start)
+    return Partition(
+        owner, loads(problem, owner), cost, min(bound, cost), HEURISTIC, time.perf_counter() - start
+    )
 
 
-def _grow(problem: PartitionProblem) -> np.ndarray:
-    """Each unit claims the unclaimed neighbour cell nearest its post, nearest claims first."""
-    n_cells = problem.rate.size
+def _grow(problem: PartitionProblem, balanced: bool) -> np.ndarray:
+    """Claim the grid from the posts, one neighbouring cell at a time, each the unit's nearest.
+
+    ``balanced=False``: the nearest claim of any unit comes first (a travel-time
+    Voronoi grown through the grid); ``True``: the least loaded unit that can
+    still grow claims next.
+    """
+    n_units, n_cells = problem.travel.shape
     owner = np.full(n_cells, -1, dtype=np.int64)
-    queue: list[tuple[float, int, int]] = []
-    for n, post in enumerate(problem.posts):
-        owner[post] = n
-    for n, post in enumerate(problem.posts):
-        for j in problem.neighbour[post]:
-            if j >= 0 and owner[j] < 0:
-                heapq.heappush(queue, (float(problem.travel[n, j]), n, int(j)))
-    while queue:
-        _, n, i = heapq.heappop(queue)
-        if owner[i] >= 0:
-            continue
-        owner[i] = n
+    owner[problem.posts] = np.arange(n_units)
+    frontier: list[list[tuple[float, int]]] = [[] for _ in range(n_units)]
+    load = problem.workload[np.arange(n_units), problem.posts].copy()
+
+    def reach(n: int, i: int) -> None:
         for j in problem.neighbour[i]:
             if j >= 0 and owner[j] < 0:
-                heapq.heappush(queue, (float(problem.travel[n, j]), n, int(j)))
+                heapq.heappush(frontier[n], (float(problem.travel[n, j]), int(j)))
+
+    for n, post in enumerate(problem.posts):
+        reach(n, int(post))
+    while True:
+        for f in frontier:  # drop cells claimed meanwhile
+            while f and owner[f[0][1]] >= 0:
+                heapq.heappop(f)
+        growing = [n for n in range(n_units) if frontier[n]]
+        if not growing:
+            break
+        if balanced:
+            n = min(growing, key=lambda m: (load[m], m))
+        else:
+            n = min(growing, key=lambda m: (frontier[m][0][0], m))
+        _, i = heapq.heappop(frontier[n])
+        owner[i] = n
+        load[n] += problem.workload[n, i]
+        reach(n, i)
     if (owner < 0).any():
         raise ValueError("the grid is not connected: some cells cannot join any beat")
     return owner
@@ -231,7 +269,6 @@ def _improve(problem: PartitionProblem, owner: np.ndarray) -> np.ndarray:
     scale = max(float(work.sum()), 1e-12)
     for _ in range(50 * owner.size):
         load = loads(problem, owner)
-        excess = _excess(load, problem.tolerance)
         # Candidate moves: cell src joins the beat of its neighbour dst.
         to = owner[dst]
         movable = (to != owner[src]) & ~is_post[src]
@@ -245,24 +282,43 @@ def _improve(problem: PartitionProblem, owner: np.ndarray) -> np.ndarray:
         new_excess = _excess(new_load, problem.tolerance)
         delta_cost = cost[to, cell] - cost[frm, cell]
         tiny = 1e-9 * scale
-        better = (new_excess < excess - tiny) | (
-            (new_excess <= excess + tiny) & (delta_cost < -1e-12 * scale)
-        )
-        if not better.any():
+        order = np.flatnonzero(_better(new_load, delta_cost, load, problem.tolerance, scale))
+        if order.size == 0:
             break
-        order = np.flatnonzero(better)
         order = order[np.lexsort((delta_cost[order], np.round(new_excess[order] / tiny)))]
-        moved = False
         for m in order:
+            # The cell moves with any pieces of its beat it would cut off from the post.
             beat = owner == frm[m]
             beat[cell[m]] = False
-            if is_connected(beat, nb):
-                owner[cell[m]] = to[m]
-                moved = True
-                break
-        if not moved:
+            group = beat & ~_piece(beat, int(problem.posts[frm[m]]), nb)
+            group[cell[m]] = True
+            if group.sum() > 1:
+                moved = np.flatnonzero(group)
+                trial = load.copy()
+                trial[frm[m]] -= work[frm[m], moved].sum()
+                trial[to[m]] += work[to[m], moved].sum()
+                delta = cost[to[m], moved].sum() - cost[frm[m], moved].sum()
+                if not _better(trial, np.array(delta), load, problem.tolerance, scale):
+                    continue
+            owner[group] = to[m]
+            break
+        else:
             break
     return owner
+
+
+def _better(
+    new_load: np.ndarray, delta_cost: np.ndarray, load: np.ndarray, tolerance: float, scale: float
+) -> np.ndarray:
+    """Which moves improve: while unbalanced, (excess, variance of the workloads) falls
+    lexicographically; once balanced, the cost falls and the workloads stay balanced."""
+    tiny = 1e-9 * scale
+    excess, new_excess = _excess(load, tolerance), _excess(new_load, tolerance)
+    if excess > tiny:
+        return (new_excess < excess - tiny) | (
+            (new_excess <= excess + tiny) & (new_load.var(axis=-1) < load.var() * (1.0 - 1e-9))
+        )
+    return (new_excess <= tiny) & (delta_cost < -1e-12 * scale)
 
 
 def assignment_lower_bound(problem: PartitionProblem) -> float:

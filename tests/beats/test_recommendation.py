@@ -50,7 +50,9 @@ def _nearest_time():
 def folder(tmp_path_factory):
     """One full run of the command's pipeline: nearest, 3 whole days, 4 blocks."""
     out = tmp_path_factory.mktemp("beats") / "nearest"
-    rec = recommend_beats(_district(), "nearest", DAYS, SEED, BLOCKS, SHARE, out)
+    rec = recommend_beats(
+        _district(), "nearest", DAYS, SEED, BLOCKS, SHARE, out, method="patrol-time"
+    )
     return out, rec
 
 
