@@ -410,10 +410,13 @@ def _beats(args: argparse.Namespace) -> int:
             dispatch=PLAN_DISPATCH[args.dispatch],
         )
     if rec.partition is not None:
+        tolerance = rec.partition.tolerance
         for k, part in enumerate(rec.partition.blocks):
+            missed = part.imbalance > tolerance + 1e-9
             print(
                 f"block {k}: {part.method}, {part.seconds:.1f} s, gap {part.gap:.1%} to the bound, "
                 f"workload within {part.imbalance:.1%} of the mean (CV {part.workload_cv:.3f})"
+                + (f": NOT within the tolerance {tolerance:.0%}" if missed else "")
             )
     print(rec.judgement.to_text())
     print(f"beats: {rec.out_dir} (plan.yaml, beats.geojson, schedule.csv, maps, judgement, report)")
