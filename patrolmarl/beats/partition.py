@@ -21,8 +21,9 @@ Two solvers:
   single-commodity flow contiguity (each unit's post sends one unit of flow to
   every other cell of its beat, along arcs inside the beat), by
   ``scipy.optimize.milp`` (HiGHS). Used when ``units x cells`` is at most
-  :data:`MIP_MAX_VARIABLES` (its flow LP relaxation is weak: a 20 x 20 grid with
-  14 units does not close its gap within minutes).
+  :data:`MIP_MAX_VARIABLES` (its flow LP relaxation is weak: on gaoxin, 20 x 20
+  cells and 14 units, HiGHS finds no feasible partition in 60 s for two of four
+  blocks; ``benchmarks/partition_mip.py``).
 - :func:`grow_partition`: region growing from the posts (each unit claims the
   unclaimed neighbouring cell nearest its post; by travel, and again with the
   least loaded unit claiming next), then steepest boundary-cell moves (a cell
