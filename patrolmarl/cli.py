@@ -20,6 +20,8 @@ EXIT_USAGE = 2
 # Every simulated day's records stay in memory until the statistics are done (about 10 kB
 # per policy and day, and 0.5 s of one core to simulate): ten years is far past any need.
 MAX_DAYS = 3650
+# `beats --dispatch` choices -> the beat plan's dispatch rule.
+PLAN_DISPATCH = {"nearest": "nearest", "zone": "own_beat"}
 
 
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -136,7 +138,28 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--district", default="gaoxin", help="built-in name or YAML path")
     bt.add_argument("--days", type=_days, default=30, help=f"simulated days (at most {MAX_DAYS:,})")
     bt.add_argument("--blocks", type=_day_blocks, default=4, help="time blocks a day (divides 24)")
-    bt.add_argument("--share", type=_share, default=0.8, help="share of idle patrol time per beat")
+    bt.add_argument(
+        "--method",
+        choices=("partition", "patrol-time"),
+        default="partition",
+        help="partition: contiguous balanced beats tiling the district (default); "
+        "patrol-time: each unit's cells holding --share of its patrol time",
+    )
+    bt.add_argument(
+        "--share", type=_share, default=0.8, help="share of idle patrol time per beat (patrol-time)"
+    )
+    bt.add_argument(
+        "--tolerance",
+        type=_tolerance,
+        default=None,
+        help="largest workload deviation from the mean, a share of it (partition; default 0.1)",
+    )
+    bt.add_argument(
+        "--dispatch",
+        choices=tuple(PLAN_DISPATCH),
+        default="nearest",
+        help="nearest: nearest free unit (1+1, default); zone: units take only their beat's calls",
+    )
     bt.add_argument("--seed", type=_seed, default=0, help="seed of the days and policies")
     bt.add_argument("--out", type=Path, default=None, help="folder (default beats/<policy>)")
     bt.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -341,7 +364,15 @@ def _share_or_zero(text: str) -> float:
     return _fraction(text, zero_allowed=True)
 
 
+def _tolerance(text: str) -> float:
+    value = _share(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"must be above 0 and below 1, got {text}")
+    return value
+
+
 def _beats(args: argparse.Namespace) -> int:
+    from patrolmarl.beats.partition import DEFAULT_TOLERANCE
     from patrolmarl.beats.recommendation import recommend_beats
     from patrolmarl.envs.district import District
 
@@ -350,8 +381,27 @@ def _beats(args: argparse.Namespace) -> int:
     _check_out(out)
     with _progress(not args.no_progress, 4, district) as on_step:
         rec = recommend_beats(
-            district, args.policy, args.days, args.seed, args.blocks, args.share, out, on_step
+            district,
+            args.policy,
+            args.days,
+            args.seed,
+            args.blocks,
+            args.share,
+            out,
+            on_step,
+            method=args.method,
+            tolerance=DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance,
+            dispatch=PLAN_DISPATCH[args.dispatch],
         )
+    if rec.partition is not None:
+        tolerance = rec.partition.tolerance
+        for k, part in enumerate(rec.partition.blocks):
+            missed = part.imbalance > tolerance + 1e-9
+            print(
+                f"block {k}: {part.method}, {part.seconds:.1f} s, gap {part.gap:.1%} to the bound, "
+                f"workload within {part.imbalance:.1%} of the mean (CV {part.workload_cv:.3f})"
+                + (f": NOT within the tolerance {tolerance:.0%}" if missed else "")
+            )
     print(rec.judgement.to_text())
     print(f"beats: {rec.out_dir} (plan.yaml, beats.geojson, schedule.csv, maps, judgement, report)")
     return 0

@@ -117,11 +117,12 @@ def beat_map(
         frameon=False,
     )
     frame_grid(ax, rows, cols)
-    ax.set_title(
-        f"Recommended beats {_hhmm(start)}-{_hhmm(end)}: {beats.share:.0%} of each unit's "
-        f"idle patrol time under {source}",
-        fontsize=10,
+    what = (
+        f"{beats.share:.0%} of each unit's idle patrol time under {source}"
+        if beats.share is not None
+        else f"a balanced contiguous partition seeded from {source}"
     )
+    ax.set_title(f"Recommended beats {_hhmm(start)}-{_hhmm(end)}: {what}", fontsize=10)
     fig.subplots_adjust(left=0.06, right=0.78, bottom=0.07, top=0.94)
     return save_figure(fig, path, tight=False)
 

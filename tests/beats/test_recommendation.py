@@ -50,7 +50,9 @@ def _nearest_time():
 def folder(tmp_path_factory):
     """One full run of the command's pipeline: nearest, 3 whole days, 4 blocks."""
     out = tmp_path_factory.mktemp("beats") / "nearest"
-    rec = recommend_beats(_district(), "nearest", DAYS, SEED, BLOCKS, SHARE, out)
+    rec = recommend_beats(
+        _district(), "nearest", DAYS, SEED, BLOCKS, SHARE, out, method="patrol-time"
+    )
     return out, rec
 
 
@@ -254,14 +256,22 @@ def test_judgement_matches_evaluate(folder):
     ev = evaluate(d, [load_policy("nearest", d, SEED), plan], DAYS, SEED, with_limit=False)
     assert judgement["source"] == "nearest" and judgement["plan"] == "nearest_beats"
     assert set(judgement["policies"]) == {"fixed_zone", "nearest", "nearest_beats"}
+
+    def value(name: str, metric: str) -> float:
+        summary = ev.result(name).summary
+        if metric == "workload_cv":  # across units, of their minutes over all the days
+            minutes = np.asarray(summary["workload_minutes_per_day"])
+            return float(minutes.std() / minutes.mean())
+        return summary[metric]
+
     for name, metrics in judgement["policies"].items():
         for metric in JUDGED:
-            assert metrics[metric]["value"] == pytest.approx(ev.result(name).summary[metric])
+            assert metrics[metric]["value"] == pytest.approx(value(name, metric))
+        low, high = metrics["workload_cv"]["interval"]
+        assert 0.0 <= low <= high  # a bootstrap percentile interval of a CV
     for metric in JUDGED:
         expected = gain_kept(
-            ev.result("fixed_zone").summary[metric],
-            ev.result("nearest_beats").summary[metric],
-            ev.result("nearest").summary[metric],
+            value("fixed_zone", metric), value("nearest_beats", metric), value("nearest", metric)
         )
         assert judgement["gain_kept"][metric] == pytest.approx(expected)
         diff = judgement["policies"]["nearest_beats"][metric]["vs_baseline"]
