@@ -79,7 +79,7 @@ def write_report(
     out_dir
         The report folder to create (or replace).
     sections
-        Sections added after the figures (their images copied in).
+        Sections put first, after the title (their images copied in).
     frontier
         A frontier sweep's figure to show (copied in as ``frontier_sweep.png``).
 
@@ -791,8 +791,9 @@ def _write_folder(
     text = json_text(ev.to_json())
     (folder / METRICS_FILE).write_text(text + "\n", encoding="utf-8")
     blocks = _content(ev, plot_files) + _frontier_blocks(frontier)
-    for section in sections:
-        blocks += _section_blocks(section)
+    first_h2 = next(i for i, (kind, _) in enumerate(blocks) if kind == "h2")
+    added = [block for section in sections for block in _section_blocks(section)]
+    blocks[first_h2:first_h2] = added  # what the caller adds comes first, after the title
     (folder / MARKDOWN_FILE).write_text(_markdown(blocks), encoding="utf-8")
     (folder / HTML_FILE).write_text(_html(blocks, folder), encoding="utf-8")
     return [METRICS_FILE, MARKDOWN_FILE, HTML_FILE, *plot_files, *copied]
