@@ -370,6 +370,23 @@ def test_evaluate_bad_comparisons_are_refused_before_running(capsys, tmp_path, f
     assert not out_dir.exists()
 
 
+def test_pairs_split_at_the_colon_that_leaves_two_policies():
+    from patrolmarl.cli import _pairs
+
+    names = ["fixed_zone", "nearest", "pmedian_theft:theft=60"]
+    pairs = _pairs("pmedian_theft:theft=60:nearest, nearest:fixed_zone", names)
+    assert pairs == [("pmedian_theft:theft=60", "nearest"), ("nearest", "fixed_zone")]
+    assert _pairs(" ", names) == []
+
+
+def test_a_damaged_frontier_is_refused(capsys, tmp_path):
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    (folder / "frontier.json").write_text("{not json", encoding="utf-8")
+    code, out, err = _run(capsys, "evaluate", "--frontier", str(folder / "frontier.json"))
+    assert_one_line_error(code, out, err, "--frontier", "is not a frontier.json")
+
+
 def _frontier_folder(folder: Path, sha: str) -> Path:
     folder.mkdir(parents=True)
     answer = "No policy is better than fixed_zone on both (a test sweep)."
