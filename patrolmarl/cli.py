@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=_seed, default=0, help="seed of the days and policies")
     sim.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
-    ev = sub.add_parser("evaluate", help="score policies against fixed_zone on the same days")
+    ev = sub.add_parser("evaluate", help="score policies against a baseline on the same days")
     ev.add_argument("--district", default="gaoxin", help="built-in name or YAML path")
     ev.add_argument(
         "--policies",
@@ -107,6 +107,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=_seed, default=0, help="seed of the days and policies")
     ev.add_argument(
         "--out", type=Path, default=None, help="report folder (default reports/<district>)"
+    )
+    ev.add_argument(
+        "--baseline",
+        default="fixed_zone",
+        help="the evaluated policy every other is compared with (paired differences)",
+    )
+    ev.add_argument(
+        "--pairs",
+        default="",
+        help="extra comparisons A:B,C:D (policy A against policy B, by their report names)",
+    )
+    ev.add_argument(
+        "--frontier",
+        type=Path,
+        default=None,
+        help="a patrolmarl frontier folder (or its frontier.json) whose figure the report "
+        "shows (default: ../frontier-<district> beside the report folder, if there)",
     )
     ev.add_argument(
         "--calibration",
@@ -265,7 +282,8 @@ def _simulate(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from patrolmarl.agents.registry import load_policies
     from patrolmarl.envs.district import District
-    from patrolmarl.evaluation.evaluate import evaluate
+    from patrolmarl.evaluation.evaluate import BASELINE, check_compared_names, evaluate
+    from patrolmarl.evaluation.frontier import read_frontier_figure
     from patrolmarl.evaluation.report import format_table, is_report_folder, write_report
     from patrolmarl.evaluation.runner import default_workers
 
@@ -276,20 +294,62 @@ def _evaluate(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise PatrolMarlError(f"--policies: a policy is listed twice in {args.policies!r}")
     policies = load_policies(names, district, seed=args.seed)
+    evaluated = [p.name for p in policies]
+    if args.baseline == BASELINE and BASELINE not in evaluated:
+        evaluated.insert(0, BASELINE)
+    pairs = _pairs(args.pairs, evaluated)
+    check_compared_names(evaluated, args.baseline, pairs)
     out = args.out or Path("reports") / district.name
+    frontier = None
+    if args.frontier is not None:
+        frontier = read_frontier_figure(args.frontier, district)
+    elif (beside := out.absolute().parent / f"frontier-{district.name}").is_dir():
+        try:
+            frontier = read_frontier_figure(beside, district)
+        except PatrolMarlError:
+            frontier = None  # not this district's sweep, or not a sweep: not ours to show
     if not args.calibration:
         _check_out(out, "report", is_report_folder)
     with _progress(not args.no_progress, len(policies) + 1, district) as on_step:
         ev = evaluate(
-            district, policies, args.days, args.seed, on_step=on_step, workers=default_workers()
+            district,
+            policies,
+            args.days,
+            args.seed,
+            on_step=on_step,
+            workers=default_workers(),
+            baseline=args.baseline,
+            pairs=pairs,
         )
     if args.calibration:
         print(_calibration_table(ev.calibration))
         return 0
-    written = write_report(ev, out)
+    written = write_report(ev, out, frontier=frontier)
     print(format_table(ev))
     print(f"report: {out / 'report.html'} ({len(written)} files)")
     return 0
+
+
+def _pairs(text: str, names: Sequence[str]) -> list[tuple[str, str]]:
+    """``A:B,C:D`` as ``[(A, B), (C, D)]``; a name may hold a colon (``pmedian_theft:theft=60``),
+    so each item is split at the one colon that leaves two evaluated names."""
+    if not text.strip():
+        return []
+    pairs = []
+    for item in (part.strip() for part in text.split(",")):
+        splits = [
+            (item[:i], item[i + 1 :])
+            for i, ch in enumerate(item)
+            if ch == ":" and item[:i] in names and item[i + 1 :] in names
+        ]
+        if len(splits) != 1:
+            raise PatrolMarlError(
+                f"--pairs: {item!r} is not A:B of two evaluated policies ({', '.join(names)})"
+            )
+        pairs.append(splits[0])
+    if len(set(pairs)) != len(pairs):
+        raise PatrolMarlError(f"--pairs: a pair is listed twice in {text!r}")
+    return pairs
 
 
 def _theft_weights(text: str) -> list[float]:

@@ -29,6 +29,10 @@ LABELS = {
     "thefts_per_day": "thefts per day",
     "workload_cv": "workload CV",
 }
+KEPT_DEFINITION = (
+    f"(`{BASELINE}` - plan) / (`{BASELINE}` - source); 1 = as good as the source, "
+    f"0 = no better than `{BASELINE}`."
+)
 
 
 def gain_kept(baseline: float, plan: float, source: float) -> float | None:
@@ -79,38 +83,52 @@ class Judgement:
             lines.append(f"  {LABELS[metric]:20s} {self._kept_text(metric)}")
         return "\n".join(lines)
 
-    def to_markdown(self) -> str:
-        """The content of ``judgement.md``."""
-        header = "| Policy | " + " | ".join(
-            f"{LABELS[m]} | vs {BASELINE} [95 % CI]" for m in JUDGED
-        )
-        lines = [
-            f"# Judgement of the beat plan derived from `{self.source}`",
-            "",
-            f"`{self.plan}` (the static plan, `plan.yaml`), its source `{self.source}` and "
-            f"`{BASELINE}` on the same {self.days} day(s), seed {self.seed}. The plan was "
-            "derived from these days (in-sample); evaluate it with another `--seed` for "
-            "days it has not seen.",
-            "",
-            header + " |",
-            "|---" * (1 + 2 * len(JUDGED)) + "|",
-        ]
+    def table(self) -> tuple[list[str], list[list[str]]]:
+        """Headers and rows of the judgement: each policy's value and difference per metric."""
+        headers = ["Policy"]
+        for m in JUDGED:
+            headers += [LABELS[m], f"vs {BASELINE} [95 % CI]"]
+        rows = []
         for name, metrics in self.rows.items():
-            cells = []
+            cells = [name]
             for metric in JUDGED:
                 row = metrics[metric]
                 cells += [_fmt(row["value"]), _vs(row).strip(" ()") or "-"]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        lines += [
+            rows.append(cells)
+        return headers, rows
+
+    def kept_lines(self) -> list[str]:
+        """One line per metric: the share of the source's gain the plan keeps."""
+        return [f"{LABELS[m]}: {self._kept_text(m)}" for m in JUDGED]
+
+    def to_markdown(self) -> str:
+        """The content of ``judgement.md``."""
+        headers, rows = self.table()
+        lines = [
+            f"# Judgement of the beat plan derived from `{self.source}`",
+            "",
+            self.summary(),
+            "",
+            "| " + " | ".join(headers) + " |",
+            "|---" * len(headers) + "|",
+            *("| " + " | ".join(row) + " |" for row in rows),
             "",
             "## Share of the source policy's gain kept by the static plan",
             "",
-            f"(`{BASELINE}` - plan) / (`{BASELINE}` - source); 1 = as good as the source, "
-            f"0 = no better than `{BASELINE}`.",
+            KEPT_DEFINITION,
             "",
         ]
-        lines += [f"- {LABELS[m]}: {self._kept_text(m)}" for m in JUDGED]
+        lines += [f"- {line}" for line in self.kept_lines()]
         return "\n".join(lines) + "\n"
+
+    def summary(self) -> str:
+        """What was compared, on which days, in one paragraph."""
+        return (
+            f"`{self.plan}` (the static plan, `plan.yaml`), its source `{self.source}` and "
+            f"`{BASELINE}` on the same {self.days} day(s), seed {self.seed}. The plan was "
+            "derived from these days (in-sample); evaluate it with another `--seed` for "
+            "days it has not seen."
+        )
 
     def _kept_text(self, metric: str) -> str:
         kept = self.kept[metric]

@@ -16,12 +16,13 @@ import numpy as np
 from patrolmarl.agents.beat_plan import BeatPlan
 from patrolmarl.beats.derivation import DerivedBeats
 from patrolmarl.beats.geometry import cell_centre_on_map, cells_geometry
-from patrolmarl.beats.judgement import Judgement
+from patrolmarl.beats.judgement import KEPT_DEFINITION, Judgement
 from patrolmarl.beats.maps import beat_map
 from patrolmarl.beats.partition import PartitionedBeats, is_connected
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.envs.names import agent_name
+from patrolmarl.evaluation.report import Section
 
 PLAN_FILE = "plan.yaml"
 GEOJSON_FILE = "beats.geojson"
@@ -211,3 +212,25 @@ def _properties(district: District, beats: DerivedBeats, k: int, n: int, digits:
         "borrowed": bool(beats.borrowed[k, n]),
         "dwell_points": dwell,
     }
+
+
+def report_section(judgement: Judgement, maps: list[Path], beats: DerivedBeats) -> Section:
+    """The beats folder's report page section: the judgement and the map of every block."""
+    hours = beats.block_hours
+    captions = [
+        f"Recommended beats {hours[k]:g}:00-{hours[k + 1]:g}:00 (one colour per unit)"
+        for k in range(hours.size - 1)
+    ]
+    return Section(
+        title=f"The beat plan derived from {judgement.source}: maps and judgement",
+        paragraphs=[
+            judgement.summary().replace("`", ""),
+            "Share of the source policy's gain kept by the static plan, "
+            + KEPT_DEFINITION.replace("`", "")
+            + " "
+            + "; ".join(judgement.kept_lines())
+            + ".",
+        ],
+        table=judgement.table(),
+        images=list(zip(maps, captions, strict=True)),
+    )

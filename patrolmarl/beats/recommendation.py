@@ -26,6 +26,7 @@ from patrolmarl.beats.judgement import Judgement, judge
 from patrolmarl.beats.outputs import (
     REPORT_DIR,
     is_beats_folder,
+    report_section,
     write_geojson,
     write_judgement,
     write_maps,
@@ -138,9 +139,9 @@ def recommend_beats(
         judgement = judge(ev, source.name, plan.name)
         write_geojson(folder, district, beats)
         write_schedule(folder, district, beats)
-        write_maps(folder, district, beats, source.name)
+        maps = write_maps(folder, district, beats, source.name)
         write_judgement(folder, judgement)
         if partition is not None:
             write_partition(folder, district, partition)
-        write_report(ev, folder / REPORT_DIR)
+        write_report(ev, folder / REPORT_DIR, [report_section(judgement, maps, beats)])
     return BeatRecommendation(beats, judgement, ev, Path(out_dir), partition)

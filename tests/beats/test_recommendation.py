@@ -219,6 +219,24 @@ def test_folder_holds_every_file(folder):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
 
 
+def test_report_page_shows_the_maps_and_the_judgement(folder):
+    out, rec = folder
+    report = out / "report"
+    text = (report / "report.md").read_text(encoding="utf-8")
+    assert f"## The beat plan derived from {rec.judgement.source}: maps and judgement" in text
+    headers, rows = rec.judgement.table()
+    assert "| " + " | ".join(headers) + " |" in text
+    for row in rows:
+        assert "| " + " | ".join(row) + " |" in text
+    for line in rec.judgement.kept_lines():
+        assert line in text
+    for k in range(BLOCKS):
+        assert f"]({map_file(k)})" in text
+        assert (report / map_file(k)).read_bytes() == (out / map_file(k)).read_bytes()
+    page = (report / "report.html").read_text(encoding="utf-8")
+    assert page.count('src="data:image/png;base64,') == len(list(report.glob("*.png")))
+
+
 def test_plan_round_trips_through_load_beat_plan(folder):
     out, rec = folder
     plan = load_beat_plan(out / "plan.yaml", _district())
