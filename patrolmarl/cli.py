@@ -20,6 +20,8 @@ EXIT_USAGE = 2
 # Every simulated day's records stay in memory until the statistics are done (about 10 kB
 # per policy and day, and 0.5 s of one core to simulate): ten years is far past any need.
 MAX_DAYS = 3650
+# `beats --dispatch` choices -> the beat plan's dispatch rule.
+PLAN_DISPATCH = {"nearest": "nearest", "zone": "own_beat"}
 
 
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -100,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=_seed, default=0, help="seed of the days and policies")
     sim.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
-    ev = sub.add_parser("evaluate", help="score policies against fixed_zone on the same days")
+    ev = sub.add_parser("evaluate", help="score policies against a baseline on the same days")
     ev.add_argument("--district", default="gaoxin", help="built-in name or YAML path")
     ev.add_argument(
         "--policies",
@@ -112,6 +114,23 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=_seed, default=0, help="seed of the days and policies")
     ev.add_argument(
         "--out", type=Path, default=None, help="report folder (default reports/<district>)"
+    )
+    ev.add_argument(
+        "--baseline",
+        default="fixed_zone",
+        help="the evaluated policy every other is compared with (paired differences)",
+    )
+    ev.add_argument(
+        "--pairs",
+        default="",
+        help="extra comparisons A:B,C:D (policy A against policy B, by their report names)",
+    )
+    ev.add_argument(
+        "--frontier",
+        type=Path,
+        default=None,
+        help="a patrolmarl frontier folder (or its frontier.json) whose figure the report "
+        "shows (default: ../frontier-<district> beside the report folder, if there)",
     )
     ev.add_argument(
         "--calibration",
@@ -143,7 +162,28 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--district", default="gaoxin", help="built-in name or YAML path")
     bt.add_argument("--days", type=_days, default=30, help=f"simulated days (at most {MAX_DAYS:,})")
     bt.add_argument("--blocks", type=_day_blocks, default=4, help="time blocks a day (divides 24)")
-    bt.add_argument("--share", type=_share, default=0.8, help="share of idle patrol time per beat")
+    bt.add_argument(
+        "--method",
+        choices=("partition", "patrol-time"),
+        default="partition",
+        help="partition: contiguous balanced beats tiling the district (default); "
+        "patrol-time: each unit's cells holding --share of its patrol time",
+    )
+    bt.add_argument(
+        "--share", type=_share, default=0.8, help="share of idle patrol time per beat (patrol-time)"
+    )
+    bt.add_argument(
+        "--tolerance",
+        type=_tolerance,
+        default=None,
+        help="largest workload deviation from the mean, a share of it (partition; default 0.1)",
+    )
+    bt.add_argument(
+        "--dispatch",
+        choices=tuple(PLAN_DISPATCH),
+        default="nearest",
+        help="nearest: nearest free unit (1+1, default); zone: units take only their beat's calls",
+    )
     bt.add_argument("--seed", type=_seed, default=0, help="seed of the days and policies")
     bt.add_argument("--out", type=Path, default=None, help="folder (default beats/<policy>)")
     bt.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -216,25 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``patrolmarl`` console script."""
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "simulate":
-            return _simulate(args)
-        if args.command == "train":
-            return _train(args)
-        if args.command == "export":
-            return _export(args)
-        if args.command == "sweep":
-            return _sweep(args)
-        if args.command == "advise":
-            return _advise(args)
-        if args.command == "serve":
-            return _serve(args)
-        if args.command == "beats":
-            return _beats(args)
-        if args.command == "frontier":
-            return _frontier(args)
-        if args.command == "district":
-            return _district_import(args)
-        return _evaluate(args)
+        return _COMMANDS[args.command](args)
     except PatrolMarlError as exc:
         for line in str(exc).splitlines() or [""]:  # some errors list several problems
             print(f"patrolmarl: error: {line}", file=sys.stderr)
@@ -272,7 +294,8 @@ def _simulate(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from patrolmarl.agents.registry import load_policies
     from patrolmarl.envs.district import District
-    from patrolmarl.evaluation.evaluate import evaluate
+    from patrolmarl.evaluation.evaluate import BASELINE, check_compared_names, evaluate
+    from patrolmarl.evaluation.frontier import read_frontier_figure
     from patrolmarl.evaluation.report import format_table, is_report_folder, write_report
     from patrolmarl.evaluation.runner import default_workers
 
@@ -283,20 +306,62 @@ def _evaluate(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise PatrolMarlError(f"--policies: a policy is listed twice in {args.policies!r}")
     policies = load_policies(names, district, seed=args.seed)
+    evaluated = [p.name for p in policies]
+    if args.baseline == BASELINE and BASELINE not in evaluated:
+        evaluated.insert(0, BASELINE)
+    pairs = _pairs(args.pairs, evaluated)
+    check_compared_names(evaluated, args.baseline, pairs)
     out = args.out or Path("reports") / district.name
+    frontier = None
+    if args.frontier is not None:
+        frontier = read_frontier_figure(args.frontier, district)
+    elif (beside := out.absolute().parent / f"frontier-{district.name}").is_dir():
+        try:
+            frontier = read_frontier_figure(beside, district)
+        except PatrolMarlError:
+            frontier = None  # not this district's sweep, or not a sweep: not ours to show
     if not args.calibration:
         _check_out(out, "report", is_report_folder)
     with _progress(not args.no_progress, len(policies) + 1, district) as on_step:
         ev = evaluate(
-            district, policies, args.days, args.seed, on_step=on_step, workers=default_workers()
+            district,
+            policies,
+            args.days,
+            args.seed,
+            on_step=on_step,
+            workers=default_workers(),
+            baseline=args.baseline,
+            pairs=pairs,
         )
     if args.calibration:
         print(_calibration_table(ev.calibration))
         return 0
-    written = write_report(ev, out)
+    written = write_report(ev, out, frontier=frontier)
     print(format_table(ev))
     print(f"report: {out / 'report.html'} ({len(written)} files)")
     return 0
+
+
+def _pairs(text: str, names: Sequence[str]) -> list[tuple[str, str]]:
+    """``A:B,C:D`` as ``[(A, B), (C, D)]``; a name may hold a colon (``pmedian_theft:theft=60``),
+    so each item is split at the one colon that leaves two evaluated names."""
+    if not text.strip():
+        return []
+    pairs = []
+    for item in (part.strip() for part in text.split(",")):
+        splits = [
+            (item[:i], item[i + 1 :])
+            for i, ch in enumerate(item)
+            if ch == ":" and item[:i] in names and item[i + 1 :] in names
+        ]
+        if len(splits) != 1:
+            raise PatrolMarlError(
+                f"--pairs: {item!r} is not A:B of two evaluated policies ({', '.join(names)})"
+            )
+        pairs.append(splits[0])
+    if len(set(pairs)) != len(pairs):
+        raise PatrolMarlError(f"--pairs: a pair is listed twice in {text!r}")
+    return pairs
 
 
 def _theft_weights(text: str) -> list[float]:
@@ -371,7 +436,15 @@ def _share_or_zero(text: str) -> float:
     return _fraction(text, zero_allowed=True)
 
 
+def _tolerance(text: str) -> float:
+    value = _share(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"must be above 0 and below 1, got {text}")
+    return value
+
+
 def _beats(args: argparse.Namespace) -> int:
+    from patrolmarl.beats.partition import DEFAULT_TOLERANCE
     from patrolmarl.beats.recommendation import recommend_beats
     from patrolmarl.envs.district import District
 
@@ -380,8 +453,27 @@ def _beats(args: argparse.Namespace) -> int:
     _check_out(out)
     with _progress(not args.no_progress, 4, district) as on_step:
         rec = recommend_beats(
-            district, args.policy, args.days, args.seed, args.blocks, args.share, out, on_step
+            district,
+            args.policy,
+            args.days,
+            args.seed,
+            args.blocks,
+            args.share,
+            out,
+            on_step,
+            method=args.method,
+            tolerance=DEFAULT_TOLERANCE if args.tolerance is None else args.tolerance,
+            dispatch=PLAN_DISPATCH[args.dispatch],
         )
+    if rec.partition is not None:
+        tolerance = rec.partition.tolerance
+        for k, part in enumerate(rec.partition.blocks):
+            missed = part.imbalance > tolerance + 1e-9
+            print(
+                f"block {k}: {part.method}, {part.seconds:.1f} s, gap {part.gap:.1%} to the bound, "
+                f"workload within {part.imbalance:.1%} of the mean (CV {part.workload_cv:.3f})"
+                + (f": NOT within the tolerance {tolerance:.0%}" if missed else "")
+            )
     print(rec.judgement.to_text())
     print(f"beats: {rec.out_dir} (plan.yaml, beats.geojson, schedule.csv, maps, judgement, report)")
     return 0
@@ -630,6 +722,21 @@ def _format_value(value) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={_format_value(v)}" for k, v in value.items())
     return str(value)
+
+
+# Each subcommand's handler.
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "simulate": _simulate,
+    "evaluate": _evaluate,
+    "train": _train,
+    "export": _export,
+    "sweep": _sweep,
+    "advise": _advise,
+    "serve": _serve,
+    "beats": _beats,
+    "frontier": _frontier,
+    "district": _district_import,
+}
 
 
 if __name__ == "__main__":

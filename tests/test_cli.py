@@ -350,6 +350,96 @@ def test_evaluate_calibration(capsys, tmp_path):
     assert not out_dir.exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "pieces"),
+    [
+        (["--baseline", "greedy"], ["--baseline: 'greedy' is not an evaluated policy", "nearest"]),
+        (["--baseline", "nearest", "--pairs", "random:nearest"], ["--pairs", "'random:nearest'"]),
+        (["--pairs", "nearest"], ["--pairs: 'nearest' is not A:B"]),
+        (["--pairs", "nearest:fixed_zone,nearest:fixed_zone"], ["--pairs", "listed twice"]),
+        (["--pairs", "nearest:nearest"], ["--pairs: nearest:nearest compares a policy"]),
+        (["--frontier", "missing"], ["--frontier: no frontier.json in missing"]),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_evaluate_bad_comparisons_are_refused_before_running(capsys, tmp_path, flags, pieces):
+    out_dir = tmp_path / "report"
+    argv = ["evaluate", "--policies", "nearest", "--days", "1", "--out", str(out_dir), *flags]
+    code, out, err = _run(capsys, *argv)
+    assert_one_line_error(code, out, err, *pieces)
+    assert not out_dir.exists()
+
+
+def test_pairs_split_at_the_colon_that_leaves_two_policies():
+    from patrolmarl.cli import _pairs
+
+    names = ["fixed_zone", "nearest", "pmedian_theft:theft=60"]
+    pairs = _pairs("pmedian_theft:theft=60:nearest, nearest:fixed_zone", names)
+    assert pairs == [("pmedian_theft:theft=60", "nearest"), ("nearest", "fixed_zone")]
+    assert _pairs(" ", names) == []
+
+
+def test_a_damaged_frontier_is_refused(capsys, tmp_path):
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    (folder / "frontier.json").write_text("{not json", encoding="utf-8")
+    code, out, err = _run(capsys, "evaluate", "--frontier", str(folder / "frontier.json"))
+    assert_one_line_error(code, out, err, "--frontier", "is not a frontier.json")
+
+
+def _frontier_folder(folder: Path, sha: str) -> Path:
+    folder.mkdir(parents=True)
+    answer = "No policy is better than fixed_zone on both (a test sweep)."
+    doc = {"district_config_sha256": sha, "answer": answer}
+    (folder / "frontier.json").write_text(json.dumps(doc), encoding="utf-8")
+    from patrolmarl.evaluation.figures import new_figure, save_figure
+
+    fig, ax = new_figure(3.0, 2.0)
+    ax.plot([0, 1], [1, 0])
+    save_figure(fig, folder / "frontier.png")
+    return folder
+
+
+def test_evaluate_against_any_baseline_with_pairs_and_the_frontier_beside(
+    capsys, tmp_path, monkeypatch
+):
+    from patrolmarl.envs.district import District
+    from patrolmarl.evaluation import evaluate
+
+    # The limits (24 p-median solves) are not what this test is about: skip them.
+    monkeypatch.setattr(evaluate, "travel_limit", lambda district, incidents: {})
+    monkeypatch.setattr(evaluate, "theft_limit", lambda district, incidents: {})
+
+    district = _shared_district(tmp_path)
+    loaded = District.load(str(district))
+    other = _frontier_folder(tmp_path / "elsewhere", "0" * 64)
+    code, out, err = _run(
+        capsys, "evaluate", "--district", str(district), "--policies", "nearest",
+        "--frontier", str(other), "--days", "1",
+    )  # fmt: skip
+    assert_one_line_error(code, out, err, "--frontier", "another district configuration")
+    out_dir = tmp_path / "reports" / "mine"
+    _frontier_folder(tmp_path / "reports" / f"frontier-{loaded.name}", loaded.config_sha256)
+    code, out, err = _run(
+        capsys, "evaluate", "--district", str(district), "--policies",
+        "fixed_zone,nearest,random", "--baseline", "nearest", "--pairs", "random:fixed_zone",
+        "--days", "3", "--out", str(out_dir), "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    doc = json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
+    assert doc["baseline"] == "nearest"
+    assert doc["policies"]["nearest"]["vs_baseline"]["response_mean"]["difference"] == 0
+    assert doc["policies"]["fixed_zone"]["vs_baseline"]["response_mean"]["difference"] != 0
+    assert list(doc["pairs"]) == ["random-fixed_zone"]
+    text = (out_dir / "report.md").read_text(encoding="utf-8")
+    assert "## Paired differences against nearest" in text
+    assert "## Paired differences: random against fixed_zone (random-fixed_zone)" in text
+    assert "a test sweep" in text and "](frontier_sweep.png)" in text
+    for section in ("## By precinct", "## By hour of day", "## By call type"):
+        assert section in text
+    assert "](response_diff_fixed_zone.png)" in text and "response_diff_nearest" not in text
+
+
 # ------------------------------------------------------------------- policy names
 def test_a_plan_named_like_a_baseline_is_refused(capsys, tmp_path):
     plan = _plan(tmp_path, [3, 5]).rename(tmp_path / "fixed_zone.yaml")

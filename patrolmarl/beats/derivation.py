@@ -44,7 +44,8 @@ class DerivedBeats:
     borrowed
         ``(K, N)`` True where the block had no patrol time and the beat was borrowed.
     share
-        The share each beat was asked to hold.
+        The share each beat was asked to hold (None for partition beats, which
+        tile the district instead).
     """
 
     block_hours: np.ndarray
@@ -53,16 +54,16 @@ class DerivedBeats:
     dwell_rank: np.ndarray
     patrol_minutes_per_day: np.ndarray
     borrowed: np.ndarray
-    share: float
+    share: float | None
 
     @property
     def cells(self) -> np.ndarray:
         """``(K, N, C)`` bool: the beats."""
         return self.weights > 0
 
-    def to_plan(self, district: District) -> BeatPlan:
-        """The beats as a :class:`BeatPlan` with nearest-unit dispatch."""
-        return BeatPlan(district, self.block_hours[:-1].copy(), self.weights.copy(), "nearest")
+    def to_plan(self, district: District, dispatch: str = "nearest") -> BeatPlan:
+        """The beats as a :class:`BeatPlan` with ``dispatch`` ("nearest" or "own_beat")."""
+        return BeatPlan(district, self.block_hours[:-1].copy(), self.weights.copy(), dispatch)
 
 
 def smallest_share_set(minutes: np.ndarray, share: float) -> np.ndarray:
@@ -108,7 +109,7 @@ def derive_beats(
             beat = smallest_share_set(minutes, share)
             weights[k, n, beat] = minutes[beat] / minutes.sum()
             kept[k, n] = weights[k, n].sum()
-            dwell_rank[k, n] = _dwell_ranks(np.where(beat, wait, 0.0), dwell_points)
+            dwell_rank[k, n] = dwell_ranks(np.where(beat, wait, 0.0), dwell_points)
     return DerivedBeats(
         block_hours=time.block_hours.copy(),
         weights=weights,
@@ -120,7 +121,7 @@ def derive_beats(
     )
 
 
-def _dwell_ranks(wait: np.ndarray, top: int) -> np.ndarray:
+def dwell_ranks(wait: np.ndarray, top: int) -> np.ndarray:
     """Rank 1..top of the cells with the most waiting (only cells with some), 0 elsewhere."""
     ranks = np.zeros(wait.shape, dtype=np.int64)
     order = np.argsort(-wait, kind="stable")[:top]

@@ -21,6 +21,7 @@ from patrolmarl.beats.derivation import DerivedBeats, smallest_share_set
 from patrolmarl.beats.geometry import cell_polygons
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
+from patrolmarl.evaluation.colours import distinct_colour
 from patrolmarl.evaluation.figures import (
     draw_precinct_borders,
     frame_grid,
@@ -68,7 +69,7 @@ def beat_map(
     draw_precinct_borders(ax, district, halo_width=4.0, line_width=1.6, zorder=4)
     handles = []
     for n in range(district.n_units):
-        colour = unit_colour(n)
+        colour = distinct_colour(n)
         mask = beats.cells[block, n].reshape(rows, cols)
         for polygon in cell_polygons(mask):
             rings = [MplPath(ring[:, ::-1] - 0.5, closed=True) for ring in polygon]
@@ -117,19 +118,14 @@ def beat_map(
         frameon=False,
     )
     frame_grid(ax, rows, cols)
-    ax.set_title(
-        f"Recommended beats {_hhmm(start)}-{_hhmm(end)}: {beats.share:.0%} of each unit's "
-        f"idle patrol time under {source}",
-        fontsize=10,
+    what = (
+        f"{beats.share:.0%} of each unit's idle patrol time under {source}"
+        if beats.share is not None
+        else f"a balanced contiguous partition seeded from {source}"
     )
+    ax.set_title(f"Recommended beats {_hhmm(start)}-{_hhmm(end)}: {what}", fontsize=10)
     fig.subplots_adjust(left=0.06, right=0.78, bottom=0.07, top=0.94)
     return save_figure(fig, path, tight=False)
-
-
-def unit_colour(n: int) -> tuple[float, float, float, float]:
-    """A distinct colour per unit (tab20: the ten strong shades first, then the light ones)."""
-    order = [*range(0, 20, 2), *range(1, 20, 2)]
-    return colormaps["tab20"](order[n % 20])
 
 
 def _hhmm(hour: float) -> str:

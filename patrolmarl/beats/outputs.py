@@ -16,20 +16,31 @@ import numpy as np
 from patrolmarl.agents.beat_plan import BeatPlan
 from patrolmarl.beats.derivation import DerivedBeats
 from patrolmarl.beats.geometry import cell_centre_on_map, cells_geometry
-from patrolmarl.beats.judgement import Judgement
+from patrolmarl.beats.judgement import KEPT_DEFINITION, Judgement
 from patrolmarl.beats.maps import beat_map
+from patrolmarl.beats.partition import PartitionedBeats, is_connected
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.envs.names import agent_name
+from patrolmarl.evaluation.report import Section
 
 PLAN_FILE = "plan.yaml"
 GEOJSON_FILE = "beats.geojson"
 SCHEDULE_FILE = "schedule.csv"
 JUDGEMENT_JSON = "judgement.json"
 JUDGEMENT_MD = "judgement.md"
+PARTITION_FILE = "partition.json"
 REPORT_DIR = "report"
 SCHEDULE_COLUMNS = ("unit", "block", "start_hour", "end_hour", "row", "col", "share", "dwell_rank")
-_FILES = {PLAN_FILE, GEOJSON_FILE, SCHEDULE_FILE, JUDGEMENT_JSON, JUDGEMENT_MD, REPORT_DIR}
+_FILES = {
+    PLAN_FILE,
+    GEOJSON_FILE,
+    SCHEDULE_FILE,
+    JUDGEMENT_JSON,
+    JUDGEMENT_MD,
+    PARTITION_FILE,
+    REPORT_DIR,
+}
 
 
 def map_file(block: int) -> str:
@@ -136,6 +147,52 @@ def write_judgement(folder: Path, judgement: Judgement) -> list[Path]:
     return [folder / JUDGEMENT_JSON, folder / JUDGEMENT_MD]
 
 
+def partition_summary(district: District, partition: PartitionedBeats) -> dict:
+    """The content of ``partition.json``: per block, how it was solved and how it came out."""
+    blocks = []
+    hours = partition.beats.block_hours
+    for k, part in enumerate(partition.blocks):
+        blocks.append(
+            {
+                "block": k,
+                "start_hour": float(hours[k]),
+                "end_hour": float(hours[k + 1]),
+                "method": part.method,
+                "seconds": round(part.seconds, 3),
+                "cost": part.cost,
+                "lower_bound": part.lower_bound,
+                "gap": part.gap,
+                "contiguous": all(
+                    is_connected(part.owner == n, district.neighbour)
+                    for n in range(district.n_units)
+                ),
+                "max_imbalance": part.imbalance,
+                "workload_cv": part.workload_cv,
+                "posts": {
+                    agent_name(n): [int(c) // district.cols, int(c) % district.cols]
+                    for n, c in enumerate(partition.posts[k])
+                },
+                "workload_minutes_per_day": {
+                    agent_name(n): round(float(w), 2) for n, w in enumerate(part.workload)
+                },
+            }
+        )
+    return {
+        "tolerance": partition.tolerance,
+        "cost": "sum over cells of street calls a day x travel minutes from the beat's post",
+        "workload": "street calls a day x (mean service + travel from the post), minutes",
+        "blocks": blocks,
+    }
+
+
+def write_partition(folder: Path, district: District, partition: PartitionedBeats) -> Path:
+    """``partition.json`` (see :func:`partition_summary`)."""
+    path = folder / PARTITION_FILE
+    text = json.dumps(partition_summary(district, partition), indent=2, allow_nan=False)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
 def _properties(district: District, beats: DerivedBeats, k: int, n: int, digits: int) -> dict:
     dwell = []
     for c in np.flatnonzero(beats.dwell_rank[k, n]):
@@ -155,3 +212,25 @@ def _properties(district: District, beats: DerivedBeats, k: int, n: int, digits:
         "borrowed": bool(beats.borrowed[k, n]),
         "dwell_points": dwell,
     }
+
+
+def report_section(judgement: Judgement, maps: list[Path], beats: DerivedBeats) -> Section:
+    """The beats folder's report page section: the judgement and the map of every block."""
+    hours = beats.block_hours
+    captions = [
+        f"Recommended beats {hours[k]:g}:00-{hours[k + 1]:g}:00 (one colour per unit)"
+        for k in range(hours.size - 1)
+    ]
+    return Section(
+        title=f"The beat plan derived from {judgement.source}: maps and judgement",
+        paragraphs=[
+            judgement.summary().replace("`", ""),
+            "Share of the source policy's gain kept by the static plan, "
+            + KEPT_DEFINITION.replace("`", "")
+            + " "
+            + "; ".join(judgement.kept_lines())
+            + ".",
+        ],
+        table=judgement.table(),
+        images=list(zip(maps, captions, strict=True)),
+    )

@@ -2,7 +2,11 @@
 
 :func:`recommend_beats` runs a policy on seeded days (all days batched),
 records where each unit patrols when free, derives every unit's beat per time
-block (:mod:`~patrolmarl.beats.derivation`), writes the plan
+block, either as a balanced contiguous partition of the district seeded at the
+units' most patrolled cells (``method="partition"``,
+:mod:`~patrolmarl.beats.partition`) or as the cells holding a share of each
+unit's patrol time (``method="patrol-time"``,
+:mod:`~patrolmarl.beats.derivation`), writes the plan
 (``plan.yaml``) and judges the plan *as written* against its source policy and
 ``fixed_zone`` on the same days, then writes the maps, GeoJSON, schedule,
 judgement and report (:mod:`~patrolmarl.beats.outputs`), all into a
@@ -22,12 +26,15 @@ from patrolmarl.beats.judgement import Judgement, judge
 from patrolmarl.beats.outputs import (
     REPORT_DIR,
     is_beats_folder,
+    report_section,
     write_geojson,
     write_judgement,
     write_maps,
+    write_partition,
     write_plan,
     write_schedule,
 )
+from patrolmarl.beats.partition import DEFAULT_TOLERANCE, PartitionedBeats, partition_beats
 from patrolmarl.beats.patrol_time import record_patrol_time
 from patrolmarl.envs.district import District
 from patrolmarl.errors import PatrolMarlError
@@ -45,6 +52,7 @@ class BeatRecommendation:
     judgement: Judgement
     evaluation: Evaluation
     out_dir: Path
+    partition: PartitionedBeats | None = None
 
 
 def recommend_beats(
@@ -56,6 +64,9 @@ def recommend_beats(
     share: float,
     out_dir: Path,
     on_step: Callable[[str, int], None] | None = None,
+    method: str = "partition",
+    tolerance: float = DEFAULT_TOLERANCE,
+    dispatch: str = "nearest",
 ) -> BeatRecommendation:
     """Derive, write and judge the recommended beats of ``policy`` (a name or file).
 
@@ -70,11 +81,18 @@ def recommend_beats(
     n_blocks
         Equal time blocks of the day; each unit gets one beat per block.
     share
-        Share of each unit's idle patrol time its beat must hold, in (0, 1].
+        Share of each unit's idle patrol time its beat must hold, in (0, 1]
+        (``method="patrol-time"`` only).
     out_dir
         The folder to create, or replace if it is empty or an earlier beats folder.
     on_step
         Progress: called with a run's name and its steps so far.
+    method
+        "partition" or "patrol-time" (see the module docstring).
+    tolerance
+        Allowed deviation of a partition beat's workload from the mean (share of it).
+    dispatch
+        The plan's dispatch rule: "nearest" (1+1) or "own_beat" (zone only).
 
     Raises
     ------
@@ -90,17 +108,29 @@ def recommend_beats(
     label = f"recording {source.name}"
     hook = (lambda n: on_step(label, n)) if on_step else None
     time = record_patrol_time(district, source, seeds, n_blocks, on_step=hook)
-    beats = derive_beats(time, district, share)
+    partition = None
+    if method == "partition":
+        partition = partition_beats(time, district, tolerance)
+        beats = partition.beats
+        how = (
+            "the beats of a block tile the district,\neach contiguous around the unit's most "
+            f"patrolled cell, workloads within {tolerance:.0%} of the mean;\na cell's weight is "
+            "its share of the beat's street calls."
+        )
+    else:
+        beats = derive_beats(time, district, share)
+        how = (
+            f"each beat is the fewest cells holding {share:.0%} of the unit's\nidle patrol time "
+            "in the block; a cell's weight is its share of that time."
+        )
     with staged_folder(out_dir, "beats", is_beats_folder) as folder:
         header = (
             f"Recommended beats of {district.name}, derived by `patrolmarl beats` from the "
-            f"policy {policy}\non {days} day(s), seed {seed}: each beat is the fewest cells "
-            f"holding {share:.0%} of the unit's\nidle patrol time in the block; a cell's weight "
-            "is its share of that time.\nEdit a copy (cells are [row, col] or [row, col, "
-            "weight]) and score it with\n  patrolmarl evaluate --policies fixed_zone,"
-            "<the copy>.yaml"
+            f"policy {policy}\non {days} day(s), seed {seed}: {how}\nEdit a copy (cells are "
+            "[row, col] or [row, col, weight]) and score it with\n  patrolmarl evaluate "
+            "--policies fixed_zone,<the copy>.yaml"
         )
-        plan_file = write_plan(folder, beats.to_plan(district), header)
+        plan_file = write_plan(folder, beats.to_plan(district, dispatch), header)
         plan = BeatPlanPolicy(
             load_beat_plan(plan_file, district), seed=seed, name=f"{source.name}_beats"
         )
@@ -109,7 +139,9 @@ def recommend_beats(
         judgement = judge(ev, source.name, plan.name)
         write_geojson(folder, district, beats)
         write_schedule(folder, district, beats)
-        write_maps(folder, district, beats, source.name)
+        maps = write_maps(folder, district, beats, source.name)
         write_judgement(folder, judgement)
-        write_report(ev, folder / REPORT_DIR)
-    return BeatRecommendation(beats, judgement, ev, Path(out_dir))
+        if partition is not None:
+            write_partition(folder, district, partition)
+        write_report(ev, folder / REPORT_DIR, [report_section(judgement, maps, beats)])
+    return BeatRecommendation(beats, judgement, ev, Path(out_dir), partition)

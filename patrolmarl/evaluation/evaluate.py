@@ -1,4 +1,4 @@
-"""Score policies on the same days against the fixed-zone baseline, beside the limits."""
+"""Score policies on the same days against a baseline (default fixed_zone), beside the limits."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from patrolmarl.envs.metrics import (
     episode_metrics,
 )
 from patrolmarl.envs.status import SERVED
+from patrolmarl.errors import PatrolMarlError
+from patrolmarl.evaluation.breakdowns import breakdowns
 from patrolmarl.evaluation.limits import theft_limit, travel_limit
 from patrolmarl.evaluation.runner import day_seeds, run_policies
 from patrolmarl.evaluation.statistics import paired_bootstrap
@@ -48,6 +50,7 @@ class PolicyResult:
     per_day: list[dict]
     summary: dict
     vs_baseline: dict[str, dict] = field(default_factory=dict)
+    breakdown: dict = field(default_factory=dict)
 
     def response_times(self) -> np.ndarray:
         """All realised response times (minutes) of patrol-served calls, pooled over days."""
@@ -71,6 +74,8 @@ class Evaluation:
     results: list[PolicyResult]
     limit: dict
     calibration: dict | None
+    baseline: str = BASELINE
+    pairs: dict[str, dict] = field(default_factory=dict)
 
     def result(self, name: str) -> PolicyResult:
         """The result of the policy called ``name``."""
@@ -84,13 +89,15 @@ class Evaluation:
             "seed": self.seed,
             "days": len(self.seeds),
             "day_seeds": self.seeds,
-            "baseline": BASELINE,
+            "baseline": self.baseline,
+            "pairs": self.pairs,
             "limit": self.limit,
             "calibration": self.calibration,
             "policies": {
                 r.name: {
                     "summary": r.summary,
                     "vs_baseline": r.vs_baseline,
+                    "breakdowns": r.breakdown,
                     "per_day": r.per_day,
                 }
                 for r in self.results
@@ -107,10 +114,14 @@ def evaluate(
     resamples: int = 2000,
     with_limit: bool = True,
     workers: int = 1,
+    baseline: str = BASELINE,
+    pairs: Sequence[tuple[str, str]] = (),
 ) -> Evaluation:
-    """Run every policy on the same ``days`` seeded days and compare with ``fixed_zone``.
+    """Run every policy on the same ``days`` seeded days and compare with ``baseline``.
 
-    The baseline is added if it is not among ``policies``. Confidence intervals
+    ``fixed_zone`` is added if it is the baseline and not among ``policies``;
+    any other baseline must be one of them. ``pairs`` ``(A, B)`` add the paired
+    differences ``A - B`` (:func:`paired_differences`), keyed ``"A-B"``. Confidence intervals
     are paired bootstrap 95 % intervals over days, seeded from ``seed``.
     ``with_limit=False`` skips the limits (24 p-median solves and the theft
     bound; quick checks only). ``workers > 1`` plays the policies in that many
@@ -119,8 +130,9 @@ def evaluate(
     from patrolmarl.agents.baselines import FixedZonePolicy
 
     policies = list(policies)
-    if BASELINE not in [p.name for p in policies]:
+    if baseline == BASELINE and BASELINE not in [p.name for p in policies]:
         policies.insert(0, FixedZonePolicy(seed=seed))
+    check_compared_names([p.name for p in policies], baseline, pairs)
     seeds = day_seeds(seed, days)
     incidents = IncidentModel(district)
     # The limits first: the p-medians they solve are then shared by the policies' processes.
@@ -137,7 +149,9 @@ def evaluate(
             strict=True,
         )
     ]
-    base = next(r for r in results if r.name == BASELINE)
+    for r in results:
+        r.breakdown = breakdowns(r.records, incidents)
+    base = next(r for r in results if r.name == baseline)
     rng = np.random.default_rng([seed, 2**31 - 1])
     base_parts = _ratio_parts(base.records, incidents)
     for r in results:
@@ -146,14 +160,47 @@ def evaluate(
             metric: paired_bootstrap(*parts[metric], *base_parts[metric], rng, resamples).as_dict()
             for metric in COMPARED
         }
-    return Evaluation(
+    ev = Evaluation(
         district=district,
         seed=seed,
         seeds=seeds,
         results=results,
         limit=limit,
         calibration=_calibration(results),
+        baseline=baseline,
     )
+    ev.pairs = {
+        f"{a}-{b}": {
+            "policy": a,
+            "against": b,
+            "differences": paired_differences(ev, a, b, resamples),
+        }
+        for a, b in pairs
+    }
+    return ev
+
+
+def check_compared_names(
+    names: Sequence[str], baseline: str, pairs: Sequence[tuple[str, str]]
+) -> None:
+    """Refuse a baseline or pair naming a policy not among ``names``, or a policy with itself.
+
+    Raises
+    ------
+    PatrolMarlError
+        Naming the flag (``--baseline`` or ``--pairs``) and the evaluated policies.
+    """
+    known = ", ".join(names)
+    if baseline not in names:
+        raise PatrolMarlError(f"--baseline: {baseline!r} is not an evaluated policy ({known})")
+    for a, b in pairs:
+        for name in (a, b):
+            if name not in names:
+                raise PatrolMarlError(
+                    f"--pairs: {name!r} in {a}:{b} is not an evaluated policy ({known})"
+                )
+        if a == b:
+            raise PatrolMarlError(f"--pairs: {a}:{b} compares a policy with itself")
 
 
 def paired_differences(
@@ -161,7 +208,7 @@ def paired_differences(
 ) -> dict[str, dict[str, float | bool]]:
     """``policy - against`` on every compared metric over the evaluation's days (95 % CI).
 
-    The same paired bootstrap as the comparison with ``fixed_zone``, for any two
+    The same paired bootstrap as the comparison with the baseline, for any two
     evaluated policies (e.g. a learned policy against ``nearest``).
     """
     incidents = IncidentModel(ev.district)

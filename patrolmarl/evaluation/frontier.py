@@ -14,6 +14,7 @@ zero? The theft-aware posts' certified optimality per lambda
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,10 @@ from patrolmarl.agents.policy import Policy
 from patrolmarl.agents.theft_posts import hourly_theft_posts
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
+from patrolmarl.errors import PatrolMarlError
 from patrolmarl.evaluation import plots
 from patrolmarl.evaluation.evaluate import BASELINE, Evaluation, evaluate
+from patrolmarl.evaluation.report import FrontierFigure
 from patrolmarl.json_text import json_text
 from patrolmarl.output_folder import staged_folder
 
@@ -219,3 +222,32 @@ def write_frontier(frontier: Frontier, out_dir: Path) -> list[Path]:
 def is_frontier_folder(names: set[str]) -> bool:
     """True if a folder holding ``names`` is an earlier :func:`write_frontier` output."""
     return JSON_FILE in names and names <= {PNG_FILE, JSON_FILE, MARKDOWN_FILE}
+
+
+def read_frontier_figure(path: Path, district: District) -> FrontierFigure:
+    """The figure and answer of a frontier folder (or its ``frontier.json``) for a report.
+
+    Raises
+    ------
+    PatrolMarlError
+        If ``frontier.json`` or ``frontier.png`` is missing, the JSON is damaged,
+        or it was swept on another district configuration.
+    """
+    path = Path(path)
+    folder = path.parent if path.name == JSON_FILE else path
+    source = folder / JSON_FILE
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+        sha, answer = data["district_config_sha256"], data["answer"]
+    except FileNotFoundError:
+        raise PatrolMarlError(f"--frontier: no {JSON_FILE} in {folder}") from None
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, KeyError):
+        raise PatrolMarlError(f"--frontier: {source} is not a frontier.json") from None
+    if sha != district.config_sha256:
+        raise PatrolMarlError(
+            f"--frontier: {source} was swept on another district configuration "
+            f"(SHA-256 {str(sha)[:16]}, this one {district.config_sha256[:16]})"
+        )
+    if not (folder / PNG_FILE).is_file():
+        raise PatrolMarlError(f"--frontier: no {PNG_FILE} beside {source}")
+    return FrontierFigure(png=folder / PNG_FILE, answer=str(answer))

@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.colors import PowerNorm
+from matplotlib.colors import Normalize, PowerNorm, TwoSlopeNorm
 from matplotlib.figure import Figure
 
 from patrolmarl.agents.baseline_spec import theft_sweep_point
 from patrolmarl.envs.names import agent_names
-from patrolmarl.evaluation.evaluate import BASELINE, Evaluation, PolicyResult
+from patrolmarl.evaluation.breakdowns import response_by_cell
+from patrolmarl.evaluation.colours import distinct_colour
+from patrolmarl.evaluation.evaluate import Evaluation, PolicyResult
 from patrolmarl.evaluation.figures import (
     draw_precinct_borders,
     frame_grid,
@@ -24,7 +26,10 @@ from patrolmarl.evaluation.figures import (
     save_figure,
 )
 
-CI_CAPTION = "95 % CI of the paired difference to fixed_zone, drawn around the point"
+
+def ci_caption(baseline: str) -> str:
+    """What the frontier plot's error bars are."""
+    return f"95 % CI of the paired difference to {baseline}, drawn around the point"
 
 
 def response_time_cdf(ev: Evaluation, path: Path) -> Path:
@@ -39,7 +44,7 @@ def response_time_cdf(ev: Evaluation, path: Path) -> Path:
     for i, r in enumerate(ev.results):
         times = np.sort(r.response_times())
         if times.size == 0:
-            ax.plot([], [], color=_colour(i), label=f"{r.name} (no calls reached)")
+            ax.plot([], [], color=distinct_colour(i), label=f"{r.name} (no calls reached)")
             continue
         longest = max(longest, float(times[-1]))
         y = np.arange(1, times.size + 1) / times.size
@@ -47,7 +52,7 @@ def response_time_cdf(ev: Evaluation, path: Path) -> Path:
             np.concatenate([[0.0], times]),
             np.concatenate([[0.0], y]),
             where="post",
-            color=_colour(i),
+            color=distinct_colour(i),
             linewidth=1.8,
             label=f"{r.name} (n={times.size}, mean {times.mean():.2f} min)",
         )
@@ -84,7 +89,7 @@ def thefts_per_day(ev: Evaluation, path: Path) -> Path:
     jitter = np.random.default_rng(0)
     for i, (pos, y) in enumerate(zip(positions, counts, strict=True)):
         x = pos + jitter.uniform(-0.12, 0.12, size=y.size)
-        ax.scatter(x, y, s=22, color=_colour(i), alpha=0.8, zorder=3, edgecolors="none")
+        ax.scatter(x, y, s=22, color=distinct_colour(i), alpha=0.8, zorder=3, edgecolors="none")
         if y.size:
             ax.scatter([pos], [y.mean()], marker="D", s=36, color="k", zorder=4)
     ax.set_xticks(positions, [r.name for r in ev.results])
@@ -109,7 +114,7 @@ def workload_per_unit(ev: Evaluation, path: Path) -> Path:
             x - 0.4 + width * (i + 0.5),
             minutes,
             width=width,
-            color=_colour(i),
+            color=distinct_colour(i),
             label=f"{r.name} (CV {cv:.2f})",
         )
     ax.set_xticks(x, agent_names(n_units), rotation=45, ha="right")
@@ -117,6 +122,58 @@ def workload_per_unit(ev: Evaluation, path: Path) -> Path:
     ax.set_title(f"Workload per unit ({_days(ev)}; CV = imbalance across units)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def hourly_response(ev: Evaluation, path: Path) -> Path:
+    """Mean response time by hour of the call, one line per policy (gaps: no call reached)."""
+    fig, ax = new_figure(8.0, 4.2)
+    for i, r in enumerate(ev.results):
+        hours = r.breakdown["hours"]
+        mean = [np.nan if h["response_mean"] is None else h["response_mean"] for h in hours]
+        ax.plot(range(24), mean, marker="o", markersize=3, color=distinct_colour(i), label=r.name)
+    ax.set_xticks(range(0, 24, 2), [f"{h:02d}" for h in range(0, 24, 2)])
+    ax.set_xlim(-0.5, 23.5)
+    ax.set_ylim(bottom=0.0)
+    ax.set_xlabel("hour of the call")
+    ax.set_ylabel("mean response (min)")
+    ax.set_title(f"Response by hour of day ({_days(ev)})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return save_figure(fig, path)
+
+
+def response_map(
+    ev: Evaluation, name: str, path: Path, against: str | None = None, vmax: float | None = None
+) -> Path:
+    """Mean response time by cell of policy ``name`` (grey: no call reached there).
+
+    With ``against``, the difference ``name - against`` per cell on a diverging
+    scale centred on zero (blue: ``name`` is faster), where both reached a call.
+    ``vmax`` sets a shared top of the scale (minutes, or the largest absolute
+    difference).
+    """
+    district = ev.district
+    values = response_by_cell(ev.result(name).breakdown)
+    if against is not None:
+        values = values - response_by_cell(ev.result(against).breakdown)
+    grid = np.ma.masked_invalid(values.reshape(district.rows, district.cols))
+    top = float(vmax) if vmax is not None else float(np.nanmax(np.abs(values), initial=0.0))
+    top = max(top, 1e-9)
+    if against is None:
+        cmap, norm = "viridis", Normalize(vmin=0.0, vmax=top)
+        label, title = "mean response (min)", f"Mean response by cell: {name}"
+    else:
+        cmap, norm = "RdBu_r", TwoSlopeNorm(vcenter=0.0, vmin=-top, vmax=top)
+        label = f"difference of mean response (min), {name} - {against}"
+        title = f"Response by cell: {name} - {against}"
+    fig, ax = new_figure(6.0, 5.2)
+    ax.set_facecolor("0.85")
+    image = ax.imshow(grid, cmap=cmap, norm=norm, interpolation="nearest", origin="upper")
+    fig.colorbar(image, ax=ax, label=label)
+    draw_precinct_borders(ax, district, halo_width=2.6, line_width=1.2)
+    frame_grid(ax, district.rows, district.cols)
+    ax.set_title(f"{title} ({_days(ev)})", fontsize=10)
     return save_figure(fig, path)
 
 
@@ -179,15 +236,15 @@ def frontier(ev: Evaluation, path: Path, theft_bound: float | None = None) -> Pa
 
     Theft-weighted baselines (``pmedian_theft:theft=L``, ``redeploy:theft=L``) of
     one family are joined by a line in order of lambda and labelled with it. Error
-    bars are the paired-bootstrap 95 % interval of the difference to
-    ``fixed_zone`` drawn around each point (the baseline's own bars are empty by
+    bars are the paired-bootstrap 95 % interval of the difference to the
+    evaluation's baseline drawn around each point (the baseline's own bars are empty by
     construction). The p-median travel bound (no policy's mean travel, hence
     response, can be lower) is a vertical line; the certified theft bound, if
     given, a horizontal one. The legend sits beside the axes; labels are placed
     where they overlap no other label.
     """
     fig, ax = new_figure(10.5, 6.0)
-    base = ev.result(BASELINE).summary
+    base = ev.result(ev.baseline).summary
     families: dict[str, list[tuple[float, float, float]]] = {}
     labels: list[tuple[str, float, float]] = []
     xs, ys = [], []
@@ -198,7 +255,7 @@ def frontier(ev: Evaluation, path: Path, theft_bound: float | None = None) -> Pa
             continue
         sweep = theft_sweep_point(r.name)
         family = sweep[0] if sweep else r.name
-        c = colour.setdefault(family, _colour(len(colour)))
+        c = colour.setdefault(family, distinct_colour(len(colour)))
         ax.errorbar(
             [x],
             [y],
@@ -247,7 +304,8 @@ def frontier(ev: Evaluation, path: Path, theft_bound: float | None = None) -> Pa
     ax.set_title(f"Response against thefts ({_days(ev)}); lower-left is better")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    fig.text(0.5, 0.01, f"Error bars: {CI_CAPTION}.", ha="center", va="bottom", fontsize=8)
+    caption = f"Error bars: {ci_caption(ev.baseline)}."
+    fig.text(0.5, 0.01, caption, ha="center", va="bottom", fontsize=8)
     fig.subplots_adjust(bottom=0.13, top=0.93, left=0.07, right=0.70)
     place_labels(fig, ax, labels)
     return save_figure(fig, path, tight=False)
@@ -297,8 +355,9 @@ def write_plots(ev: Evaluation, out_dir: Path) -> list[Path]:
     """Write every figure of the report into ``out_dir``; returns their paths.
 
     Files: ``response_cdf.png``, ``thefts_per_day.png``, ``workload.png``,
-    ``frontier.png`` (:func:`frontier`) and one ``presence_<policy>.png`` per policy (in
-    :func:`presence_files` order).
+    ``frontier.png`` (:func:`frontier`), ``response_by_hour.png``, then per policy (in
+    :func:`policy_files` order) ``presence_<policy>.png``, ``response_map_<policy>.png``
+    and, but for the baseline, ``response_diff_<policy>.png`` (against the baseline).
     """
     out_dir = Path(out_dir)
     paths = [
@@ -306,27 +365,32 @@ def write_plots(ev: Evaluation, out_dir: Path) -> list[Path]:
         thefts_per_day(ev, out_dir / "thefts_per_day.png"),
         workload_per_unit(ev, out_dir / "workload.png"),
         frontier(ev, out_dir / "frontier.png", ev.limit.get("theft_lower_bound")),
+        hourly_response(ev, out_dir / "response_by_hour.png"),
     ]
     vmax = max(float(r.occupancy_per_day().max()) for r in ev.results)
-    for r, filename in zip(ev.results, presence_files(ev.results), strict=True):
-        paths.append(presence_heatmap(ev, r.name, out_dir / filename, vmax=vmax))
+    cells = {r.name: response_by_cell(r.breakdown) for r in ev.results}
+    slowest = max(float(np.nanmax(v, initial=0.0)) for v in cells.values())
+    base = cells[ev.baseline]
+    widest = max(float(np.nanmax(np.abs(v - base), initial=0.0)) for v in cells.values())
+    for r, filename in zip(ev.results, policy_files(ev.results), strict=True):
+        paths.append(presence_heatmap(ev, r.name, out_dir / f"presence_{filename}", vmax=vmax))
+        paths.append(response_map(ev, r.name, out_dir / f"response_map_{filename}", vmax=slowest))
+        if r.name != ev.baseline:
+            diff = out_dir / f"response_diff_{filename}"
+            paths.append(response_map(ev, r.name, diff, against=ev.baseline, vmax=widest))
     return paths
 
 
-def presence_files(results: Sequence[PolicyResult]) -> list[str]:
-    """File names of the presence heatmaps, one per policy, safe and distinct."""
+def policy_files(results: Sequence[PolicyResult]) -> list[str]:
+    """File-name tails (``<policy>.png``) of the per-policy figures, safe and distinct."""
     names: list[str] = []
     for r in results:
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", r.name).strip("._") or "policy"
-        candidate, k = f"presence_{stem}.png", 2
+        candidate, k = f"{stem}.png", 2
         while candidate in names:
-            candidate, k = f"presence_{stem}_{k}.png", k + 1
+            candidate, k = f"{stem}_{k}.png", k + 1
         names.append(candidate)
     return names
-
-
-def _colour(i: int) -> str:
-    return f"C{i % 10}"
 
 
 def _days(ev: Evaluation) -> str:

@@ -10,15 +10,15 @@ from __future__ import annotations
 import base64
 import html
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from patrolmarl.evaluation import plots
 from patrolmarl.evaluation.evaluate import (
-    BASELINE,
     COMPARED,
     HIGHER_IS_BETTER,
     Evaluation,
@@ -32,7 +32,35 @@ MARKDOWN_FILE = "report.md"
 HTML_FILE = "report.html"
 
 
-def write_report(ev: Evaluation, out_dir: Path) -> list[Path]:
+@dataclass(frozen=True)
+class Section:
+    """A section a caller adds to the report (e.g. the beat maps and their judgement).
+
+    ``table`` is ``(headers, rows)`` of text cells; ``images`` are PNG files with
+    their captions, copied into the report folder (their names must differ from
+    the report's own figures).
+    """
+
+    title: str
+    paragraphs: Sequence[str] = ()
+    table: tuple[list[str], list[list[str]]] | None = None
+    images: Sequence[tuple[Path, str]] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class FrontierFigure:
+    """A ``patrolmarl frontier`` folder's figure and its one-sentence answer."""
+
+    png: Path
+    answer: str
+
+
+def write_report(
+    ev: Evaluation,
+    out_dir: Path,
+    sections: Sequence[Section] = (),
+    frontier: FrontierFigure | None = None,
+) -> list[Path]:
     """Write the report folder of ``ev`` to ``out_dir``.
 
     The folder holds ``metrics.json`` (:meth:`Evaluation.to_json`, NaN as
@@ -50,6 +78,10 @@ def write_report(ev: Evaluation, out_dir: Path) -> list[Path]:
         The evaluation to report.
     out_dir
         The report folder to create (or replace).
+    sections
+        Sections put first, after the title (their images copied in).
+    frontier
+        A frontier sweep's figure to show (copied in as ``frontier_sweep.png``).
 
     Returns
     -------
@@ -64,7 +96,7 @@ def write_report(ev: Evaluation, out_dir: Path) -> list[Path]:
     """
     out_dir = Path(out_dir).absolute()
     with staged_folder(out_dir, "report", is_report_folder) as tmp:
-        names = _write_folder(ev, tmp)
+        names = _write_folder(ev, tmp, sections, frontier)
     return [out_dir / name for name in names]
 
 
@@ -228,7 +260,7 @@ def _content(ev: Evaluation, plot_files: list[str]) -> list[_Block]:
         (
             "p",
             f"Every policy ran on the same {days} days (common random numbers; day d is "
-            f"seeded [{ev.seed}, d]). Baseline: {BASELINE}. Episodes of "
+            f"seeded [{ev.seed}, d]). Baseline: {ev.baseline}. Episodes of "
             f"{sim.episode_minutes:g} minutes from hour {sim.start_hour:g}, steps of "
             f"{sim.step_minutes:g} min. District config SHA-256 "
             f"{ev.district.config_sha256[:16]}.",
@@ -255,6 +287,10 @@ def _content(ev: Evaluation, plot_files: list[str]) -> list[_Block]:
         )
     )
     blocks += _difference_blocks(ev)
+    blocks += _pair_blocks(ev)
+    blocks += _precinct_blocks(ev)
+    blocks += _hour_blocks(ev)
+    blocks += _call_type_blocks(ev)
     blocks += _limit_blocks(ev)
     blocks += _theft_limit_blocks(ev)
     blocks += _calibration_blocks(ev)
@@ -270,36 +306,36 @@ def _headline_table(ev: Evaluation) -> _Table:
     )
 
 
-def _difference_blocks(ev: Evaluation) -> list[_Block]:
-    blocks: list[_Block] = [("h2", f"Paired differences against {BASELINE}")]
-    others = [r for r in ev.results if r.name != BASELINE]
-    if not others:
-        return [*blocks, ("p", f"Only the baseline ({BASELINE}) was evaluated.")]
-    base = ev.result(BASELINE).summary
+def _difference_rows(ev: Evaluation, name: str, against: str, diffs: dict) -> list[list[str]]:
+    """One row per compared metric of ``name - against``."""
+    ours, theirs = ev.result(name).summary, ev.result(against).summary
     rows = []
-    for r in others:
-        for metric in COMPARED:
-            diff = r.vs_baseline.get(metric)
-            if diff is None:
-                continue
-            rows.append(
-                [
-                    r.name,
-                    _COMPARED_LABELS.get(metric, (metric, ""))[0],
-                    _value(metric, base.get(metric)),
-                    _value(metric, r.summary.get(metric)),
-                    _difference(metric, diff["difference"]),
-                    _interval(metric, diff["ci_low"], diff["ci_high"]),
-                    _fmt_relative(diff["relative"]),
-                    {True: "yes", False: "no"}.get(diff.get("excludes_zero"), "n/a"),
-                    _reading(metric, diff),
-                ]
-            )
-    table = _Table(
+    for metric in COMPARED:
+        diff = diffs.get(metric)
+        if diff is None:
+            continue
+        rows.append(
+            [
+                name,
+                _COMPARED_LABELS.get(metric, (metric, ""))[0],
+                _value(metric, theirs.get(metric)),
+                _value(metric, ours.get(metric)),
+                _difference(metric, diff["difference"]),
+                _interval(metric, diff["ci_low"], diff["ci_high"]),
+                _fmt_relative(diff["relative"]),
+                {True: "yes", False: "no"}.get(diff.get("excludes_zero"), "n/a"),
+                _reading(metric, diff),
+            ]
+        )
+    return rows
+
+
+def _difference_table(rows: list[list[str]], against: str) -> _Table:
+    return _Table(
         headers=[
             "Policy",
             "Metric",
-            BASELINE,
+            against,
             "Policy value",
             "Difference",
             "95 % CI",
@@ -310,6 +346,15 @@ def _difference_blocks(ev: Evaluation) -> list[_Block]:
         rows=rows,
         align="llrrrrrll",
     )
+
+
+def _difference_blocks(ev: Evaluation) -> list[_Block]:
+    blocks: list[_Block] = [("h2", f"Paired differences against {ev.baseline}")]
+    others = [r for r in ev.results if r.name != ev.baseline]
+    if not others:
+        return [*blocks, ("p", f"Only the baseline ({ev.baseline}) was evaluated.")]
+    rows = [row for r in others for row in _difference_rows(ev, r.name, ev.baseline, r.vs_baseline)]
+    table = _difference_table(rows, ev.baseline)
     note = (
         "Difference = policy - baseline over the same days; 95 % CI from a paired bootstrap "
         "over days (the same resampled days for both). Shares differ in percentage points "
@@ -318,6 +363,97 @@ def _difference_blocks(ev: Evaluation) -> list[_Block]:
         f"{MIN_INTERVAL_DAYS} days, or days whose differences do not vary, there is no interval."
     )
     return [*blocks, ("table", table), ("p", note)]
+
+
+def _pair_blocks(ev: Evaluation) -> list[_Block]:
+    blocks: list[_Block] = []
+    for key, pair in ev.pairs.items():
+        rows = _difference_rows(ev, pair["policy"], pair["against"], pair["differences"])
+        blocks += [
+            ("h2", f"Paired differences: {pair['policy']} against {pair['against']} ({key})"),
+            ("table", _difference_table(rows, pair["against"])),
+        ]
+    return blocks
+
+
+def _precinct_blocks(ev: Evaluation) -> list[_Block]:
+    rows = []
+    for r in ev.results:
+        for code, p in r.breakdown["precincts"].items():
+            rows.append(
+                [
+                    r.name,
+                    code,
+                    str(p["reached"]),
+                    _fmt(p["response_mean"]),
+                    _fmt(p["response_p90"]),
+                    _fmt(p["thefts_per_day"]),
+                    _fmt(p["workload_minutes_per_day"], 0),
+                    _fmt_percent(p["patrol_share"]),
+                ]
+            )
+    headers = [
+        "Policy",
+        "Precinct",
+        "Calls reached",
+        "Response mean (min)",
+        "Response p90 (min)",
+        "Thefts/day",
+        "Workload (unit-min/day)",
+        "Patrol share",
+    ]
+    return [
+        ("h2", "By precinct"),
+        (
+            "p",
+            "Calls by the precinct of their cell. Workload: busy minutes per day of the units "
+            "whose home precinct it is. Patrol share: patrol-served / all on-scene calls there.",
+        ),
+        ("table", _Table(headers=headers, rows=rows, align="llrrrrrr")),
+    ]
+
+
+def _hour_blocks(ev: Evaluation) -> list[_Block]:
+    headers = ["Hour", *(f"{r.name} (min)" for r in ev.results)]
+    rows = [
+        [f"{h:02d}:00", *(_fmt(r.breakdown["hours"][h]["response_mean"]) for r in ev.results)]
+        for h in range(24)
+    ]
+    return [
+        ("h2", "By hour of day"),
+        ("p", "Mean response of the calls created in each hour (n/a: no call reached)."),
+        ("table", _Table(headers=headers, rows=rows, align="l" + "r" * len(ev.results))),
+    ]
+
+
+def _call_type_blocks(ev: Evaluation) -> list[_Block]:
+    rows = []
+    for r in ev.results:
+        for name, t in r.breakdown["call_types"].items():
+            rows.append(
+                [
+                    r.name,
+                    name,
+                    _fmt(t["calls_per_day"]),
+                    str(t["reached"]),
+                    _fmt(t["response_mean"]),
+                    _fmt(t["response_p90"]),
+                    _fmt_percent(t["closure_rate"]),
+                ]
+            )
+    headers = [
+        "Policy",
+        "Call type",
+        "Calls/day",
+        "Reached by patrol",
+        "Response mean (min)",
+        "Response p90 (min)",
+        "Closure rate",
+    ]
+    return [
+        ("h2", "By call type"),
+        ("table", _Table(headers=headers, rows=rows, align="llrrrrr")),
+    ]
 
 
 def _limit_blocks(ev: Evaluation) -> list[_Block]:
@@ -474,25 +610,66 @@ def _figure_blocks(ev: Evaluation, plot_files: list[str]) -> list[_Block]:
             "Response against thefts",
             "Mean response time against thefts per day (lower-left is better); theft-weighted "
             "baselines joined in order of lambda; dotted line: the travel bound. Error bars: "
-            f"{plots.CI_CAPTION}.",
+            f"{plots.ci_caption(ev.baseline)}.",
         ),
     }
+    captions["response_by_hour.png"] = (
+        "Response by hour",
+        "Mean response of the calls created in each hour of the day, one line per policy.",
+    )
+    for tail, r in zip(plots.policy_files(ev.results), ev.results, strict=True):
+        name = r.name
+        captions[f"presence_{tail}"] = (
+            f"Presence heatmap: {name}",
+            f"Where {name}'s units spend their time (unit-minutes per day per cell, shared "
+            "square-root colour scale); black lines: precinct borders; stars: service stations.",
+        )
+        captions[f"response_map_{tail}"] = (
+            f"Response map: {name}",
+            f"Mean response (min) of {name} to the calls reached in each cell (one scale for "
+            "every policy; grey: no call reached).",
+        )
+        captions[f"response_diff_{tail}"] = (
+            f"Response difference map: {name} - {ev.baseline}",
+            f"Mean response of {name} minus {ev.baseline}'s, cell by cell (blue: {name} is "
+            "faster; grey: a cell where either reached no call). Single cells hold few calls: "
+            "read the pattern, not one cell.",
+        )
     blocks: list[_Block] = [("h2", "Figures")]
-    presence = dict(zip(plots.presence_files(ev.results), ev.results, strict=True))
     for filename in plot_files:
-        if filename in captions:
-            alt, caption = captions[filename]
-        elif filename in presence:
-            name = presence[filename].name
-            alt = f"Presence heatmap: {name}"
-            caption = (
-                f"Where {name}'s units spend their time (unit-minutes per day per cell, shared "
-                "square-root colour scale); black lines: precinct borders; stars: service "
-                "stations."
-            )
-        else:
-            alt, caption = filename, ""
+        alt, caption = captions.get(filename, (filename, ""))
         blocks.append(("image", _Image(alt=alt, filename=filename, caption=caption)))
+    return blocks
+
+
+FRONTIER_SWEEP_FILE = "frontier_sweep.png"
+
+
+def _frontier_blocks(frontier: FrontierFigure | None) -> list[_Block]:
+    if frontier is None:
+        return []
+    return [
+        ("h2", "The response-theft frontier (patrolmarl frontier)"),
+        ("p", frontier.answer),
+        (
+            "image",
+            _Image(
+                alt="Response against thefts: the theft-weight sweep",
+                filename=FRONTIER_SWEEP_FILE,
+                caption="The sweep's policies on the response-theft plane (its own days).",
+            ),
+        ),
+    ]
+
+
+def _section_blocks(section: Section) -> list[_Block]:
+    blocks: list[_Block] = [("h2", section.title)]
+    blocks += [("p", text) for text in section.paragraphs]
+    if section.table is not None:
+        headers, rows = section.table
+        blocks.append(("table", _Table(headers, rows, "l" * len(headers))))
+    for path, caption in section.images:
+        blocks.append(("image", _Image(alt=caption, filename=Path(path).name, caption=caption)))
     return blocks
 
 
@@ -595,15 +772,31 @@ def _html_table(table: _Table) -> str:
 # ----------------------------------------------------------------------------- files
 
 
-def _write_folder(ev: Evaluation, folder: Path) -> list[str]:
+def _write_folder(
+    ev: Evaluation, folder: Path, sections: Sequence[Section], frontier: FrontierFigure | None
+) -> list[str]:
     """Write every file of the report into ``folder``; returns their names."""
     plot_files = [p.name for p in plots.write_plots(ev, folder)]
+    copied = []
+    if frontier is not None:
+        shutil.copyfile(frontier.png, folder / FRONTIER_SWEEP_FILE)
+        copied.append(FRONTIER_SWEEP_FILE)
+    for section in sections:
+        for path, _ in section.images:
+            name = Path(path).name
+            if name in plot_files or name in copied or not name.endswith(".png"):
+                raise ValueError(f"section image {name!r} is not a new PNG name in the report")
+            shutil.copyfile(path, folder / name)
+            copied.append(name)
     text = json_text(ev.to_json())
     (folder / METRICS_FILE).write_text(text + "\n", encoding="utf-8")
-    blocks = _content(ev, plot_files)
+    blocks = _content(ev, plot_files) + _frontier_blocks(frontier)
+    first_h2 = next(i for i, (kind, _) in enumerate(blocks) if kind == "h2")
+    added = [block for section in sections for block in _section_blocks(section)]
+    blocks[first_h2:first_h2] = added  # what the caller adds comes first, after the title
     (folder / MARKDOWN_FILE).write_text(_markdown(blocks), encoding="utf-8")
     (folder / HTML_FILE).write_text(_html(blocks, folder), encoding="utf-8")
-    return [METRICS_FILE, MARKDOWN_FILE, HTML_FILE, *plot_files]
+    return [METRICS_FILE, MARKDOWN_FILE, HTML_FILE, *plot_files, *copied]
 
 
 def is_report_folder(names: set[str]) -> bool:

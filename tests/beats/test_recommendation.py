@@ -50,7 +50,9 @@ def _nearest_time():
 def folder(tmp_path_factory):
     """One full run of the command's pipeline: nearest, 3 whole days, 4 blocks."""
     out = tmp_path_factory.mktemp("beats") / "nearest"
-    rec = recommend_beats(_district(), "nearest", DAYS, SEED, BLOCKS, SHARE, out)
+    rec = recommend_beats(
+        _district(), "nearest", DAYS, SEED, BLOCKS, SHARE, out, method="patrol-time"
+    )
     return out, rec
 
 
@@ -217,6 +219,24 @@ def test_folder_holds_every_file(folder):
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]
 
 
+def test_report_page_shows_the_maps_and_the_judgement(folder):
+    out, rec = folder
+    report = out / "report"
+    text = (report / "report.md").read_text(encoding="utf-8")
+    assert f"## The beat plan derived from {rec.judgement.source}: maps and judgement" in text
+    headers, rows = rec.judgement.table()
+    assert "| " + " | ".join(headers) + " |" in text
+    for row in rows:
+        assert "| " + " | ".join(row) + " |" in text
+    for line in rec.judgement.kept_lines():
+        assert line in text
+    for k in range(BLOCKS):
+        assert f"]({map_file(k)})" in text
+        assert (report / map_file(k)).read_bytes() == (out / map_file(k)).read_bytes()
+    page = (report / "report.html").read_text(encoding="utf-8")
+    assert page.count('src="data:image/png;base64,') == len(list(report.glob("*.png")))
+
+
 def test_plan_round_trips_through_load_beat_plan(folder):
     out, rec = folder
     plan = load_beat_plan(out / "plan.yaml", _district())
@@ -254,14 +274,22 @@ def test_judgement_matches_evaluate(folder):
     ev = evaluate(d, [load_policy("nearest", d, SEED), plan], DAYS, SEED, with_limit=False)
     assert judgement["source"] == "nearest" and judgement["plan"] == "nearest_beats"
     assert set(judgement["policies"]) == {"fixed_zone", "nearest", "nearest_beats"}
+
+    def value(name: str, metric: str) -> float:
+        summary = ev.result(name).summary
+        if metric == "workload_cv":  # across units, of their minutes over all the days
+            minutes = np.asarray(summary["workload_minutes_per_day"])
+            return float(minutes.std() / minutes.mean())
+        return summary[metric]
+
     for name, metrics in judgement["policies"].items():
         for metric in JUDGED:
-            assert metrics[metric]["value"] == pytest.approx(ev.result(name).summary[metric])
+            assert metrics[metric]["value"] == pytest.approx(value(name, metric))
+        low, high = metrics["workload_cv"]["interval"]
+        assert 0.0 <= low <= high  # a bootstrap percentile interval of a CV
     for metric in JUDGED:
         expected = gain_kept(
-            ev.result("fixed_zone").summary[metric],
-            ev.result("nearest_beats").summary[metric],
-            ev.result("nearest").summary[metric],
+            value("fixed_zone", metric), value("nearest_beats", metric), value("nearest", metric)
         )
         assert judgement["gain_kept"][metric] == pytest.approx(expected)
         diff = judgement["policies"]["nearest_beats"][metric]["vs_baseline"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 
 import numpy as np
 import pytest
@@ -246,3 +247,60 @@ def test_one_day_gives_no_interval_and_says_so(tmp_path):
         "too few days for an interval"
     )
     assert "too few days for an interval" in (tmp_path / "report" / "report.html").read_text()
+
+
+def test_any_policy_can_be_the_baseline_and_pairs_are_added():
+    ev = _all_baselines()
+    policies = [FixedZonePolicy(seed=1), NearestPolicy(seed=1), PMedianPolicy(), RandomPolicy(1)]
+    other = evaluate(
+        short_busy_gaoxin(), policies, days=3, seed=1, resamples=200, with_limit=False,
+        baseline="nearest", pairs=[("pmedian", "random")],
+    )  # fmt: skip
+    data = other.to_json()
+    assert data["baseline"] == "nearest"
+    nearest = ev.result("nearest").summary
+    for r in other.results:
+        for metric in COMPARED:
+            expected = r.summary[metric] - nearest[metric]
+            assert r.vs_baseline[metric]["difference"] == pytest.approx(expected, abs=1e-12)
+    assert list(data["pairs"]) == ["pmedian-random"]
+    pair = data["pairs"]["pmedian-random"]
+    assert (pair["policy"], pair["against"]) == ("pmedian", "random")
+    again = paired_differences(other, "pmedian", "random", 200)
+    assert json.dumps(pair["differences"]) == json.dumps(again)  # NaN relatives compare equal
+
+
+@pytest.mark.parametrize(
+    ("baseline", "pairs", "message"),
+    [
+        ("greedy", [], "--baseline: 'greedy' is not an evaluated policy"),
+        ("nearest", [("nearest", "greedy")], "--pairs: 'greedy' in nearest:greedy is not"),
+        ("nearest", [("nearest", "nearest")], "--pairs: nearest:nearest compares a policy with"),
+    ],
+)
+def test_unknown_baseline_or_pair_is_refused_before_running(baseline, pairs, message):
+    from patrolmarl.errors import PatrolMarlError
+
+    with pytest.raises(PatrolMarlError, match=re.escape(message)):
+        evaluate(short_busy_gaoxin(), _policies(), 1, 0, baseline=baseline, pairs=pairs)
+
+
+def test_breakdowns_add_up_to_the_pooled_figures():
+    ev = _all_baselines()
+    for r in ev.results:
+        b = r.breakdown
+        reached = r.summary["served_by_patrol"]
+        assert sum(p["reached"] for p in b["precincts"].values()) == reached
+        assert sum(h["reached"] for h in b["hours"]) == reached
+        assert sum(t["reached"] for t in b["call_types"].values()) == reached
+        thefts = sum(p["thefts_per_day"] for p in b["precincts"].values())
+        assert thefts == pytest.approx(r.summary["thefts_per_day"])
+        workload = sum(p["workload_minutes_per_day"] for p in b["precincts"].values())
+        assert workload == pytest.approx(sum(r.summary["workload_minutes_per_day"]))
+        # The hours' means, weighted by their calls, give the pooled mean response.
+        pooled = sum(h["reached"] * h["response_mean"] for h in b["hours"] if h["reached"])
+        assert pooled / reached == pytest.approx(r.summary["response_mean"])
+        cells = [x for x in b["response_by_cell"] if x is not None]
+        assert min(cells) >= 0 and len(cells) <= ev.district.n_cells
+        by_type = sum(t["calls_per_day"] for t in b["call_types"].values())
+        assert by_type == pytest.approx(r.summary["calls_per_day"])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import matplotlib.image
@@ -24,6 +27,7 @@ TOP_LEVEL_KEYS = {
     "days",
     "day_seeds",
     "baseline",
+    "pairs",
     "limit",
     "calibration",
     "policies",
@@ -121,7 +125,10 @@ def test_all_files_exist(report: tuple[Path, list[Path]], ev: Evaluation) -> Non
     names = {p.name for p in written}
     assert {"metrics.json", "report.md", "report.html"} <= names
     assert {"response_cdf.png", "thefts_per_day.png", "workload.png", "frontier.png"} <= names
-    assert {f"presence_{name}.png" for name in POLICIES} <= names
+    assert "response_by_hour.png" in names
+    for name in POLICIES:
+        assert {f"presence_{name}.png", f"response_map_{name}.png"} <= names
+    assert "response_diff_nearest.png" in names and "response_diff_fixed_zone.png" not in names
     assert all(p.parent == out and p.is_file() for p in written)
     assert sorted(p.name for p in out.iterdir()) == sorted(names)
     assert [p.name for p in out.parent.iterdir()] == ["out"]  # no temp folder left
@@ -134,7 +141,7 @@ def test_metrics_json_is_strict_and_complete(report: tuple[Path, list[Path]]) ->
     assert data["days"] == 3 and data["baseline"] == "fixed_zone"
     assert set(data["policies"]) == set(POLICIES)
     for entry in data["policies"].values():
-        assert {"summary", "vs_baseline", "per_day"} <= set(entry)
+        assert {"summary", "vs_baseline", "breakdowns", "per_day"} <= set(entry)
         assert "response_mean" in entry["summary"]
         assert set(entry["vs_baseline"]) == set(COMPARED)
         for diff in entry["vs_baseline"].values():
@@ -171,7 +178,7 @@ def test_html_is_self_contained(report: tuple[Path, list[Path]]) -> None:
 def test_every_png_opens(report: tuple[Path, list[Path]]) -> None:
     _, written = report
     pngs = [p for p in written if p.suffix == ".png"]
-    assert len(pngs) == 4 + len(POLICIES)
+    assert len(pngs) == 5 + 2 * len(POLICIES) + len(POLICIES) - 1
     for path in pngs:
         assert path.read_bytes()[:8] == PNG_SIGNATURE
         image = matplotlib.image.imread(path)
@@ -267,3 +274,52 @@ def test_refuses_to_replace_a_foreign_folder(ev: Evaluation, tmp_path: Path) -> 
         write_report(ev, out)
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+# A harness script put first in <head>: it records console errors and uncaught errors, and,
+# once the page has loaded, every image's natural width, into <pre id="harness"> for --dump-dom.
+_HARNESS = """<script>
+window.__errors = [];
+const __error = console.error.bind(console);
+console.error = (...a) => { window.__errors.push(a.join(" ")); __error(...a); };
+window.addEventListener("error", e => window.__errors.push(String(e.message || e)), true);
+window.addEventListener("load", () => {
+  const out = document.createElement("pre");
+  out.id = "harness";
+  const images = [...document.images].map(i => [i.alt, i.complete, i.naturalWidth]);
+  out.textContent = JSON.stringify({errors: window.__errors, images: images});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def test_report_html_renders_in_headless_chromium(
+    report: tuple[Path, list[Path]], tmp_path: Path
+) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does)")
+    out, written = report
+    page = tmp_path / "report.html"
+    page.write_text(
+        (out / "report.html").read_text(encoding="utf-8").replace("<head>", "<head>" + _HARNESS, 1),
+        encoding="utf-8",
+    )
+    run = subprocess.run(
+        [
+            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
+            "--v=0", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
+            "--dump-dom", page.as_uri(),
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    found = re.search(r'<pre id="harness">(.*?)</pre>', run.stdout, re.S)
+    assert found, f"the page never finished loading: {run.stderr[-2000:]}"
+    result = json.loads(html.unescape(found.group(1)))
+    assert result["errors"] == []
+    assert [line for line in run.stderr.splitlines() if ":CONSOLE" in line] == []  # no script logs
+    pngs = [p for p in written if p.suffix == ".png"]
+    assert len(result["images"]) == len(pngs)
+    for alt, complete, width in result["images"]:
+        assert complete and width > 100, alt
