@@ -376,32 +376,38 @@ def _pair_blocks(ev: Evaluation) -> list[_Block]:
     return blocks
 
 
-def _precinct_blocks(ev: Evaluation) -> list[_Block]:
-    rows = []
-    for r in ev.results:
-        for code, p in r.breakdown["precincts"].items():
-            rows.append(
-                [
-                    r.name,
-                    code,
-                    str(p["reached"]),
-                    _fmt(p["response_mean"]),
-                    _fmt(p["response_p90"]),
-                    _fmt(p["thefts_per_day"]),
-                    _fmt(p["workload_minutes_per_day"], 0),
-                    _fmt_percent(p["patrol_share"]),
-                ]
-            )
-    headers = [
-        "Policy",
-        "Precinct",
-        "Calls reached",
-        "Response mean (min)",
-        "Response p90 (min)",
-        "Thefts/day",
-        "Workload (unit-min/day)",
-        "Patrol share",
+# Columns of the breakdown tables: header, key of the breakdown entry, format.
+_PRECINCT_COLUMNS = (
+    ("Calls reached", "reached", str),
+    ("Response mean (min)", "response_mean", _fmt),
+    ("Response p90 (min)", "response_p90", _fmt),
+    ("Thefts/day", "thefts_per_day", _fmt),
+    ("Workload (unit-min/day)", "workload_minutes_per_day", lambda v: _fmt(v, 0)),
+    ("Patrol share", "patrol_share", _fmt_percent),
+)
+_CALL_TYPE_COLUMNS = (
+    ("Calls/day", "calls_per_day", _fmt),
+    ("Reached by patrol", "reached", str),
+    ("Response mean (min)", "response_mean", _fmt),
+    ("Response p90 (min)", "response_p90", _fmt),
+    ("Closure rate", "closure_rate", _fmt_percent),
+)
+
+
+def _breakdown_table(
+    ev: Evaluation, part: str, label: str, columns: tuple[tuple[str, str, Callable], ...]
+) -> _Table:
+    """One row per policy and entry of ``breakdown[part]``: policy, entry, then ``columns``."""
+    rows = [
+        [r.name, key, *(fmt(entry[field]) for _, field, fmt in columns)]
+        for r in ev.results
+        for key, entry in r.breakdown[part].items()
     ]
+    headers = ["Policy", label, *(header for header, _, _ in columns)]
+    return _Table(headers=headers, rows=rows, align="ll" + "r" * len(columns))
+
+
+def _precinct_blocks(ev: Evaluation) -> list[_Block]:
     return [
         ("h2", "By precinct"),
         (
@@ -409,7 +415,7 @@ def _precinct_blocks(ev: Evaluation) -> list[_Block]:
             "Calls by the precinct of their cell. Workload: busy minutes per day of the units "
             "whose home precinct it is. Patrol share: patrol-served / all on-scene calls there.",
         ),
-        ("table", _Table(headers=headers, rows=rows, align="llrrrrrr")),
+        ("table", _breakdown_table(ev, "precincts", "Precinct", _PRECINCT_COLUMNS)),
     ]
 
 
@@ -427,32 +433,9 @@ def _hour_blocks(ev: Evaluation) -> list[_Block]:
 
 
 def _call_type_blocks(ev: Evaluation) -> list[_Block]:
-    rows = []
-    for r in ev.results:
-        for name, t in r.breakdown["call_types"].items():
-            rows.append(
-                [
-                    r.name,
-                    name,
-                    _fmt(t["calls_per_day"]),
-                    str(t["reached"]),
-                    _fmt(t["response_mean"]),
-                    _fmt(t["response_p90"]),
-                    _fmt_percent(t["closure_rate"]),
-                ]
-            )
-    headers = [
-        "Policy",
-        "Call type",
-        "Calls/day",
-        "Reached by patrol",
-        "Response mean (min)",
-        "Response p90 (min)",
-        "Closure rate",
-    ]
     return [
         ("h2", "By call type"),
-        ("table", _Table(headers=headers, rows=rows, align="llrrrrr")),
+        ("table", _breakdown_table(ev, "call_types", "Call type", _CALL_TYPE_COLUMNS)),
     ]
 
 
