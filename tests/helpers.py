@@ -8,6 +8,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import os
+import pty
+import select
+import subprocess
+import time
 from pathlib import Path
 
 import yaml
@@ -63,3 +68,37 @@ def assert_one_line_error(code: int, out: str, err: str, *pieces: str) -> str:
     for piece in pieces:
         assert piece in lines[0], f"{piece!r} not in {lines[0]!r}"
     return lines[0]
+
+
+def run_in_terminal(argv: list[str], cwd: Path, timeout: float = 300) -> tuple[int, str]:
+    """Run ``argv`` with stdin, stdout and stderr on a pseudo-terminal; (exit code, output)."""
+    controller, terminal = pty.openpty()
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    )
+    env.update(COLUMNS="100", LINES="30", TERM="xterm")
+    proc = subprocess.Popen(
+        argv, stdin=terminal, stdout=terminal, stderr=terminal, cwd=cwd, env=env
+    )
+    os.close(terminal)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(controller, 1 << 16)
+            except OSError:  # EIO: every copy of the terminal is closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        code = proc.wait(timeout=max(deadline - time.monotonic(), 1))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(controller)
+    return code, b"".join(chunks).decode("utf-8", "replace")

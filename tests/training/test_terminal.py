@@ -8,56 +8,17 @@ the path without a terminal.
 
 from __future__ import annotations
 
-import os
-import pty
-import select
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, run_cli
+from tests.helpers import run_cli, run_in_terminal
 from tests.training.helpers import AGENTS, DAY_MINUTES, scalars, tiny_config, write_config
 
 SHORT = 2 * 32 * AGENTS  # two rollouts: a quarter of one simulated day
 assert SHORT < DAY_MINUTES * AGENTS
-
-
-def run_in_terminal(argv: list[str], cwd: Path, timeout: float = 300) -> tuple[int, str]:
-    """Run ``argv`` with stdin, stdout and stderr on a pseudo-terminal; (exit code, output)."""
-    controller, terminal = pty.openpty()
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
-    )
-    env.update(COLUMNS="100", LINES="30", TERM="xterm")
-    proc = subprocess.Popen(
-        argv, stdin=terminal, stdout=terminal, stderr=terminal, cwd=cwd, env=env
-    )
-    os.close(terminal)
-    chunks = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([controller], [], [], 1.0)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(controller, 1 << 16)
-            except OSError:  # EIO: every copy of the terminal is closed
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        code = proc.wait(timeout=max(deadline - time.monotonic(), 1))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(controller)
-    return code, b"".join(chunks).decode("utf-8", "replace")
 
 
 @pytest.fixture(scope="module")
