@@ -1,4 +1,5 @@
-"""Exact queueing references against closed forms (Erlang C, M/M/1, a hand-solved hypercube)."""
+"""Exact queueing references against closed forms (Erlang C, M/M/1, a hand-solved hypercube)
+and the ratio estimate of the simulator checks."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from patrolmarl.evaluation.queue_check import SIGMAS, ratio
 from patrolmarl.evaluation.queueing import erlang_c, erlang_c_wait, hypercube
 
 
@@ -88,3 +90,13 @@ def test_hypercube_own_unit_first_is_symmetric() -> None:
 def test_hypercube_rejects_bad_input(lam: list, pref: list, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         hypercube(np.array(lam), np.array(pref), 1.0)
+
+
+def test_ratio_standard_error_with_equal_denominators() -> None:
+    """Equal denominators: the ratio is the mean, its SE the standard error of the mean."""
+    x = np.random.default_rng(3).normal(5.0, 2.0, 50)
+    est = ratio(x, np.full(50, 10.0))
+    assert est.value == pytest.approx(x.mean() / 10, rel=1e-12)
+    assert est.se == pytest.approx(x.std(ddof=1) / np.sqrt(50) / 10, rel=1e-12)
+    assert est.agrees(est.value + 3.9 * est.se) and not est.agrees(est.value + 4.1 * est.se)
+    assert est.resolves(est.value, SIGMAS * est.se / est.value)
