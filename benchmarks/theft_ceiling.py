@@ -15,7 +15,6 @@ import argparse
 import numpy as np
 
 from patrolmarl.agents.baselines import FixedZonePolicy, PMedianPolicy
-from patrolmarl.agents.dispatch import accept_nearest_unit
 from patrolmarl.agents.movement import moves_toward
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
@@ -36,7 +35,7 @@ class HotSpotGuard(PMedianPolicy):
         target = self.plan.sites[view.hour_of_day].copy()
         for unit, (row, col) in zip(PARKED_UNITS, HOT_SPOT_CELLS, strict=True):
             target[:, unit] = row * cols + col
-        return accept_nearest_unit(view, moves_toward(view, target))
+        return moves_toward(view, target)
 
 
 def main() -> None:

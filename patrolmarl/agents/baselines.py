@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from patrolmarl.agents.dispatch import accept_nearest_unit, accept_within_area
 from patrolmarl.agents.fixed_zones import fixed_zone_beats
 from patrolmarl.agents.movement import AreaPatrol, moves_toward
 from patrolmarl.agents.pmedian import HourlyPMedian, hourly_pmedian
 from patrolmarl.agents.redeploy import RedeployPolicy
 from patrolmarl.agents.theft_posts import PMedianTheftPolicy
+from patrolmarl.envs.dispatch_rule import NEAREST, DispatchRule, zone_rule
 from patrolmarl.envs.move_gains import MoveGains
 from patrolmarl.envs.sim_view import SimView
 from patrolmarl.envs.status import IDLE
@@ -45,8 +45,8 @@ class RandomPolicy:
         return np.argmax(score, axis=2)
 
 
-class _PatrolAndDispatch:
-    """Shared skeleton: units patrol their area at random and accept calls by a rule."""
+class _AreaPatrolPolicy:
+    """Shared skeleton: units patrol their area at random; the command centre dispatches."""
 
     name = "patrol"
 
@@ -56,9 +56,6 @@ class _PatrolAndDispatch:
         self._patrol: AreaPatrol | None = None
 
     def _areas(self, view: SimView) -> np.ndarray:
-        raise NotImplementedError
-
-    def _accept(self, view: SimView, actions: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def bind(self, view: SimView) -> None:
@@ -72,16 +69,15 @@ class _PatrolAndDispatch:
         self._patrol.reset(mask.shape[0], mask)
 
     def act(self, observations: np.ndarray, action_masks: np.ndarray) -> np.ndarray:
-        """Patrol moves, overridden by call accepts."""
-        view = self._view
-        return self._accept(view, self._patrol.actions(view))
+        """Patrol moves."""
+        return self._patrol.actions(self._view)
 
 
-class FixedZonePolicy(_PatrolAndDispatch):
-    """Pre-reform: each unit patrols its own beat and accepts only its beat's calls.
+class FixedZonePolicy(_AreaPatrolPolicy):
+    """Pre-reform: each unit patrols its own beat and takes only its beat's calls.
 
-    Beats split each precinct among its units (:func:`fixed_zone_beats`); calls
-    outside every idle unit's beat wait for the command centre's fallback.
+    Beats split each precinct among its units (:func:`fixed_zone_beats`); a call
+    whose beat has no free unit waits for the command centre's fallback.
     """
 
     name = "fixed_zone"
@@ -89,11 +85,12 @@ class FixedZonePolicy(_PatrolAndDispatch):
     def _areas(self, view: SimView) -> np.ndarray:
         return fixed_zone_beats(view.district, patrol_weights(view))
 
-    def _accept(self, view: SimView, actions: np.ndarray) -> np.ndarray:
-        return accept_within_area(view, self.areas, actions)
+    def dispatch_rule(self) -> DispatchRule:
+        """Each call goes to the nearest free unit of its beat."""
+        return zone_rule(self.areas)
 
 
-class NearestPolicy(_PatrolAndDispatch):
+class NearestPolicy(_AreaPatrolPolicy):
     """The "1+1" rule: the nearest free unit takes each new call; units patrol bound precincts."""
 
     name = "nearest"
@@ -102,8 +99,9 @@ class NearestPolicy(_PatrolAndDispatch):
         d = view.district
         return d.unit_home_precincts[:, d.precinct_of_cell]
 
-    def _accept(self, view: SimView, actions: np.ndarray) -> np.ndarray:
-        return accept_nearest_unit(view, actions)
+    def dispatch_rule(self) -> DispatchRule:
+        """Each call goes to the nearest free unit."""
+        return NEAREST
 
 
 class PMedianPolicy:
@@ -123,11 +121,14 @@ class PMedianPolicy:
     def reset(self, mask: np.ndarray) -> None:
         """No per-episode memory."""
 
+    def dispatch_rule(self) -> DispatchRule:
+        """Each call goes to the nearest free unit."""
+        return NEAREST
+
     def act(self, observations: np.ndarray, action_masks: np.ndarray) -> np.ndarray:
-        """Head for this hour's site; accept by the nearest-unit rule."""
+        """Head for this hour's site."""
         view = self._view
-        target = self.plan.sites[view.hour_of_day]
-        return accept_nearest_unit(view, moves_toward(view, target))
+        return moves_toward(view, self.plan.sites[view.hour_of_day])
 
 
 class CoveragePolicy:
@@ -153,14 +154,17 @@ class CoveragePolicy:
     def reset(self, mask: np.ndarray) -> None:
         """No per-episode memory."""
 
+    def dispatch_rule(self) -> DispatchRule:
+        """Each call goes to the nearest free unit."""
+        return NEAREST
+
     def act(self, observations: np.ndarray, action_masks: np.ndarray) -> np.ndarray:
-        """Best improving move for idle units; accept by the nearest-unit rule."""
+        """Best improving move for idle units."""
         view = self._view
         idle = view.unit_status == IDLE
         gain = self._gains.response(units=idle)
         improves = (gain.max(axis=2) > 0) & idle
-        moves = np.where(improves, gain.argmax(axis=2) + 1, 0)
-        return accept_nearest_unit(view, moves)
+        return np.where(improves, gain.argmax(axis=2) + 1, 0)
 
 
 BASELINES = {

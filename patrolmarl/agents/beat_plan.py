@@ -27,9 +27,9 @@ import yaml
 from pydantic import Field, model_validator
 
 from patrolmarl.agents.baselines import DWELL_MINUTES
-from patrolmarl.agents.dispatch import accept_nearest_unit, accept_within_area
 from patrolmarl.agents.movement import AreaPatrol
 from patrolmarl.config_types import MAX_MAGNITUDE, StrictModel, Text, number
+from patrolmarl.envs.dispatch_rule import HOURS, NEAREST, DispatchRule, zone_rule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.names import agent_name, agent_names
 from patrolmarl.envs.sim_view import SimView
@@ -213,11 +213,13 @@ class BeatPlanPolicy:
         """Forget patrol targets of the finished districts."""
         self._patrol.reset(mask.shape[0], mask)
 
-    def act(self, observations: np.ndarray, action_masks: np.ndarray) -> np.ndarray:
-        """Patrol the block's beat; accept calls by the plan's dispatch rule."""
-        view = self._view
-        block = self.plan.block_of_hour(view.hour_of_day)
-        actions = self._patrol.actions(view, block)
+    def dispatch_rule(self) -> DispatchRule:
+        """The plan's rule: the nearest free unit, or the nearest free unit of the call's beat."""
         if self.plan.dispatch == "nearest":
-            return accept_nearest_unit(view, actions)
-        return accept_within_area(view, self.plan.weights[block] > 0, actions)
+            return NEAREST
+        return zone_rule(self.plan.weights[self.plan.block_of_hour(np.arange(HOURS))] > 0)
+
+    def act(self, observations: np.ndarray, action_masks: np.ndarray) -> np.ndarray:
+        """Patrol the block's beat."""
+        view = self._view
+        return self._patrol.actions(view, self.plan.block_of_hour(view.hour_of_day))

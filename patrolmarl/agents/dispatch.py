@@ -1,9 +1,17 @@
-"""Call-acceptance rules shared by the baselines, expressed as accept actions."""
+"""Command-centre dispatch rules written as agents' accept actions at a step boundary.
+
+The baselines leave dispatch to the simulator's command centre, which acts the
+instant a call arrives (:mod:`patrolmarl.envs.dispatch_rule`). A learned policy
+dispatches by its own accept actions at step boundaries; :func:`boundary_accepts`
+gives what a baseline's rule would accept there, the labels a policy is cloned
+from (:mod:`patrolmarl.training.imitation`).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from patrolmarl.envs.dispatch_rule import DispatchRule
 from patrolmarl.envs.sim_view import SimView
 from patrolmarl.envs.status import FIRST_ACCEPT, is_available
 
@@ -59,3 +67,13 @@ def accept_within_area(view: SimView, area: np.ndarray, actions: np.ndarray) -> 
     has = inside.any(axis=2)
     first = np.argmax(inside, axis=2)  # nearest first: slots are sorted by travel
     return np.where(has, FIRST_ACCEPT + first, actions)
+
+
+def boundary_accepts(view: SimView, rule: DispatchRule, actions: np.ndarray) -> np.ndarray:
+    """``actions`` with the accepts that ``rule`` would make now written in (the rule's
+    zones as of the current hour); ``AGENTS`` leaves them as they are."""
+    if rule.by_agents:
+        return actions
+    if rule.zone is None:
+        return accept_nearest_unit(view, actions)
+    return accept_within_area(view, rule.zone[view.hour_of_day], actions)

@@ -5,7 +5,9 @@ ONNX files) implements :class:`Policy`: batched ``act(observations,
 action_masks) -> actions`` over ``(B, N, ...)`` arrays. Policies that need more
 than the observation (the baselines read unit positions and pending calls) get
 it from a :class:`~patrolmarl.envs.sim_view.SimView`, a read-only window on the
-simulator's state, passed once by :meth:`Policy.bind`.
+simulator's state, passed once by :meth:`Policy.bind`. A policy that leaves
+calls to the command centre says so with a ``dispatch_rule()`` method (see
+:func:`policy_dispatch`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from patrolmarl.envs.dispatch_rule import AGENTS, DispatchRule
 from patrolmarl.envs.sim_view import SimView
 
 
@@ -31,6 +34,13 @@ class Policy(Protocol):
 
     def act(self, observations: np.ndarray, action_masks: np.ndarray) -> np.ndarray:
         """``(B, N)`` actions from ``(B, N, D)`` observations and ``(B, N, A)`` masks."""
+
+
+def policy_dispatch(policy: Policy) -> DispatchRule:
+    """The dispatch rule ``policy`` runs under (after :meth:`Policy.bind`): its
+    ``dispatch_rule()`` if it has one, else ``AGENTS`` (its accept actions dispatch)."""
+    rule = getattr(policy, "dispatch_rule", None)
+    return AGENTS if rule is None else rule()
 
 
 class SB3PredictAdapter:

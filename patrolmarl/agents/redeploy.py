@@ -17,9 +17,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from patrolmarl.agents.dispatch import accept_nearest_unit, available_units
+from patrolmarl.agents.dispatch import available_units
 from patrolmarl.agents.movement import moves_toward
 from patrolmarl.agents.theft_posts import PostProblem, solve_posts
+from patrolmarl.envs.dispatch_rule import NEAREST, DispatchRule
 from patrolmarl.envs.sim_view import SimView
 
 
@@ -72,7 +73,7 @@ class RedeployPolicy:
         self._hour[mask] = -1
 
     def act(self, observations: np.ndarray, action_masks: np.ndarray) -> np.ndarray:
-        """Re-solve where the free set or the hour changed, head for the posts, accept nearest."""
+        """Re-solve where the free set or the hour changed; head for the posts."""
         view = self._view
         if self.posts.shape[0] != view.batch_size:
             self.reset(np.ones(view.batch_size, dtype=bool))
@@ -83,7 +84,11 @@ class RedeployPolicy:
             self._redeploy(int(b), available[b], int(hour[b]))
         self._available = available.copy()
         self._hour = hour.copy()
-        return accept_nearest_unit(view, moves_toward(view, self.posts))
+        return moves_toward(view, self.posts)
+
+    def dispatch_rule(self) -> DispatchRule:
+        """Each call goes to the nearest free unit."""
+        return NEAREST
 
     def _redeploy(self, b: int, available: np.ndarray, hour: int) -> None:
         """New posts for district ``b``'s available units; busy units get none."""

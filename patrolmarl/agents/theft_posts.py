@@ -46,12 +46,12 @@ from functools import cached_property
 
 import numpy as np
 
-from patrolmarl.agents.dispatch import accept_nearest_unit
 from patrolmarl.agents.movement import moves_toward
 from patrolmarl.agents.solution_cache import read_entry, write_entry
 from patrolmarl.envs.clock import clock_minute
 from patrolmarl.envs.config import Deterrence
 from patrolmarl.envs.coverage import deterrence_factor
+from patrolmarl.envs.dispatch_rule import NEAREST, DispatchRule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.envs.sim_view import SimView
@@ -680,8 +680,11 @@ class PMedianTheftPolicy:
     def reset(self, mask: np.ndarray) -> None:
         """No per-episode memory."""
 
+    def dispatch_rule(self) -> DispatchRule:
+        """Each call goes to the nearest free unit."""
+        return NEAREST
+
     def act(self, observations: np.ndarray, action_masks: np.ndarray) -> np.ndarray:
-        """Head for this hour's post; accept by the nearest-unit rule."""
+        """Head for this hour's post."""
         view = self._view
-        target = self.plan.sites[view.hour_of_day]
-        return accept_nearest_unit(view, moves_toward(view, target))
+        return moves_toward(view, self.plan.sites[view.hour_of_day])

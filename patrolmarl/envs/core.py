@@ -7,7 +7,8 @@ by event, and the tests hold the two to identical results):
 1. **Decisions at t0.** Each unit's action is one integer: 0 stay (or continue
    what it is doing), 1-4 move north/south/east/west, ``5 + k`` accept the k-th
    nearest pending street call (nearest by the unit's own travel time; ties by
-   call order). An action the mask forbids is taken as 0.
+   call order; only under the ``AGENTS`` dispatch rule). An action the mask
+   forbids is taken as 0.
 
    - Accepts are resolved first. Among units accepting the same call, the one
      with the shortest travel time wins (ties: lowest unit index); it becomes
@@ -15,25 +16,35 @@ by event, and the tests hold the two to identical results):
    - An IDLE unit's move makes it MOVING to the neighbour cell, arriving at
      ``t0 + move time``. A MOVING unit that accepts a call leaves from the cell
      it was moving from.
-2. **Unit events up to t1**, repeated until none is due (``free_at <= t1``):
-   MOVING -> IDLE at the target cell; EN_ROUTE -> ON_SCENE at the call's cell
-   (the call is served: arrival time recorded, ``free_at += service``);
-   ON_SCENE -> IDLE (a call not closed on scene becomes a follow-up job for its
-   precinct's responder pool, released at that time).
-3. **New calls** with time in ``[t0, t1)``, in time order. A deterrable
-   candidate is kept only if its ``theft_u`` is below the deterrence factor of
-   its cell's nearby presence (the field as it stood at t0). A kept call of a
-   patrol-handled type becomes PENDING; of a precinct-handled type, a pool job
-   released at its time (HANDED_OVER).
-4. **Precinct pools**: this step's jobs in order of (release time, call index);
+2. **Events in (t0, t1], in time order** (ties: unit events first, by unit
+   index; then a call's arrival; then a call turning overdue):
+
+   - *Unit events* (``free_at <= t1``): MOVING -> IDLE at the target cell;
+     EN_ROUTE -> ON_SCENE at the call's cell (the call is served: arrival time
+     recorded, ``free_at += service``); ON_SCENE -> IDLE, the unit's *release*
+     (a call not closed on scene becomes a follow-up job for its precinct's
+     responder pool, released at that time). A released unit at once takes the
+     oldest call waiting for a unit it is eligible for (below), leaving at the
+     release time.
+   - *A call's arrival* (time in ``[t0, t1)``). A deterrable candidate is kept
+     only if its ``theft_u`` is below the deterrence factor of its cell's nearby
+     presence (the field as it stood at t0). A kept call of a precinct-handled
+     type becomes a pool job released at its time (HANDED_OVER); of a
+     patrol-handled type it becomes PENDING and, under a command-centre
+     dispatch rule (:mod:`~patrolmarl.envs.dispatch_rule`), goes at once to the
+     nearest available (IDLE or MOVING) eligible unit: any unit under
+     ``NEAREST``, one whose zone holds the call's cell (in the hour of t0) under
+     a zone rule. Ties: lowest unit index. With none available it waits.
+   - *A call turning overdue* (``time + fallback_minutes <= t1``, oldest first):
+     a call still PENDING becomes eligible for every unit and goes at once to
+     the nearest available one, else waits. Under ``AGENTS`` this is the
+     command centre's fallback; a dispatch at or after a call's overdue time is
+     counted as one (``by_fallback``).
+3. **Precinct pools**: this step's jobs in order of (release time, call index);
    each takes the pool server free earliest (ties: lowest server), starting at
    ``max(release, free)`` and busy for ``travel + service`` (follow-ups: the
    district's ``follow_up_minutes``).
-5. **Command-centre fallback at t1**: pending calls with ``time + fallback_minutes
-   <= t1``, oldest first (ties: call index), each go to the nearest available
-   (IDLE or MOVING) unit, zone-blind (ties: lowest unit index), departing at t1.
-   A call with no available unit waits for the next step.
-6. **Presence and visibility at t1**: the presence field decays by
+4. **Presence and visibility at t1**: the presence field decays by
    ``0.5 ** (step / half_life)`` and each IDLE, MOVING or ON_SCENE unit adds
    ``step_minutes`` to its cell (``occupied_steps`` counts the unit-steps); each
    cell within ``visible_radius_cells`` (Chebyshev) of such a unit counts one
@@ -53,6 +64,7 @@ import numpy as np
 from patrolmarl.envs.clock import hour_of_day
 from patrolmarl.envs.conflicts import accept_winners
 from patrolmarl.envs.coverage import deterrence_factor
+from patrolmarl.envs.dispatch_rule import AGENTS, HOURS, DispatchRule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import DayCalls, IncidentModel
 from patrolmarl.envs.metrics import EpisodeRecord
@@ -72,6 +84,9 @@ from patrolmarl.envs.status import (
     is_available,
 )
 
+_Jobs = tuple[np.ndarray, np.ndarray, np.ndarray]  # precinct jobs: (district, call, release)
+_ZONE_UNITS, _ANY_UNIT = 1, 2  # CallLog.stage of a call waiting for the command centre
+
 
 @dataclass
 class CallLog:
@@ -79,7 +94,8 @@ class CallLog:
 
     Times are minutes from the episode start; NaN where an event has not happened.
     ``pool_start`` is when the precinct's responders took a handed-over call or a
-    follow-up.
+    follow-up. ``stage`` says which units the command centre may send to a pending
+    call: 0 none (it is the agents'), 1 its zone's, 2 any.
     """
 
     n_calls: np.ndarray
@@ -97,6 +113,7 @@ class CallLog:
     closed: np.ndarray
     follow_up: np.ndarray
     pool_start: np.ndarray
+    stage: np.ndarray
 
     @classmethod
     def empty(cls, batch: int, capacity: int) -> CallLog:
@@ -118,6 +135,7 @@ class CallLog:
             closed=np.zeros((batch, capacity), dtype=bool),
             follow_up=np.zeros((batch, capacity), dtype=bool),
             pool_start=nan.copy(),
+            stage=np.zeros((batch, capacity), dtype=np.int8),
         )
 
     def grow(self, capacity: int) -> None:
@@ -192,6 +210,7 @@ class BatchedSim:
         self._deterrence = cfg.deterrence
         self._decay = 0.5 ** (self.step_minutes / cfg.deterrence.half_life_minutes)
         self._seed_rng = np.random.default_rng(seed)
+        self.dispatch = AGENTS
 
         self._unit_travel = district.unit_travel_minutes  # (N, C, C)
         self._unit_moves = district.move_minutes[district.unit_vehicle]  # (N, C, 4)
@@ -224,6 +243,8 @@ class BatchedSim:
         self.fallback_dispatches = np.zeros(b, dtype=np.int64)
         self.pool_free = np.zeros((b, district.n_precincts, int(self._pool_size.max())))
         self.next_call = np.zeros(b, dtype=np.int64)
+        self.next_overdue = np.zeros(b, dtype=np.int64)  # oldest call that may still turn overdue
+        self.waiting_calls = np.zeros(b, dtype=np.int64)  # pending calls the command centre holds
         self.episode_seed: list[int | Sequence[int] | None] = [None] * b
         self.calls = CallLog.empty(b, 64)
         self.nearest_call = np.full((b, n, self.k_calls), -1, dtype=np.int64)
@@ -249,6 +270,13 @@ class BatchedSim:
     def done(self) -> np.ndarray:
         """``(B,)`` True where the episode has reached its horizon."""
         return self.step_count >= self.n_steps
+
+    def set_dispatch(self, rule: DispatchRule) -> None:
+        """Dispatch street calls by ``rule`` from now on (:mod:`~patrolmarl.envs.dispatch_rule`)."""
+        expected = (HOURS, self.n_units, self.district.n_cells)
+        if rule.zone is not None and rule.zone.shape != expected:
+            raise ValueError(f"zone rule of shape {rule.zone.shape}, the district needs {expected}")
+        self.dispatch = rule
 
     # ------------------------------------------------------------------ reset
     def reset(
@@ -297,6 +325,8 @@ class BatchedSim:
             np.arange(self.pool_free.shape[2])[None, :] < self._pool_size[:, None], 0.0, np.inf
         )
         self.next_call[idx] = 0
+        self.next_overdue[idx] = 0
+        self.waiting_calls[idx] = 0
         self._update_nearest_calls()
 
     def load_state(
@@ -342,7 +372,7 @@ class BatchedSim:
         )
         self.calls.load_day(b, pending)
         self.calls.status[b, :m] = PENDING
-        self.next_call[b] = m
+        self.next_call[b] = self.next_overdue[b] = m
         if m > self.pending.shape[1]:
             extra = np.full((self.batch_size, m - self.pending.shape[1]), -1, dtype=np.int64)
             self.pending = np.concatenate([self.pending, extra], axis=1)
@@ -399,10 +429,8 @@ class BatchedSim:
         actions = np.where(self._mask_allows(actions), actions, 0)
         self._apply_accepts(actions, t0)
         self._apply_moves(actions, t0)
-        jobs = self._advance_units(t1)
-        jobs += self._admit_new_calls(t1)
+        jobs = self._run_events(t1)
         self._run_pools(jobs)
-        self._fallback(t1)
         self._update_presence()
         self.step_count += 1
         self._update_nearest_calls()
@@ -415,7 +443,7 @@ class BatchedSim:
         """``(B, N)`` each unit's row of the mask table (see :func:`_mask_table`)."""
         status_class = _STATUS_CLASS.take(self.unit_status)
         row = (self.unit_cell * _N_CLASSES + status_class) * (self.k_calls + 1)
-        return row + self._nearest_count
+        return row + self._nearest_count if self.dispatch.by_agents else row
 
     def _mask_allows(self, actions: np.ndarray) -> np.ndarray:
         """``(B, N)`` True where ``actions`` is in range and allowed by the mask."""
@@ -446,6 +474,7 @@ class BatchedSim:
         log.status[bi, call] = ASSIGNED
         log.unit[bi, call] = ni
         log.dispatch_time[bi, call] = at
+        np.subtract.at(self.waiting_calls, bi, log.stage[bi, call] > 0)
         self.pending[bi, np.argmax(self.pending[bi] == call[:, None], axis=1)] = -1
 
     def _apply_moves(self, actions: np.ndarray, t0: np.ndarray) -> None:
@@ -460,8 +489,113 @@ class BatchedSim:
         minutes = self._unit_moves.take(ni * self._neighbour.size + move)
         self.unit_free_at.reshape(-1)[units] = t0[bi] + minutes
 
-    def _advance_units(self, t1: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Process unit events due by t1; returns follow-up jobs (b, call, release)."""
+    # ------------------------------------------------------------------ events
+    def _run_events(self, t1: np.ndarray) -> list[_Jobs]:
+        """Process the step's events in time order; returns the precinct jobs.
+
+        Unit events (moves ending, arrivals on scene, releases) that cannot
+        change a dispatch are processed in bulk up to each district's next
+        *dispatch event*: a call's arrival, a call turning overdue, or (where a
+        call waits for the command centre) a unit's release. Those are taken one
+        per district per round, in the order of the reference: by time, unit
+        events before arrivals before overdue calls, then by unit or call index.
+        """
+        jobs: list[_Jobs] = []
+        hour = self.hour_of_day if self.dispatch.zone is not None else None
+        rows = np.arange(self.batch_size)  # districts that may still have events this step
+        while True:
+            self._skip_settled_overdue(rows)
+            t1_rows = t1[rows]
+            arrival_t = self._next_arrival_time(rows, t1_rows)
+            overdue_t = self._next_overdue_time(rows, t1_rows)
+            release_t, release_unit = self._next_release(rows, t1_rows)
+            event_t = np.minimum(release_t, np.minimum(arrival_t, overdue_t))
+            has_event = event_t < np.inf
+            is_release = has_event & (release_t == event_t)
+            is_arrival = has_event & ~is_release & (arrival_t == event_t)
+            is_overdue = has_event & ~is_release & ~is_arrival
+            # Unit events at a call event's time come before it; at a release's, after it.
+            cut = np.where(is_release, np.nextafter(event_t, -np.inf), event_t)
+            jobs += self._advance_units(rows, np.where(has_event, cut, t1_rows))
+            if not has_event.any():
+                return jobs
+            if is_release.any():
+                jobs += self._release(
+                    rows[is_release], release_unit[is_release], event_t[is_release], hour
+                )
+            if is_arrival.any():
+                jobs.append(self._admit(rows[is_arrival], hour))
+            if is_overdue.any():
+                self._open_to_all(rows[is_overdue], event_t[is_overdue], hour)
+            rows = rows[has_event]
+
+    def _skip_settled_overdue(self, rows: np.ndarray) -> None:
+        """Move the overdue pointers of ``rows`` past calls no longer waiting for a fallback."""
+        log = self.calls
+        while True:
+            ptr = self.next_overdue[rows]
+            col = np.minimum(ptr, log.time.shape[1] - 1)
+            waiting = (log.status[rows, col] == PENDING) & (log.stage[rows, col] < _ANY_UNIT)
+            settled = rows[(ptr < self.next_call[rows]) & ~waiting]
+            if settled.size == 0:
+                return
+            self.next_overdue[settled] += 1
+
+    def _next_arrival_time(self, rows: np.ndarray, t1: np.ndarray) -> np.ndarray:
+        """Time of the next call of each district in ``rows`` if made before t1, else inf."""
+        log = self.calls
+        nxt = self.next_call[rows]
+        time = log.time[rows, np.minimum(nxt, log.time.shape[1] - 1)]
+        return np.where((nxt < log.n_calls[rows]) & (time < t1), time, np.inf)
+
+    def _next_overdue_time(self, rows: np.ndarray, t1: np.ndarray) -> np.ndarray:
+        """When the oldest call waiting for its fallback turns overdue (if by t1), by row."""
+        log = self.calls
+        ptr = self.next_overdue[rows]
+        due = log.time[rows, np.minimum(ptr, log.time.shape[1] - 1)] + self.fallback_minutes
+        return np.where((ptr < self.next_call[rows]) & (due <= t1), due, np.inf)
+
+    def _next_release(self, rows: np.ndarray, t1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The first release by t1 (and its unit) of each of ``rows`` where a call waits."""
+        release_t = np.full(rows.size, np.inf)
+        unit = np.zeros(rows.size, dtype=np.int64)
+        log = self.calls
+        where = np.flatnonzero(self.waiting_calls[rows])
+        if where.size == 0:
+            return release_t, unit
+        waiting = rows[where]
+        status, free_at = self.unit_status[waiting], self.unit_free_at[waiting]
+        call = np.maximum(self.unit_call[waiting], 0)
+        ends = np.where(
+            status == ON_SCENE,
+            free_at,
+            np.where(status == EN_ROUTE, free_at + log.service[waiting[:, None], call], np.inf),
+        )
+        first = np.argmin(ends, axis=1)
+        end = ends[np.arange(where.size), first]
+        release_t[where] = np.where(end <= t1[where], end, np.inf)
+        unit[where] = first
+        return release_t, unit
+
+    def _advance_units(self, rows: np.ndarray, cut: np.ndarray) -> list[_Jobs]:
+        """Process the unit events of ``rows`` due by each one's ``cut``; returns follow-ups."""
+        n = self.n_units
+        # All districts: test every unit in place; a few: gather their units first.
+        units = None if rows.size == self.batch_size else (rows[:, None] * n + np.arange(n)).ravel()
+        cut_unit = np.repeat(cut, n)
+        status, free_at = self.unit_status.reshape(-1), self.unit_free_at.reshape(-1)
+        jobs = []
+        while True:
+            if units is None:
+                due = np.flatnonzero((status != IDLE) & (free_at <= cut_unit))
+            else:
+                due = units[(status[units] != IDLE) & (free_at[units] <= cut_unit)]
+            if due.size == 0:
+                return jobs
+            jobs += self._unit_events(due)
+
+    def _unit_events(self, units: np.ndarray) -> list[_Jobs]:
+        """The next event of each flat unit in ``units`` (all busy or moving)."""
         log = self.calls
         n = self.n_units
         # Flat (B * N) views of the unit state.
@@ -469,70 +603,122 @@ class BatchedSim:
             a.reshape(-1) for a in (self.unit_status, self.unit_cell, self.unit_free_at)
         )
         target, unit_call = self.unit_target.reshape(-1), self.unit_call.reshape(-1)
-        t1_unit = np.repeat(t1, n)
-        jobs = []
-        while True:
-            units = np.flatnonzero((status != IDLE) & (free_at <= t1_unit))
-            if units.size == 0:
-                return jobs
-            was = status[units]
-            moved = units[was == MOVING]
-            cell[moved] = target[moved]
-            status[moved] = IDLE
+        was = status[units]
+        moved = units[was == MOVING]
+        cell[moved] = target[moved]
+        status[moved] = IDLE
 
-            arrived = units[was == EN_ROUTE]
-            if arrived.size:
-                bi, call = arrived // n, unit_call[arrived]
-                arrival = free_at[arrived]
-                cell[arrived] = target[arrived]
-                status[arrived] = ON_SCENE
-                service = log.service[bi, call]
-                free_at[arrived] = arrival + service
-                self.unit_busy_minutes.reshape(-1)[arrived] += service
-                self.unit_calls_served.reshape(-1)[arrived] += 1
-                log.status[bi, call] = SERVED
-                log.arrival_time[bi, call] = arrival
-                log.closed[bi, call] = (
-                    log.closure_u[bi, call] < self._closure_prob[log.type[bi, call]]
-                )
+        arrived = units[was == EN_ROUTE]
+        if arrived.size:
+            bi, call = arrived // n, unit_call[arrived]
+            arrival = free_at[arrived]
+            cell[arrived] = target[arrived]
+            status[arrived] = ON_SCENE
+            service = log.service[bi, call]
+            free_at[arrived] = arrival + service
+            self.unit_busy_minutes.reshape(-1)[arrived] += service
+            self.unit_calls_served.reshape(-1)[arrived] += 1
+            log.status[bi, call] = SERVED
+            log.arrival_time[bi, call] = arrival
+            log.closed[bi, call] = log.closure_u[bi, call] < self._closure_prob[log.type[bi, call]]
 
-            done = units[was == ON_SCENE]
-            if done.size:
-                bi, call = done // n, unit_call[done]
-                status[done] = IDLE
-                unit_call[done] = -1
-                open_ = ~log.closed[bi, call]
-                log.follow_up[bi[open_], call[open_]] = True
-                jobs.append((bi[open_], call[open_], free_at[done[open_]]))
+        done = units[was == ON_SCENE]
+        if done.size == 0:
+            return []
+        bi, call = done // n, unit_call[done]
+        status[done] = IDLE
+        unit_call[done] = -1
+        open_ = ~log.closed[bi, call]
+        log.follow_up[bi[open_], call[open_]] = True
+        return [(bi[open_], call[open_], free_at[done[open_]])]
 
-    def _admit_new_calls(self, t1: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Bring in calls created before t1; returns precinct jobs (b, call, release)."""
+    def _release(
+        self, rows: np.ndarray, unit: np.ndarray, at: np.ndarray, hour: np.ndarray | None
+    ) -> list[_Jobs]:
+        """Units ``unit`` of districts ``rows`` end their service at ``at`` and take the
+        oldest call waiting for them."""
+        flat = rows * self.n_units + unit
+        jobs: list[_Jobs] = []
+        while (busy := self.unit_status.reshape(-1)[flat] != IDLE).any():
+            jobs += self._unit_events(flat[busy])
         log = self.calls
-        jobs = []
-        while True:
-            nxt = self.next_call
-            has = nxt < log.n_calls
-            col = np.minimum(nxt, log.time.shape[1] - 1)
-            arriving = has & (log.time[np.arange(self.batch_size), col] < t1)
-            bi = np.flatnonzero(arriving)
-            if bi.size == 0:
-                return jobs
-            call = nxt[bi]
-            self.next_call[bi] += 1
-            ctype = log.type[bi, call]
-            cell = log.cell[bi, call]
-            kept = np.ones(bi.size, dtype=bool)
-            deter = self._deterrable[ctype]
-            if deter.any():
-                bd, cd = bi[deter], cell[deter]
-                factor = deterrence_factor(self._nearby_presence(bd, cd), self._deterrence)
-                kept[deter] = log.theft_u[bd, call[deter]] < factor
-                log.status[bi[~kept], call[~kept]] = DETERRED
-            street = kept & self._patrol_type[ctype]
-            self._add_pending(bi[street], call[street])
-            pool = kept & ~self._patrol_type[ctype]
-            log.status[bi[pool], call[pool]] = HANDED_OVER
-            jobs.append((bi[pool], call[pool], log.time[bi[pool], call[pool]]))
+        slots = self.pending[rows]
+        call = np.maximum(slots, 0)
+        stage = log.stage[rows[:, None], call]
+        eligible = (slots >= 0) & (stage > 0)
+        if hour is not None:
+            zone = self.dispatch.zone
+            in_zone = zone[hour[rows][:, None], unit[:, None], log.cell[rows[:, None], call]]
+            eligible &= (stage == _ANY_UNIT) | in_zone
+        oldest = np.where(eligible, slots, np.iinfo(np.int64).max).min(axis=1)
+        taken = eligible.any(axis=1)
+        rows, unit, call, at = rows[taken], unit[taken], oldest[taken], at[taken]
+        travel = self._unit_travel[unit, self.unit_cell[rows, unit], log.cell[rows, call]]
+        self._command_dispatch(rows, unit, call, at, travel)
+        return jobs
+
+    def _admit(self, rows: np.ndarray, hour: np.ndarray | None) -> _Jobs:
+        """Bring in the next call of each district in ``rows``; returns its precinct jobs."""
+        log = self.calls
+        call = self.next_call[rows].copy()
+        self.next_call[rows] += 1
+        ctype, cell = log.type[rows, call], log.cell[rows, call]
+        kept = np.ones(rows.size, dtype=bool)
+        deter = self._deterrable[ctype]
+        if deter.any():
+            bd, cd = rows[deter], cell[deter]
+            factor = deterrence_factor(self._nearby_presence(bd, cd), self._deterrence)
+            kept[deter] = log.theft_u[bd, call[deter]] < factor
+            log.status[rows[~kept], call[~kept]] = DETERRED
+        street = kept & self._patrol_type[ctype]
+        self._add_pending(rows[street], call[street])
+        if not self.dispatch.by_agents and street.any():
+            stage = _ANY_UNIT if self.dispatch.zone is None else _ZONE_UNITS
+            log.stage[rows[street], call[street]] = stage
+            self.waiting_calls[rows[street]] += 1
+            rows_s, call_s = rows[street], call[street]
+            self._command_centre(rows_s, call_s, log.time[rows_s, call_s], hour)
+        pool = kept & ~self._patrol_type[ctype]
+        log.status[rows[pool], call[pool]] = HANDED_OVER
+        return rows[pool], call[pool], log.time[rows[pool], call[pool]]
+
+    def _open_to_all(self, rows: np.ndarray, at: np.ndarray, hour: np.ndarray | None) -> None:
+        """The oldest calls waiting for their fallback turn overdue: any unit may take them."""
+        call = self.next_overdue[rows].copy()
+        self.next_overdue[rows] += 1
+        self.waiting_calls[rows] += self.calls.stage[rows, call] == 0
+        self.calls.stage[rows, call] = _ANY_UNIT
+        self._command_centre(rows, call, at, hour)
+
+    def _command_centre(
+        self, rows: np.ndarray, call: np.ndarray, at: np.ndarray, hour: np.ndarray | None
+    ) -> None:
+        """Send each call to its nearest available eligible unit, if there is one."""
+        log = self.calls
+        units = np.arange(self.n_units)[None, :]
+        cell = log.cell[rows, call]
+        eligible = is_available(self.unit_status[rows])
+        if hour is not None:
+            in_zone = self.dispatch.zone[hour[rows][:, None], units, cell[:, None]]
+            eligible &= (log.stage[rows, call] == _ANY_UNIT)[:, None] | in_zone
+        travel = self._unit_travel[units, self.unit_cell[rows], cell[:, None]]
+        travel = np.where(eligible, travel, np.inf)
+        unit = np.argmin(travel, axis=1)
+        best = travel[np.arange(rows.size), unit]
+        ok = best < np.inf
+        self._command_dispatch(rows[ok], unit[ok], call[ok], at[ok], best[ok])
+
+    def _command_dispatch(
+        self, bi: np.ndarray, ni: np.ndarray, call: np.ndarray, at: np.ndarray, travel: np.ndarray
+    ) -> None:
+        """A command-centre dispatch: as :meth:`_dispatch`, counted as a fallback once overdue."""
+        if bi.size == 0:
+            return
+        self._dispatch(bi, ni, call, at, travel)
+        log = self.calls
+        overdue = log.time[bi, call] + self.fallback_minutes <= at
+        log.by_fallback[bi, call] = overdue
+        np.add.at(self.fallback_dispatches, bi[overdue], 1)
 
     def _nearby_presence(self, bi: np.ndarray, cell: np.ndarray) -> np.ndarray:
         """Presence of cells ``(bi, cell)`` plus the weighted presence of their neighbours."""
@@ -551,7 +737,7 @@ class BatchedSim:
             free = self.pending[bi] < 0
         self.pending[bi, np.argmax(free, axis=1)] = call
 
-    def _run_pools(self, jobs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+    def _run_pools(self, jobs: list[_Jobs]) -> None:
         """Give this step's precinct jobs to their pools' earliest-free responders."""
         if not jobs:
             return
@@ -578,38 +764,6 @@ class BatchedSim:
             work = np.where(follow, self.follow_up_minutes, log.service[b, c])
             self.pool_free[b, p, server] = start + self._pool_travel[p] + work
             log.pool_start[b, c] = start
-
-    def _fallback(self, t1: np.ndarray) -> None:
-        """The command centre sends overdue pending calls to the nearest available unit."""
-        log = self.calls
-        rows = np.arange(self.batch_size)[:, None]
-        slot_call = np.maximum(self.pending, 0)
-        overdue = (self.pending >= 0) & (
-            log.time[rows, slot_call] + self.fallback_minutes <= t1[:, None]
-        )
-        if not overdue.any():
-            return
-        key = np.where(overdue, slot_call, np.iinfo(np.int64).max)
-        # Calls are numbered in time order, so call index order is (time, index) order.
-        key.sort(axis=1)
-        n_overdue = overdue.sum(axis=1)
-        for r in range(int(n_overdue.max())):
-            bi = np.flatnonzero(n_overdue > r)
-            call = key[bi, r]
-            available = is_available(self.unit_status[bi])
-            travel = self._unit_travel[
-                np.arange(self.n_units)[None, :], self.unit_cell[bi], log.cell[bi, call][:, None]
-            ]
-            travel = np.where(available, travel, np.inf)
-            unit = np.argmin(travel, axis=1)
-            best = travel[np.arange(bi.size), unit]
-            ok = np.isfinite(best)
-            if not ok.any():
-                continue
-            bi, call, unit, best = bi[ok], call[ok], unit[ok], best[ok]
-            self._dispatch(bi, unit, call, t1[bi], best)
-            log.by_fallback[bi, call] = True
-            self.fallback_dispatches[bi] += 1
 
     def _update_presence(self) -> None:
         """Decay presence, then add the visible units' minutes and the cells they cover.

@@ -26,7 +26,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from patrolmarl.envs.clock import hour_of_day
 from patrolmarl.envs.coverage import deterrence_factor
+from patrolmarl.envs.dispatch_rule import AGENTS, DispatchRule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.envs.metrics import EpisodeRecord
@@ -46,6 +48,8 @@ from patrolmarl.envs.status import (
 )
 
 _NAN = float("nan")
+_UNIT_EVENT, _ARRIVAL, _OVERDUE = 0, 1, 2  # event kinds, in their order at equal times
+_ZONE_UNITS, _ANY_UNIT = 1, 2  # call stages, as in BatchedSim's CallLog.stage
 
 
 class ReferenceSim:
@@ -69,7 +73,7 @@ class ReferenceSim:
     pool_free
         Per precinct, the time each responder is next free.
     fallback_dispatches
-        Calls the command centre assigned.
+        Calls the command centre assigned once overdue.
     step_count
         Steps taken in the episode.
     """
@@ -107,7 +111,12 @@ class ReferenceSim:
         self.pool_size = [int(p.responders) for p in precincts]
         self.pool_travel = [float(p.responder_travel_minutes) for p in precincts]
         self.rows, self.cols = district.rows, district.cols
+        self.dispatch = AGENTS
         self.reset(0)
+
+    def set_dispatch(self, rule: DispatchRule) -> None:
+        """Dispatch street calls by ``rule`` from now on."""
+        self.dispatch = rule
 
     # ------------------------------------------------------------------ clock
     @property
@@ -141,9 +150,11 @@ class ReferenceSim:
         self.call_closed: list[bool] = [False] * n
         self.call_follow_up: list[bool] = [False] * n
         self.call_pool_start: list[float] = [_NAN] * n
+        self.call_stage: list[int] = [0] * n
 
         self.step_count = 0
         self.next_call = 0
+        self.next_overdue = 0
         self.unit_cell: list[int] = list(self.start_cell)
         self.unit_status: list[int] = [IDLE] * self.n_units
         self.unit_free_at: list[float] = [0.0] * self.n_units
@@ -178,7 +189,7 @@ class ReferenceSim:
                 for d in range(N_MOVES):
                     if self.neighbour[self.unit_cell[n]][d] >= 0:
                         mask[n, 1 + d] = True
-            if status in (IDLE, MOVING):
+            if status in (IDLE, MOVING) and self.dispatch.by_agents:
                 for k in range(len(self.nearest_calls(n))):
                     mask[n, FIRST_ACCEPT + k] = True
         return mask
@@ -190,6 +201,8 @@ class ReferenceSim:
         if 1 <= action < FIRST_ACCEPT:
             return status == IDLE and self.neighbour[self.unit_cell[unit]][action - 1] >= 0
         if FIRST_ACCEPT <= action < self.n_actions:
+            if not self.dispatch.by_agents:
+                return False
             return status in (IDLE, MOVING) and action - FIRST_ACCEPT < len(
                 self.nearest_calls(unit)
             )
@@ -222,30 +235,25 @@ class ReferenceSim:
                 self.unit_target[n] = self.neighbour[cell][a - 1]
                 self.unit_free_at[n] = t0 + self.unit_moves[n][cell][a - 1]
 
-        # 2. Unit events due by t1; unclosed calls become follow-up jobs.
+        # 2. Events in (t0, t1], in time order; unclosed calls become follow-up jobs.
         jobs: list[tuple[float, int]] = []  # (release, call)
-        for n in range(self.n_units):
-            while self.unit_status[n] != IDLE and self.unit_free_at[n] <= t1:
-                self._unit_event(n, jobs)
-
-        # 3. New calls in [t0, t1), in time order; theft thinned by presence at t0.
-        while self.next_call < self.n_calls and self.call_time[self.next_call] < t1:
-            call = self.next_call
-            self.next_call += 1
-            ctype, cell = self.call_type[call], self.call_cell[call]
-            if self.deterrable[ctype]:
-                factor = deterrence_factor(np.array([self._nearby_presence(cell)]), self.deterrence)
-                if not self.call_theft_u[call] < float(factor[0]):
-                    self.call_status[call] = DETERRED
-                    continue
-            if self.patrol_type[ctype]:
-                self.call_status[call] = PENDING
-                self.pending.add(call)
+        hour = int(hour_of_day(self.district.config.simulation, np.array([t0]))[0])
+        while (event := self._next_event(t1)) is not None:
+            at, kind, index = event
+            if kind == _UNIT_EVENT:
+                releasing = self.unit_status[index] == ON_SCENE
+                self._unit_event(index, jobs)
+                if releasing:
+                    self._take_waiting_call(index, at, hour)
+            elif kind == _ARRIVAL:
+                self._admit(jobs, hour)
             else:
-                self.call_status[call] = HANDED_OVER
-                jobs.append((self.call_time[call], call))
+                self.next_overdue += 1
+                if self.call_status[index] == PENDING and self.call_stage[index] < _ANY_UNIT:
+                    self.call_stage[index] = _ANY_UNIT
+                    self._command_centre(index, at, hour)
 
-        # 4. Precinct pools: earliest-free responder, in (release, call) order.
+        # 3. Precinct pools: earliest-free responder, in (release, call) order.
         for release, call in sorted(jobs):
             p = self.precinct_of_cell[self.call_cell[call]]
             pool = self.pool_free[p]
@@ -255,27 +263,7 @@ class ReferenceSim:
             pool[server] = start + self.pool_travel[p] + work
             self.call_pool_start[call] = start
 
-        # 5. Command-centre fallback at t1: oldest overdue first, nearest available unit.
-        overdue = sorted(
-            (self.call_time[c], c)
-            for c in self.pending
-            if self.call_time[c] + self.fallback_minutes <= t1
-        )
-        for _, call in overdue:
-            best_unit, best_travel = -1, math.inf
-            for n in range(self.n_units):
-                if self.unit_status[n] not in (IDLE, MOVING):
-                    continue
-                travel = self.unit_travel[n][self.unit_cell[n]][self.call_cell[call]]
-                if travel < best_travel:
-                    best_unit, best_travel = n, travel
-            if best_unit < 0:
-                continue
-            self._dispatch(best_unit, call, t1, best_travel)
-            self.call_by_fallback[call] = True
-            self.fallback_dispatches += 1
-
-        # 6. Presence and visibility at t1.
+        # 4. Presence and visibility at t1.
         count = [0] * self.n_cells
         covered = [False] * self.n_cells
         r = self.visible_radius
@@ -294,6 +282,77 @@ class ReferenceSim:
             self.occupied_steps[c] += count[c]
             self.covered_steps[c] += int(covered[c])
         self.step_count += 1
+
+    def _next_event(self, t1: float) -> tuple[float, int, int] | None:
+        """The step's next event as ``(time, kind, unit or call)``, the least in that order."""
+        events = [
+            (self.unit_free_at[n], _UNIT_EVENT, n)
+            for n in range(self.n_units)
+            if self.unit_status[n] != IDLE and self.unit_free_at[n] <= t1
+        ]
+        call = self.next_call
+        if call < self.n_calls and self.call_time[call] < t1:
+            events.append((self.call_time[call], _ARRIVAL, call))
+        call = self.next_overdue
+        if call < self.next_call and self.call_time[call] + self.fallback_minutes <= t1:
+            events.append((self.call_time[call] + self.fallback_minutes, _OVERDUE, call))
+        return min(events, default=None)
+
+    def _admit(self, jobs: list[tuple[float, int]], hour: int) -> None:
+        """The next call arrives; theft is thinned by presence as it stood at t0."""
+        call = self.next_call
+        self.next_call += 1
+        ctype, cell = self.call_type[call], self.call_cell[call]
+        if self.deterrable[ctype]:
+            factor = deterrence_factor(np.array([self._nearby_presence(cell)]), self.deterrence)
+            if not self.call_theft_u[call] < float(factor[0]):
+                self.call_status[call] = DETERRED
+                return
+        if not self.patrol_type[ctype]:
+            self.call_status[call] = HANDED_OVER
+            jobs.append((self.call_time[call], call))
+            return
+        self.call_status[call] = PENDING
+        self.pending.add(call)
+        if self.dispatch.kind == "nearest":
+            self.call_stage[call] = _ANY_UNIT
+        elif self.dispatch.kind == "zone":
+            self.call_stage[call] = _ZONE_UNITS
+        if self.call_stage[call] > 0:
+            self._command_centre(call, self.call_time[call], hour)
+
+    def _eligible(self, unit: int, call: int, hour: int) -> bool:
+        """May the command centre send ``unit`` to waiting ``call``?"""
+        stage = self.call_stage[call]
+        if stage == _ANY_UNIT:
+            return True
+        return stage == _ZONE_UNITS and bool(self.dispatch.zone[hour, unit, self.call_cell[call]])
+
+    def _command_centre(self, call: int, at: float, hour: int) -> None:
+        """Send ``call`` to the nearest available eligible unit, if there is one."""
+        best_unit, best_travel = -1, math.inf
+        for n in range(self.n_units):
+            if self.unit_status[n] not in (IDLE, MOVING) or not self._eligible(n, call, hour):
+                continue
+            travel = self.unit_travel[n][self.unit_cell[n]][self.call_cell[call]]
+            if travel < best_travel:
+                best_unit, best_travel = n, travel
+        if best_unit >= 0:
+            self._command_dispatch(best_unit, call, at, best_travel)
+
+    def _take_waiting_call(self, unit: int, at: float, hour: int) -> None:
+        """A released unit takes the oldest call waiting for it, if any."""
+        waiting = sorted(c for c in self.pending if self._eligible(unit, c, hour))
+        if waiting:
+            call = waiting[0]
+            travel = self.unit_travel[unit][self.unit_cell[unit]][self.call_cell[call]]
+            self._command_dispatch(unit, call, at, travel)
+
+    def _command_dispatch(self, unit: int, call: int, at: float, travel: float) -> None:
+        self._dispatch(unit, call, at, travel)
+        if self.call_time[call] + self.fallback_minutes <= at:
+            self.call_by_fallback[call] = True
+            self.fallback_dispatches += 1
 
     def _dispatch(self, unit: int, call: int, at: float, travel: float) -> None:
         self.unit_status[unit] = EN_ROUTE

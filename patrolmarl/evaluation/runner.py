@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from patrolmarl.agents.policy import Policy
+from patrolmarl.agents.policy import Policy, policy_dispatch
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.metrics import EpisodeRecord
@@ -80,6 +80,7 @@ def run_policy(
     sim = BatchedSim(district, batch_size=len(seeds))
     view = SimView(sim)
     policy.bind(view)
+    sim.set_dispatch(policy_dispatch(policy))
     sim.reset(seeds=list(seeds))
     policy.reset(np.ones(len(seeds), dtype=bool))
     builder = (

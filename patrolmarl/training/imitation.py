@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 from patrolmarl.agents.baselines import BASELINES
+from patrolmarl.agents.dispatch import boundary_accepts
+from patrolmarl.agents.policy import policy_dispatch
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
@@ -46,7 +48,9 @@ def demonstrations(
     """Run the baseline ``teacher`` on ``days`` days; keep the decisions with a choice."""
     sim = BatchedSim(district, batch_size=days)
     policy = BASELINES[teacher](seed=seed)
-    policy.bind(SimView(sim))
+    view = SimView(sim)
+    policy.bind(view)
+    rule = policy_dispatch(policy)
     sim.reset(seeds=day_seeds(seed + DEMONSTRATION_STREAM, days))
     policy.reset(np.ones(days, dtype=bool))
     builder = ObservationBuilder(sim, move_gains=move_gains)
@@ -54,7 +58,7 @@ def demonstrations(
     while not sim.done.any():
         mask = sim.action_masks()
         obs = builder.observe()
-        action = policy.act(obs, mask)
+        action = boundary_accepts(view, rule, policy.act(obs, mask))
         choice = mask.sum(axis=2) > 1
         observations.append(obs[choice])
         masks.append(mask[choice])

@@ -17,7 +17,9 @@ from patrolmarl.agents.baselines import (
     RandomPolicy,
     patrol_weights,
 )
+from patrolmarl.agents.dispatch import boundary_accepts
 from patrolmarl.agents.fixed_zones import fixed_zone_beats
+from patrolmarl.agents.policy import policy_dispatch
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.move_gains import MoveGains
@@ -35,15 +37,25 @@ def _very_busy() -> District:
     return District.load("gaoxin", **{**SHORT_BUSY, "call_types.noise.daily_rate": 3000})
 
 
-def _episode(policy, seeds=SEEDS, district=None):
-    """Yield ``(sim, masks, actions)`` before every step of one batched episode."""
+def _episode(policy, seeds=SEEDS, district=None, boundary=False):
+    """Yield ``(sim, masks, actions)`` before every step of one batched episode.
+
+    The policy's dispatch rule runs in the simulator's command centre, or with
+    ``boundary`` as the agents' accepts at step boundaries (the imitation labels).
+    """
     sim = BatchedSim(district or short_busy_gaoxin(), batch_size=len(seeds))
-    policy.bind(SimView(sim))
+    view = SimView(sim)
+    policy.bind(view)
+    rule = policy_dispatch(policy)
+    if not boundary:
+        sim.set_dispatch(rule)
     sim.reset(seeds=seeds)
     policy.reset(np.ones(len(seeds), dtype=bool))
     while not sim.done.any():
         masks = sim.action_masks()
         actions = policy.act(None, masks)
+        if boundary:
+            actions = boundary_accepts(view, rule, actions)
         assert np.take_along_axis(masks, actions[..., None], axis=2).all()
         yield sim, masks, actions
         sim.step(actions)
@@ -113,11 +125,29 @@ def test_fixed_zone_beats_are_connected(overrides):
     assert split == [], f"units with a disconnected beat: {split}"
 
 
-def test_fixed_zone_accepts_only_calls_in_the_accepting_units_beat():
+def test_fixed_zone_command_centre_sends_calls_to_their_beats_units():
+    """Under fixed_zone's rule a call goes at once to a unit of its beat if one is free;
+    otherwise it waits for one, or for its fallback, after which any unit may take it."""
+    policy = FixedZonePolicy(seed=1)
+    *_, (sim, _, _) = _episode(policy)  # run the episode to its last step
+    fallback = sim.district.config.simulation.fallback_minutes
+    log = sim.calls
+    sent = ~np.isnan(log.dispatch_time)
+    b, call = np.nonzero(sent & ~log.by_fallback)
+    assert policy.areas[log.unit[b, call], log.cell[b, call]].all()
+    assert (log.dispatch_time[b, call] < log.time[b, call] + fallback).all()
+    instant = log.dispatch_time[b, call] == log.time[b, call]
+    assert instant.sum() > 20 and (~instant).sum() > 0  # waited for a beat unit's release
+    b, call = np.nonzero(sent & log.by_fallback)
+    assert call.size > 0 and (log.dispatch_time[b, call] >= log.time[b, call] + fallback).all()
+    assert not policy.areas[log.unit[b, call], log.cell[b, call]].all()  # zone-blind
+
+
+def test_fixed_zone_boundary_accepts_only_calls_in_the_accepting_units_beat():
     policy = FixedZonePolicy(seed=1)
     accepts = in_beat_chances = 0
     sim = None
-    for sim, _, actions in _episode(policy):
+    for sim, _, actions in _episode(policy, boundary=True):
         beats = policy.areas
         available = (sim.unit_status == IDLE) | (sim.unit_status == MOVING)
         cells = sim.calls.cell[
@@ -196,12 +226,13 @@ def _check_accepts_took_effect(sim: BatchedSim, accepted: list[tuple[int, int, i
         (CoveragePolicy, False),
     ],
 )
-def test_nearest_dispatch_sends_the_nearest_free_unit(policy_cls, busy):
+def test_nearest_boundary_accepts_send_the_nearest_free_unit(policy_cls, busy):
     accepts = left = 0
     previous: list[tuple[int, int, int]] = []
     district = _very_busy() if busy else short_busy_gaoxin()
     seeds = SEEDS[:1] if busy else SEEDS
-    for sim, _, actions in _episode(policy_cls(seed=2), seeds=seeds, district=district):
+    episode = _episode(policy_cls(seed=2), seeds=seeds, district=district, boundary=True)
+    for sim, _, actions in episode:
         _check_accepts_took_effect(sim, previous)
         a, w = _check_nearest_rule(sim, actions)
         accepts += a
@@ -216,28 +247,36 @@ def test_nearest_dispatch_sends_the_nearest_free_unit(policy_cls, busy):
 
 
 def test_nearest_takes_calls_at_once_when_units_are_free():
-    """With free units everywhere, a call is accepted in the step after it appears."""
+    """With free units everywhere, every street call is dispatched the instant it is made,
+    to a unit no farther than any unit idle all step long (whose cell is known)."""
     quiet = District.load("gaoxin", episode_minutes=240, **{"call_types.noise.daily_rate": 60})
     sim = BatchedSim(quiet, batch_size=2)
     policy = NearestPolicy(seed=0)
     policy.bind(SimView(sim))
+    sim.set_dispatch(policy_dispatch(policy))
     sim.reset(seeds=[[5, 0], [5, 1]])
     policy.reset(np.ones(2, dtype=bool))
-    accepted = 0
+    travel = quiet.unit_travel_minutes
+    units = np.arange(sim.n_units)
+    checked = 0
     while not sim.done.any():
         actions = policy.act(None, sim.action_masks())
-        available = (sim.unit_status == IDLE) | (sim.unit_status == MOVING)
-        t0 = sim.now.copy()
+        status, cell, first = sim.unit_status.copy(), sim.unit_cell.copy(), sim.next_call.copy()
         sim.step(actions)
         for b in range(2):
-            for call in sim.pending[b][sim.pending[b] >= 0]:
-                older = sim.calls.time[b, call] < t0[b]  # was pending at the decision
-                if older and available[b].any():
-                    pytest.fail(f"call {call} was visible at t0 with free units but not taken")
-        accepted += int((actions >= FIRST_ACCEPT).sum())
-    assert accepted > 5
-    record = sim.record(0)
-    assert record.by_fallback.sum() == 0
+            for call in range(first[b], sim.next_call[b]):
+                if sim.calls.status[b, call] not in (ASSIGNED, SERVED):
+                    continue
+                assert sim.calls.dispatch_time[b, call] == sim.calls.time[b, call]
+                unit = sim.calls.unit[b, call]
+                idle = (status[b] == IDLE) & (actions[b] == 0) & (sim.unit_status[b] == IDLE)
+                if status[b, unit] != IDLE or actions[b, unit] != 0 or not idle.any():
+                    continue
+                to_call = travel[units, cell[b], sim.calls.cell[b, call]]
+                assert to_call[unit] <= to_call[idle].min()
+                checked += 1
+    assert checked > 5
+    assert sim.record(0).by_fallback.sum() == 0
 
 
 # ----------------------------------------------------------------------- pmedian

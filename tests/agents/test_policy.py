@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from patrolmarl.agents.baselines import BASELINES, NearestPolicy, RandomPolicy
-from patrolmarl.agents.policy import Policy, SB3PredictAdapter
+from patrolmarl.agents.policy import Policy, SB3PredictAdapter, policy_dispatch
 from patrolmarl.envs.config import validate_district_dict
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
@@ -99,9 +99,10 @@ def test_baseline_is_a_policy_and_takes_only_allowed_actions(district_name, name
     assert policy.name == name
     sim = BatchedSim(district, batch_size=len(SEEDS))
     policy.bind(SimView(sim))
+    sim.set_dispatch(policy_dispatch(policy))
     sim.reset(seeds=SEEDS)
     policy.reset(np.ones(len(SEEDS), dtype=bool))
-    accepts = moves = 0
+    moves = 0
     while not sim.done.any():
         masks = sim.action_masks()
         actions = policy.act(None, masks)
@@ -110,12 +111,12 @@ def test_baseline_is_a_policy_and_takes_only_allowed_actions(district_name, name
         assert np.issubdtype(actions.dtype, np.integer)
         assert ((actions >= 0) & (actions < sim.n_actions)).all()
         assert _allowed(masks, actions).all(), f"{name} took a masked action"
-        accepts += int((actions >= FIRST_ACCEPT).sum())
         moves += int(((actions >= 1) & (actions < FIRST_ACCEPT)).sum())
         sim.step(actions)
-    # The episode is busy enough that every baseline both moves and takes calls.
+    # The episode is busy enough that every baseline both moves and takes calls
+    # (by its accepts, or by the command centre under its dispatch rule).
     assert moves > 0
-    assert accepts > 0
+    assert (~np.isnan(sim.calls.dispatch_time)).sum() > 0
 
 
 def test_non_policies_fail_the_runtime_check():
@@ -227,7 +228,7 @@ def test_sb3_adapter_matches_the_wrapped_policy_and_passes_state(district):
     n = sim.n_units
     adapter = SB3PredictAdapter(ours, n_agents=n, action_masks=sim.action_masks)
     state = (np.arange(3),)
-    accepted = 0
+    moved = 0
     for _ in range(120):
         obs = builder.observe()
         masks = sim.action_masks()
@@ -236,9 +237,9 @@ def test_sb3_adapter_matches_the_wrapped_policy_and_passes_state(district):
         assert out_state is state
         assert actions.shape == (b * n,)
         np.testing.assert_array_equal(actions, expected.reshape(-1))
-        accepted += int((expected >= FIRST_ACCEPT).sum())
+        moved += int((expected > 0).sum())
         sim.step(actions.reshape(b, n))
-    assert accepted > 0
+    assert moved > 0
     assert ours.resets == []  # no episode_start given: no reset
 
     # episode_start of district 1's agents resets that district only.

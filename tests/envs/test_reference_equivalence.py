@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from patrolmarl.envs.core import BatchedSim
+from patrolmarl.envs.dispatch_rule import AGENTS, NEAREST, DispatchRule, zone_rule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.metrics import episode_metrics
 from patrolmarl.envs.reference import ReferenceSim
@@ -141,12 +142,16 @@ def _assert_same_records(sim: BatchedSim, b: int, ref: ReferenceSim) -> None:
     assert _same_metric(m_sim, m_ref), (m_sim, m_ref)
 
 
-def _run(district: District, seeds: list[int], policy_seed: int) -> dict[str, int]:
+def _run(
+    district: District, seeds: list[int], policy_seed: int, rule: DispatchRule = AGENTS
+) -> dict[str, int]:
     """Run both simulators to the horizon; returns a few event counts for sanity checks."""
     sim = BatchedSim(district, batch_size=len(seeds))
+    sim.set_dispatch(rule)
     sim.reset(seeds)
     refs = [ReferenceSim(district) for _ in seeds]
     for ref, seed in zip(refs, seeds, strict=True):
+        ref.set_dispatch(rule)
         ref.reset(seed)
     rng = np.random.default_rng(policy_seed)
     conflicts = most_pending = 0
@@ -172,7 +177,11 @@ def _run(district: District, seeds: list[int], policy_seed: int) -> dict[str, in
         assert ref.done
         _assert_same_records(sim, b, ref)
     records = [ref.record() for ref in refs]
+    dispatched = np.concatenate([r.dispatch_time for r in records])
+    made = np.concatenate([r.time for r in records])
     return {
+        "instant": int((dispatched == made).sum()),
+        "inside_step": int((dispatched % district.config.simulation.step_minutes != 0).sum()),
         "most_pending": most_pending,
         "conflicts": conflicts,
         "calls": sum(int(r.time.size) for r in records),
@@ -206,6 +215,35 @@ def test_batched_matches_reference(config: str, seeds: list[int], policy_seed: i
         assert counts["conflicts"] > 0
     if config == "wide":
         assert counts["most_pending"] > 20  # more than the initial pending table holds
+
+
+def _random_zones(district: District, seed: int) -> DispatchRule:
+    """A zone rule whose zones change by the hour and leave some cells to no unit."""
+    rng = np.random.default_rng(seed)
+    return zone_rule(rng.random((24, district.n_units, district.n_cells)) < 0.3)
+
+
+@pytest.mark.parametrize(
+    ("config", "seeds", "policy_seed", "zones"),
+    [
+        ("busy", [1, 2, 3], 6, False),
+        ("coarse", [7, 8], 7, False),
+        ("busy", [4, 5, 6], 8, True),
+        ("coarse", [9, 10], 9, True),
+        ("fine", [31, 32], 10, True),
+    ],
+)
+def test_command_centre_rules_match_reference(
+    config: str, seeds: list[int], policy_seed: int, zones: bool
+) -> None:
+    district = _district(config)
+    rule = _random_zones(district, policy_seed) if zones else NEAREST
+    counts = _run(district, seeds, policy_seed, rule)
+    # Calls are reached at the instant they can be, inside steps.
+    assert counts["instant"] > 0
+    assert counts["inside_step"] > counts["instant"]  # released units take waiting calls
+    assert counts["conflicts"] == 0  # units cannot accept: the command centre dispatches
+    assert counts["fallback"] > 0  # calls wait past their fallback time for a unit
 
 
 def test_partial_reset_matches_fresh_references() -> None:
