@@ -18,12 +18,17 @@ import argparse
 import math
 import time
 
-from patrolmarl.evaluation.queue_check import SIGMAS, DaySample, QueuePoint, run_mmc
+from patrolmarl.evaluation.queue_check import (
+    SIGMAS,
+    DaySample,
+    Estimate,
+    QueuePoint,
+    chunk_days,
+    run_mmc,
+)
 from patrolmarl.evaluation.queueing import erlang_c, erlang_c_wait
 
 P_BOUND, W_BOUND = 0.02, 0.03  # relative bounds on P(wait) and the mean wait
-MAX_CHUNK_CALLS = 600_000  # calls simulated at once (memory)
-MIN_CHUNK_DAYS = 8
 
 
 def _days_needed(sample: DaySample, se: float, exact: float, bound: float) -> int:
@@ -32,30 +37,21 @@ def _days_needed(sample: DaySample, se: float, exact: float, bound: float) -> in
 
 def check_point(point: QueuePoint, seed: int, seconds: float, days: int | None) -> str:
     """Run one point and format its line."""
-    warm_up, window, drain = point.default_windows()
-    per_day = point.calls_per_minute * (warm_up + window + drain)
-    chunk = max(MIN_CHUNK_DAYS, int(MAX_CHUNK_CALLS / per_day))
+    chunk = chunk_days(point)
     p_exact = erlang_c(point.servers, point.offered)
     w_exact = erlang_c_wait(point.servers, point.offered, point.mean_service)
-    sample: DaySample | None = None
     start = time.perf_counter()
-    part = 0
-    while True:
-        todo = chunk if days is None else min(chunk, days - (sample.days if sample else 0))
-        more = run_mmc(point, todo, seed=seed * 1000 + part)
-        sample = more if sample is None else sample.concat(more)
-        part += 1
+    sample = run_mmc(point, chunk if days is None else days, seed)
+    while days is None:
         p, w = sample.p_wait(), sample.mean_wait()
-        if days is not None:
-            if sample.days >= days:
-                break
-        elif (p.resolves(p_exact, P_BOUND) and w.resolves(w_exact, W_BOUND)) or (
-            time.perf_counter() - start > seconds
-        ):
+        resolved = p.resolves(p_exact, P_BOUND) and w.resolves(w_exact, W_BOUND)
+        if resolved or time.perf_counter() - start > seconds:
             break
+        sample = sample.concat(run_mmc(point, chunk, seed, first_day=sample.days))
+    p, w = sample.p_wait(), sample.mean_wait()
     elapsed = time.perf_counter() - start
 
-    def cells(est, exact: float, bound: float) -> str:
+    def cells(est: Estimate, exact: float, bound: float) -> str:
         verdict = "yes" if est.resolves(exact, bound) else "no"
         need = _days_needed(sample, est.se, exact, bound)
         return (

@@ -31,6 +31,8 @@ from patrolmarl.envs.district import District
 SIGMAS = 4.0
 #: Waits above this are counted as waits (dispatch and arrival are the same float otherwise).
 WAIT_EPS = 1e-9
+#: Most calls simulated at once (the call log's memory); more days run in chunks.
+MAX_CHUNK_CALLS = 500_000
 
 
 def mmc_district(
@@ -182,21 +184,40 @@ class DaySample:
         return ratio(self.dispatches[:, unit], self.calls)
 
 
+def chunk_days(point: QueuePoint, windows: tuple[int, int, int] | None = None) -> int:
+    """Days :func:`run_mmc` simulates at once (``MAX_CHUNK_CALLS`` expected calls, at least 8)."""
+    minutes = sum(point.default_windows() if windows is None else windows)
+    return max(8, int(MAX_CHUNK_CALLS / (point.calls_per_minute * minutes)))
+
+
 def run_mmc(
-    point: QueuePoint, days: int, seed: int, windows: tuple[int, int, int] | None = None
+    point: QueuePoint,
+    days: int,
+    seed: int,
+    windows: tuple[int, int, int] | None = None,
+    first_day: int = 0,
 ) -> DaySample:
-    """Run ``days`` independent days of ``point`` under NEAREST with all units staying put."""
+    """Days ``first_day .. first_day + days - 1`` of ``point`` under NEAREST, all units staying
+    put; day d is seeded ``[seed, d]``, so the days do not depend on the chunking."""
     warm_up, window, drain = point.default_windows() if windows is None else windows
     district = mmc_district(
         point.servers, point.calls_per_minute, point.mean_service, warm_up + window + drain
     )
-    sim = BatchedSim(district, batch_size=days)
-    sim.set_dispatch(NEAREST)
-    sim.reset(seeds=[[seed, d] for d in range(days)])
-    stay = np.zeros((days, point.servers), dtype=np.int64)
-    while not sim.done.all():
-        sim.step(stay)
-    return _window_sums(sim, warm_up, warm_up + window, point.servers)
+    chunk = chunk_days(point, windows)
+    sample: DaySample | None = None
+    for start in range(first_day, first_day + days, chunk):
+        size = min(chunk, first_day + days - start)
+        sim = BatchedSim(district, batch_size=size)
+        sim.set_dispatch(NEAREST)
+        sim.reset(seeds=[[seed, d] for d in range(start, start + size)])
+        stay = np.zeros((size, point.servers), dtype=np.int64)
+        while not sim.done.all():
+            sim.step(stay)
+        more = _window_sums(sim, warm_up, warm_up + window, point.servers)
+        sample = more if sample is None else sample.concat(more)
+    if sample is None:
+        raise ValueError(f"run_mmc needs at least one day, got {days}")
+    return sample
 
 
 def _window_sums(sim: BatchedSim, start: float, end: float, servers: int) -> DaySample:
