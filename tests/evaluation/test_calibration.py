@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.evaluation.calibration import (
     REPORTED_HOT_SPOT,
+    YEAR_DAYS,
     hot_spot_precinct,
     nearest_records,
     precinct_calibration,
@@ -62,3 +64,15 @@ def test_no_hot_spot_precinct_without_theft() -> None:
     incidents = IncidentModel(district)
     incidents.rate_per_minute[:, incidents.deterrable, :] = 0.0
     assert hot_spot_precinct(district, incidents) is None
+
+
+def test_worst_week_is_the_yearly_worst_week(gaoxin: tuple) -> None:
+    """A year of one repeated day with one other day in it: that day's week is the worst."""
+    _, incidents, records = gaoxin
+    thefts = [precinct_calibration([r], incidents)["3"]["thefts_per_week"] / 7 for r in records]
+    low, high = int(np.argmin(thefts)), int(np.argmax(thefts))
+    year = [records[low]] * YEAR_DAYS
+    year[100] = records[high]
+    row = precinct_calibration(year, incidents)["3"]
+    assert row["worst_week_thefts"] == pytest.approx(6 * thefts[low] + thefts[high])
+    assert row["worst_week_thefts"] > row["thefts_per_week"]
