@@ -62,12 +62,17 @@ def main() -> None:
     ev = evaluate(district, policies, args.days, args.seed, with_limit=False)
     for r in ev.results:
         candidates = sum(int((rec.type == t).sum()) for rec in r.records) / args.days
-        diff = r.vs_baseline["thefts_per_day"]
-        print(
+        line = (
             f"{r.name:15s} thefts/day {r.summary['thefts_per_day']:.2f} "
-            f"(candidates {candidates:.2f}), response {r.summary['response_mean']:.2f} min, "
-            f"vs fixed_zone {diff['relative']:+.1%} [{diff['ci_low']:+.2f}, {diff['ci_high']:+.2f}]"
+            f"(candidates {candidates:.2f}), response {r.summary['response_mean']:.2f} min"
         )
+        if r.name != ev.baseline:
+            diff = r.vs_baseline["thefts_per_day"]
+            line += (
+                f", vs fixed_zone {diff['relative']:+.1%} "
+                f"[{diff['ci_low']:+.2f}, {diff['ci_high']:+.2f}]"
+            )
+        print(line)
 
 
 if __name__ == "__main__":
