@@ -676,8 +676,15 @@ def _saved_seeds(path: Path) -> list[int]:
 
 def _calibration_table(calibration: dict) -> str:
     lines = [f"{'figure':26s} {'model':>10s} {'reported':>10s}"]
-    for key, row in calibration.items():
-        lines.append(f"{key:26s} {row['model']:10.4g} {row['reported']:10.4g}")
+    rows = [
+        *calibration["district"].items(),
+        *((f"patrol_share precinct {code}", row) for code, row in calibration["precincts"].items()),
+    ]
+    for key, row in rows:
+        model, reported = row["model"], row["reported"]
+        model_text = "n/a" if model is None else f"{model:10.4g}"
+        reported_text = "" if reported is None else f"{reported:10.4g}"
+        lines.append(f"{key:26s} {model_text:>10s} {reported_text:>10s}")
     return "\n".join(lines)
 
 

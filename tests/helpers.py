@@ -102,3 +102,8 @@ def run_in_terminal(argv: list[str], cwd: Path, timeout: float = 300) -> tuple[i
             proc.wait()
         os.close(controller)
     return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+# sha256 of the built-in district's validated config dump; a shipped model's card records it
+# (changed on purpose by the per-precinct calibration of issue 16).
+GAOXIN_CONFIG_SHA256 = "9362b768b074de01b741d7d9ad5ac299a84f64a0bfa11ef7f0d5799b7cd1da3b"

@@ -19,13 +19,12 @@ from patrolmarl.envs.metrics import (
 from patrolmarl.envs.status import SERVED
 from patrolmarl.errors import PatrolMarlError
 from patrolmarl.evaluation.breakdowns import breakdowns
+from patrolmarl.evaluation.calibration import calibration_table
 from patrolmarl.evaluation.limits import theft_limit, travel_limit
 from patrolmarl.evaluation.runner import day_seeds, run_policies
 from patrolmarl.evaluation.statistics import paired_bootstrap
 
 BASELINE = "fixed_zone"
-# The report's figures (shared/DOMAIN.md), for the calibration table.
-REPORTED = {"on_scene_calls_per_day": 41.0, "patrol_share": 0.4483, "closure_rate": 0.8611}
 # Metrics compared against the baseline: lower is better unless listed in HIGHER_IS_BETTER.
 # Each compared metric and the ratio of :func:`day_parts` it is.
 COMPARED = {
@@ -166,7 +165,7 @@ def evaluate(
         seeds=seeds,
         results=results,
         limit=limit,
-        calibration=_calibration(results),
+        calibration=_calibration(district, results),
         baseline=baseline,
     )
     ev.pairs = {
@@ -261,12 +260,9 @@ def _ratio_parts(
     }
 
 
-def _calibration(results: list[PolicyResult]) -> dict | None:
+def _calibration(district: District, results: list[PolicyResult]) -> dict | None:
     """The ``nearest`` policy's figures beside the report's (None if it was not run)."""
     nearest = next((r for r in results if r.name == "nearest"), None)
     if nearest is None:
         return None
-    return {
-        key: {"model": float(nearest.summary[key]), "reported": target}
-        for key, target in REPORTED.items()
-    }
+    return calibration_table(district, nearest.summary, nearest.breakdown)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from patrolmarl.evaluation import plots
+from patrolmarl.evaluation.calibration import REPORTED, REPORTED_HOT_SPOT
 from patrolmarl.evaluation.evaluate import (
     COMPARED,
     HIGHER_IS_BETTER,
@@ -545,33 +546,48 @@ def _theft_limit_blocks(ev: Evaluation) -> list[_Block]:
 def _calibration_blocks(ev: Evaluation) -> list[_Block]:
     if ev.calibration is None:
         return []
+    district = ev.calibration["district"]
     rows = []
-    for key, entry in ev.calibration.items():
-        model, reported = entry.get("model"), entry.get("reported")
-        diff = None if _is_missing(model) or _is_missing(reported) else model - reported
-        if key in _CALIBRATION_SHARES:  # two decimals, as the report gives them
-            cells = [_fmt_percent(model, 2), _fmt_percent(reported, 2), _fmt_points(diff, 2)]
-        else:
-            cells = [_fmt(model), _fmt(reported), _fmt_signed(diff)]
+    for key, entry in district.items():
+        cells = _calibration_cells(entry, key in _CALIBRATION_SHARES)
         rows.append([_CALIBRATION_LABELS.get(key, key), *cells])
+    precincts = ev.district.config.precincts
+    share_rows = [
+        [f"{code} {precincts[code].name}", *_calibration_cells(entry, True)]
+        for code, entry in ev.calibration["precincts"].items()
+    ]
+    share_rows.append(["District", *_calibration_cells(district["patrol_share"], True)])
+    headers = ["Model (nearest)", "Reported", "Difference"]
     return [
         ("h2", "Calibration: the nearest policy against the 2020 report"),
         (
             "p",
             "The nearest policy is the '1+1' rule the district runs; its figures beside the "
-            "press report's (Jan-Nov 2020: about 41 on-scene calls a day, 44.83 % taken by "
-            "street patrol, 86.11 % closed on scene). Differences of shares in percentage "
-            "points (pp).",
+            "press report's (Jan-Nov 2020: about "
+            f"{REPORTED['on_scene_calls_per_day']:.0f} on-scene calls a day, "
+            f"{_fmt_percent(REPORTED['patrol_share'], 2)} taken by street patrol, "
+            f"{_fmt_percent(REPORTED['closure_rate'], 2)} closed on scene). Differences of "
+            "shares in percentage points (pp).",
         ),
+        ("table", _Table(headers=["Quantity", *headers], rows=rows, align="lrrr")),
         (
-            "table",
-            _Table(
-                headers=["Quantity", "Model (nearest)", "Reported", "Difference"],
-                rows=rows,
-                align="lrrr",
-            ),
+            "p",
+            "Patrol share by precinct: street patrol's share of each precinct's on-scene "
+            "calls. The report gives one precinct's figure, "
+            f"{_fmt_percent(REPORTED_HOT_SPOT['patrol_share'], 2)} (weekly average), for the "
+            "precinct with the e-bike-theft hot spot: here the precinct with the most theft.",
         ),
+        ("table", _Table(headers=["Precinct", *headers], rows=share_rows, align="lrrr")),
     ]
+
+
+def _calibration_cells(entry: dict, share: bool) -> list[str]:
+    """Model, reported and difference of one calibration figure (shares to two decimals)."""
+    model, reported = entry.get("model"), entry.get("reported")
+    diff = None if _is_missing(model) or _is_missing(reported) else model - reported
+    if share:  # two decimals, as the report gives them
+        return [_fmt_percent(model, 2), _fmt_percent(reported, 2), _fmt_points(diff, 2)]
+    return [_fmt(model), _fmt(reported), _fmt_signed(diff)]
 
 
 def _figure_blocks(ev: Evaluation, plot_files: list[str]) -> list[_Block]:

@@ -151,9 +151,11 @@ def test_a_large_theft_weight_parks_units_on_the_theft_hot_cells() -> None:
         covered[weight] = theta[reach].sum() / theta.sum()
         thefts[weight] = problem.thefts(sites)
     # Response-minded posts sit near calls and reach under a fifth of the theft candidates;
-    # theft-minded posts reach more than half of them, and thefts fall.
-    assert covered[0.0] < 0.2 and covered[2000.0] > 0.5
-    assert thefts[2000.0] < 0.9 * thefts[0.0]
+    # theft-minded posts reach more than twice as many (theft is spread over two hot
+    # spots and the street cells, so 14 footprints cannot reach half), and thefts fall
+    # (by about 8 % at this hour: at most 40 % of a cell's theft can be deterred).
+    assert covered[0.0] < 0.2 and covered[2000.0] > 2.0 * covered[0.0]
+    assert thefts[2000.0] < 0.95 * thefts[0.0]
 
 
 def test_certified_bound_on_a_gaoxin_hour_is_below_the_objective() -> None:
@@ -174,7 +176,7 @@ def test_policy_heads_for_the_hours_posts() -> None:
     policy.bind(SimView(sim))
     sim.reset(seeds=[[3, 0]])
     policy.reset(np.ones(1, dtype=bool))
-    for _ in range(90):
+    for _ in range(100):  # 40 minutes after the posts of hour 1 replace those of hour 0
         sim.step(policy.act(None, sim.action_masks()))
     idle = sim.unit_status[0] == 0
     at_post = sim.unit_cell[0] == policy.plan.sites[sim.hour_of_day[0]]

@@ -14,9 +14,7 @@ from patrolmarl.envs.config import resolve_district_path, validate_district_dict
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.errors import ConfigError
-
-# sha256 of the built-in district's validated config dump before the field existed.
-GAOXIN_CONFIG_SHA256 = "cde799171f7d702bc972e6c5698debe37eef07e6e50b84c18ef8f3b660a1bafa"
+from tests.helpers import GAOXIN_CONFIG_SHA256
 
 
 def _gaoxin_raw() -> dict[str, Any]:

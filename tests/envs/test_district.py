@@ -17,6 +17,7 @@ from patrolmarl.envs.config import (
 )
 from patrolmarl.envs.district import District
 from patrolmarl.errors import ConfigError
+from tests.helpers import GAOXIN_CONFIG_SHA256
 
 NORTH, SOUTH, EAST, WEST = range(4)
 
@@ -200,7 +201,7 @@ def test_builtin_config_hash_is_unchanged() -> None:
     """A shipped model's card records this hash: stricter types must not change the dump."""
     config = District.load("gaoxin").config
     digest = hashlib.sha256(config.model_dump_json().encode()).hexdigest()
-    assert digest == "cde799171f7d702bc972e6c5698debe37eef07e6e50b84c18ef8f3b660a1bafa"
+    assert digest == GAOXIN_CONFIG_SHA256
 
 
 def _square(side: int, units: int) -> dict:

@@ -16,6 +16,7 @@ from patrolmarl.agents.baselines import BASELINES
 from patrolmarl.envs.config import validate_district_dict
 from patrolmarl.envs.district import District
 from patrolmarl.evaluation import plots
+from patrolmarl.evaluation.calibration import hot_spot_precinct
 from patrolmarl.evaluation.evaluate import COMPARED, Evaluation, evaluate
 from patrolmarl.evaluation.report import format_table, write_report
 
@@ -148,7 +149,13 @@ def test_metrics_json_is_strict_and_complete(report: tuple[Path, list[Path]]) ->
             keys = {"difference", "ci_low", "ci_high", "relative", "excludes_zero", "interval_note"}
             assert set(diff) == keys
         assert len(entry["per_day"]) == 3
-    assert set(data["calibration"]) == {"on_scene_calls_per_day", "patrol_share", "closure_rate"}
+    calibration = data["calibration"]
+    assert set(calibration) == {"district", "precincts"}
+    district_keys = {"on_scene_calls_per_day", "patrol_share", "closure_rate"}
+    assert set(calibration["district"]) == district_keys
+    assert set(calibration["precincts"]) == {"1", "2"}
+    reported = [row["reported"] for row in calibration["precincts"].values()]
+    assert sorted(reported, key=lambda x: x is None) == [0.3997, None]  # one hot-spot precinct
     theft = {"theft_lower_bound", "theft_relaxation", "theft_undeterred", "theft_worst_gap"}
     assert {"travel_lower_bound", *theft} <= set(data["limit"])
 
@@ -200,6 +207,13 @@ def test_markdown_mentions_policies_limit_and_calibration(
     for row in CALIBRATION_ROWS:
         assert f"| {row} |" in text
     assert "44.83 %" in text and "86.11 %" in text
+    shares = ev.result("nearest").breakdown["precincts"]
+    hot = hot_spot_precinct(ev.district)
+    row = f"| {hot} {ev.district.config.precincts[hot].name} | "
+    row += f"{100 * shares[hot]['patrol_share']:.2f} % | 39.97 % |"
+    assert row in text
+    district_share = 100 * ev.result("nearest").summary["patrol_share"]
+    assert f"| District | {district_share:.2f} % | 44.83 % |" in text
     for p in written:
         if p.suffix == ".png":
             assert f"]({p.name})" in text
