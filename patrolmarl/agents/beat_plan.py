@@ -5,7 +5,8 @@ Format (YAML)::
     format: patrolmarl.beat_plan/1
     district: gaoxin            # must match the district it is evaluated on
     dispatch: nearest           # nearest: nearest free unit takes a call ("1+1");
-                                # own_beat: units take only calls in their beat
+                                # own_beat: a call goes to the nearest free unit
+                                # of its beat, to any unit once fallback_minutes old
     blocks: [[0, 6], [6, 12], [12, 18], [18, 24]]   # hours, cover the day once
     beats:
       patrol_0:                 # one list of cells per block, in block order

@@ -185,6 +185,9 @@ class BatchedSim:
         which each cell was within sight of a unit.
     calls
         The :class:`CallLog` of the current episodes.
+    dispatch
+        The :class:`~patrolmarl.envs.dispatch_rule.DispatchRule` in force
+        (:meth:`set_dispatch`; ``AGENTS`` by default).
     nearest_call, nearest_travel
         ``(B, N, K)`` each unit's K nearest pending calls (day-call index, -1 if
         none) and its travel minutes to them, as of the last reset or step.

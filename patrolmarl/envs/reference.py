@@ -11,7 +11,8 @@ same seeds, which is what lets the fast core be changed with confidence.
 Floating-point operations are written in the order the rules imply, so both
 simulators produce bit-identical times:
 
-- dispatch: ``free_at = t0 + travel`` and ``busy += travel``;
+- dispatch at time ``at`` (t0, a call's arrival, its overdue time ``time +
+  fallback_minutes`` or a release): ``free_at = at + travel`` and ``busy += travel``;
 - arrival: ``free_at = arrival + service`` and ``busy += service``;
 - presence: ``p = p * decay`` then ``p = p + step_minutes * count``;
 - nearby presence: ``p[cell] + w * (p[N] + p[S] + p[E] + p[W])`` (off-grid 0.0);
