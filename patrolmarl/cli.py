@@ -22,6 +22,9 @@ EXIT_USAGE = 2
 MAX_DAYS = 3650
 # `beats --dispatch` choices -> the beat plan's dispatch rule.
 PLAN_DISPATCH = {"nearest": "nearest", "zone": "own_beat"}
+# Top-level modules of the `train` extra: a command that needs one names the extra to install.
+TRAINING_MODULES = frozenset({"torch", "stable_baselines3", "sb3_contrib", "tensorboard", "tqdm"})
+INSTALL_TRAINING = 'pip install -c constraints.txt -e ".[train]"'
 
 
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -256,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``patrolmarl`` console script."""
     try:
         args = build_parser().parse_args(argv)
-        return _COMMANDS[args.command](args)
+        return _run(args)
     except PatrolMarlError as exc:
         for line in str(exc).splitlines() or [""]:  # some errors list several problems
             print(f"patrolmarl: error: {line}", file=sys.stderr)
@@ -268,6 +271,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (e.g. `| head`) went away; stay quiet like other Unix tools.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - flushed at interpreter exit
         return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the subcommand; a missing module of the training extra is a user error naming it."""
+    try:
+        return _COMMANDS[args.command](args)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").partition(".")[0]
+        if missing not in TRAINING_MODULES:
+            raise
+        raise PatrolMarlError(
+            f"{args.command} needs the training extra ({missing} is not installed): "
+            f"{INSTALL_TRAINING}"
+        ) from None
 
 
 def _simulate(args: argparse.Namespace) -> int:

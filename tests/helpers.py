@@ -12,12 +12,13 @@ import os
 import pty
 import select
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import yaml
 
-from patrolmarl.cli import main
+from patrolmarl.cli import TRAINING_MODULES, main
 from patrolmarl.envs.district import District
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,6 +55,39 @@ def run_cli(*argv: object) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main([str(a) for a in argv])
     return code, out.getvalue(), err.getvalue()
+
+
+# A fresh interpreter in which importing any module of the training extra fails, as on a
+# base install; then the code given to run_without_training.
+_BLOCK_TRAINING = f"""
+import sys
+
+class _NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {sorted(TRAINING_MODULES)!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, _NotInstalled())
+"""
+#: Code for run_without_training: the patrolmarl command on the arguments.
+CLI_CODE = "from patrolmarl.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+
+
+def run_without_training(
+    code: str, *argv: object, cwd: Path = REPO
+) -> subprocess.CompletedProcess[str]:
+    """Python ``code`` on ``argv`` in a subprocess where the training extra's modules
+    (torch, SB3, sb3-contrib, tensorboard, tqdm) cannot be imported."""
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run(
+        [sys.executable, "-c", _BLOCK_TRAINING + code, *map(str, argv)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
 
 
 def assert_one_line_error(code: int, out: str, err: str, *pieces: str) -> str:

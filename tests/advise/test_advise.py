@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -24,10 +22,10 @@ from patrolmarl.envs.district import District
 from patrolmarl.envs.move_gains import MoveGains
 from patrolmarl.envs.observations import LOCAL_CHANNELS, ObservationBuilder
 from patrolmarl.envs.sim_view import SimView
+from tests.helpers import CLI_CODE, run_without_training
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "schemas" / "snapshot.example.json"
-BLOCKED = ("torch", "stable_baselines3", "sb3_contrib", "tensorboard")
 
 
 @pytest.fixture(scope="module")
@@ -270,28 +268,10 @@ def test_advise_runs_without_torch_or_sb3(exported, tmp_path):
     bad = _example()
     _bad_everything(bad)
     bad_path = _write(tmp_path, bad, "bad.json")
-    script = (
-        "import sys\n"
-        f"for name in {BLOCKED!r}:\n"
-        "    sys.modules[name] = None\n"
-        "from patrolmarl.cli import main\n"
-        "code = main(sys.argv[1:])\n"
-        f"loaded = [m for m in sys.modules if m.split('.')[0] in {BLOCKED!r} and sys.modules[m]]\n"
-        "assert not loaded, loaded\n"
-        "sys.exit(code)\n"
-    )
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
     def run(snapshot: Path, *flags: str) -> subprocess.CompletedProcess:
-        argv = ["advise", "--policy", str(exported), "--snapshot", str(snapshot), *flags]
-        return subprocess.run(
-            [sys.executable, "-c", script, *argv],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env=env,
-            timeout=120,
-        )
+        argv = ["advise", "--policy", exported, "--snapshot", snapshot, *flags]
+        return run_without_training(CLI_CODE, *argv, cwd=tmp_path)
 
     good = run(EXAMPLE, "--json")
     assert good.returncode == 0, good.stderr
