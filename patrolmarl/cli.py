@@ -617,7 +617,8 @@ def _export(args: argparse.Namespace) -> int:
     from patrolmarl.training.export import export_run
 
     out = export_run(args.run_dir, args.out, model=args.model)
-    print(f"exported {args.run_dir / (args.model + '.zip')} to {out}/ (policy.onnx, policy.json)")
+    files = "policy.onnx, policy.json, observation_tables.npz"
+    print(f"exported {args.run_dir / (args.model + '.zip')} to {out}/ ({files})")
     return 0
 
 

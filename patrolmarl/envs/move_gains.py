@@ -41,6 +41,29 @@ class MoveGains:
         self.sim = sim
         self.forecast = CoverageForecast(sim.district, sim.incidents)
 
+    def tables(self) -> dict[str, np.ndarray]:
+        """The static arrays the gains read besides the travel matrices (for an exported card).
+
+        ``nearby_cells`` ``(C, 5)``: the cells whose presence a cell's nearby
+        presence sums, in increasing index order (-1 pads); ``nearby_weights``
+        their weights (1 for the cell itself, ``neighbour_weight`` otherwise).
+        """
+        nearby = self.forecast.nearby
+        width = int(np.diff(nearby.indptr).max())
+        cells = np.full((nearby.shape[0], width), -1, dtype=np.int64)
+        weights = np.zeros((nearby.shape[0], width))
+        for row in range(nearby.shape[0]):
+            lo, hi = nearby.indptr[row], nearby.indptr[row + 1]
+            cells[row, : hi - lo] = nearby.indices[lo:hi]
+            weights[row, : hi - lo] = nearby.data[lo:hi]
+        rates = self.forecast.rates
+        return {
+            "street_share": rates.street_share,
+            "theft_share": rates.theft_share,
+            "nearby_cells": cells,
+            "nearby_weights": weights,
+        }
+
     def __call__(self) -> np.ndarray:
         """``(B, N, 8)`` float32: the four response gains, then the four theft gains."""
         return np.concatenate([self.response(), self.theft()], axis=2).astype(np.float32)

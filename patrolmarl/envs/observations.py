@@ -340,6 +340,28 @@ class ObservationBuilder:
         self._calls = np.zeros((b * n * self.sim.k_calls, CALL_FEATURES), dtype=np.float32)
         self._call_rows = np.zeros(0, dtype=np.int64)
 
+    def tables(self) -> dict[str, np.ndarray]:
+        """The static per-district arrays the observation reads, as the builder holds them.
+
+        Written beside an exported card (``observation_tables.npz``) so that the
+        observation can be built without this package; see
+        :mod:`patrolmarl.exported.observation_spec` for their meaning.
+        """
+        d = self.sim.district
+        cells = np.arange(self._cells)
+        return {
+            "cell_position": self._status_position[cells, 4:],
+            "unit_static": self._own_static,
+            "street_intensity": self._intensity.astype(np.float32),
+            "block_of_cell": self._block_of_cell,
+            "block_intensity": self._block_intensity.astype(np.float32),
+            "call_priority": self._call_priority,
+            "call_is_theft": self._call_theft,
+            "travel_minutes": d.travel_minutes,
+            "unit_vehicle": d.unit_vehicle,
+            "neighbour": d.neighbour,
+        }
+
     def observe(self, out: np.ndarray | None = None) -> np.ndarray:
         """``(B, N, D)`` float32 observations of every agent.
 

@@ -2,8 +2,10 @@
 
 ``patrolmarl export`` writes it beside the ONNX file; ``patrolmarl advise`` and
 other tools read it. It embeds the district's config (checked against its
-SHA-256 when read), the observation layout, the meaning of every action, the
-ONNX inputs and outputs, the training config and the evaluation at export time.
+SHA-256 when read), the observation layout and the specification of every
+field (:mod:`patrolmarl.exported.observation_spec`, with its tables file), the
+meaning of every action, the ONNX inputs and outputs, the training config and
+the evaluation at export time.
 Reading it needs no part of the training stack.
 """
 
@@ -20,6 +22,7 @@ from patrolmarl.envs.observations import observation_layout
 from patrolmarl.envs.status import action_count
 from patrolmarl.errors import PatrolMarlError
 from patrolmarl.exported.contract import FORMAT, FORMAT_VERSION, ONNX_FILE, io_spec
+from patrolmarl.exported.observation_spec import observation_spec
 from patrolmarl.input_files import read_json
 
 
@@ -94,6 +97,7 @@ def make_card(
                 "in_graph": "clip((obs - mean) / sqrt(var + epsilon), -clip, clip)",
                 **normalization,
             },
+            **observation_spec(district, move_gains),
         },
         "actions": {
             "count": n_actions,

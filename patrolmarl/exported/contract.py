@@ -1,6 +1,7 @@
 """The ONNX I/O contract of an exported policy: file names, format, inputs and outputs.
 
-An export folder holds :data:`ONNX_FILE` and its card :data:`CARD_FILE`. The
+An export folder holds :data:`ONNX_FILE`, its card :data:`CARD_FILE` and the
+card's observation tables :data:`TABLES_FILE`. The
 graph takes raw observations (:data:`OBSERVATION_INPUT`) and float action masks
 (:data:`MASK_INPUT`) and gives masked log-probabilities (:data:`LOGITS_OUTPUT`,
 forbidden actions at about :data:`MASKED_LOGIT`) and the chosen action
@@ -15,6 +16,7 @@ FORMAT = "patrolmarl-policy"
 FORMAT_VERSION = 1
 CARD_FILE = "policy.json"
 ONNX_FILE = "policy.onnx"
+TABLES_FILE = "observation_tables.npz"
 OBSERVATION_INPUT = "observation"
 MASK_INPUT = "action_mask"
 LOGITS_OUTPUT = "logits"

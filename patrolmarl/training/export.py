@@ -1,4 +1,5 @@
-"""Export a run's trained policy as ``policy.onnx`` + ``policy.json`` for tools outside patrolmarl.
+"""Export a run's trained policy as ``policy.onnx`` + ``policy.json`` (+ the card's observation
+tables) for tools outside patrolmarl.
 
 The ONNX graph holds the whole decision: the VecNormalize observation
 statistics (as constants), the actor network (features extractor, actor MLP,
@@ -31,7 +32,9 @@ from patrolmarl.exported.contract import (
     MASKED_LOGIT,
     OBSERVATION_INPUT,
     ONNX_FILE,
+    TABLES_FILE,
 )
+from patrolmarl.exported.observation_spec import write_tables
 from patrolmarl.output_folder import check_replaceable, staged_folder
 from patrolmarl.training.actor_logits import ActorLogits
 from patrolmarl.training.config import load_train_config
@@ -115,7 +118,7 @@ def export_run(run_dir: Path, out: Path, model: str = "best") -> Path:
         move_gains=loaded.move_gains,
     )
     graph = MaskedPolicyGraph(loaded.model.policy, normalizer).eval()
-    _write_folder(out, graph, card)
+    _write_folder(out, graph, card, district)
     return out
 
 
@@ -141,7 +144,7 @@ def _evaluation_table(run_dir: Path) -> dict[str, Any] | None:
 
 
 def _is_export_folder(names: set[str]) -> bool:
-    return CARD_FILE in names and names <= {CARD_FILE, ONNX_FILE}
+    return CARD_FILE in names and names <= {CARD_FILE, ONNX_FILE, TABLES_FILE}
 
 
 def _check_replaceable(out: Path) -> None:
@@ -152,8 +155,11 @@ def _check_replaceable(out: Path) -> None:
         raise PatrolMarlError(f"--out: {exc}") from None
 
 
-def _write_folder(out: Path, graph: MaskedPolicyGraph, card: dict[str, Any]) -> None:
-    """Write ``policy.onnx`` and ``policy.json`` in a temporary folder renamed to ``out``."""
+def _write_folder(
+    out: Path, graph: MaskedPolicyGraph, card: dict[str, Any], district: District
+) -> None:
+    """Write ``policy.onnx``, ``policy.json`` and the observation tables in a temporary
+    folder renamed to ``out``."""
     with staged_folder(out, "export", _is_export_folder) as tmp:
         obs_size = card["observation"]["size"]
         n_actions = card["actions"]["count"]
@@ -179,3 +185,4 @@ def _write_folder(out: Path, graph: MaskedPolicyGraph, card: dict[str, Any]) -> 
             )
         onnx.checker.check_model(str(tmp / ONNX_FILE))
         write_card(tmp / CARD_FILE, card)
+        write_tables(tmp / TABLES_FILE, district)

@@ -48,6 +48,15 @@ def test_policy_card(tiny_run, gaoxin, tmp_path):
     assert card["source"]["model"] == "final.zip"
     assert card["source"]["num_timesteps"] >= 1792
     assert card["observation"]["normalization"]["clip"] == 10.0
+    assert set(card["observation"]["fields"]) == {f.name for f in builder.layout}
+    arrays = card["observation"]["tables"]["arrays"]
+    with np.load(out / card["observation"]["tables"]["file"]) as tables:
+        assert set(tables.files) == set(arrays)
+        for name, entry in arrays.items():
+            assert [list(tables[name].shape), str(tables[name].dtype)] == [
+                entry["shape"],
+                entry["dtype"],
+            ]
     policies = card["evaluation"]["policies"]
     assert policies["ppo"] == {"response_mean": 4.0, "thefts_per_day": None}
     assert set(policies) == {"fixed_zone", "ppo"}
