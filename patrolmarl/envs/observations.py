@@ -35,6 +35,8 @@ from patrolmarl.errors import PatrolMarlError
 # Calls: scale for travel times and for the on-map presence channel.
 TRAVEL_SCALE_MINUTES = 30.0
 BUSY_SCALE_MINUTES = 60.0
+# The presence channel: patrol-minutes / saturation_minutes, clipped at this many saturations.
+PRESENCE_CAP = 4.0
 CALL_FEATURES = 7
 LOCAL_CHANNELS = ("in_grid", "available_units", "pending_calls", "street_intensity", "presence")
 COARSE_CHANNELS = ("available_units", "pending_calls", "street_intensity")
@@ -61,7 +63,7 @@ _CHANNEL_BOUNDS: dict[str, tuple[float, float | None]] = {
     "busy_units": (0.0, None),
     "pending_calls": (0.0, _FLOAT32_MAX),  # the queue is unbounded
     "street_intensity": (0.0, 1.0),
-    "presence": (0.0, 4.0),  # clipped at 4 saturations
+    "presence": (0.0, PRESENCE_CAP),
 }
 # Per call slot: valid, d_row, d_col, travel, age, priority, is_theft.
 _CALL_LOW = (0.0, -1.0, -1.0, 0.0, 0.0, 0.0, 0.0)
@@ -334,7 +336,7 @@ class ObservationBuilder:
         self._chunk = max(1, (1 << 20) // (n * self.size * 4))
         self._presence = np.empty((min(b, self._chunk), d.n_cells))
         # The clip of the presence channel, as an array: np.minimum is faster so.
-        self._presence_cap = np.full_like(self._presence, 4.0)
+        self._presence_cap = np.full_like(self._presence, PRESENCE_CAP)
         self._own = np.empty((b, n, at["local_map"]), dtype=np.float32)
         self._own[..., at["vehicle"] : at["time_of_day"]] = self._own_static
         self._calls = np.zeros((b * n * self.sim.k_calls, CALL_FEATURES), dtype=np.float32)
@@ -522,7 +524,7 @@ class ObservationBuilder:
                 _count_per_cell(rows, sim.unit_cell, available, b, c),
                 _count_per_cell(rows, sim.unit_cell, busy, b, c),
                 _count_per_cell(rows, pend_cells, sim.pending >= 0, b, c),
-                np.minimum(sim.presence / self._saturation, 4.0),
+                np.minimum(sim.presence / self._saturation, PRESENCE_CAP),
             ],
             axis=2,
         ).reshape(b, -1)

@@ -15,23 +15,23 @@ from typing import Any
 
 import numpy as np
 
+from patrolmarl.envs.clock import MINUTES_PER_DAY
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.move_gains import MoveGains
 from patrolmarl.envs.names import MOVE_NAMES
 from patrolmarl.envs.observations import (
     BUSY_SCALE_MINUTES,
+    CALL_FEATURES,
     COARSE_CHANNELS,
     LOCAL_CHANNELS,
+    PRESENCE_CAP,
     TRAVEL_SCALE_MINUTES,
     ObservationBuilder,
     coarse_blocks,
 )
-from patrolmarl.envs.status import UNIT_STATUS_NAMES
+from patrolmarl.envs.status import IDLE, MOVING, UNIT_STATUS_NAMES
 from patrolmarl.exported.contract import TABLES_FILE
-
-PRESENCE_CAP = 4.0
-PRIORITY_SCALE = 5.0
 
 # What each table holds; the shapes and dtypes are read from the arrays.
 _TABLE_MEANINGS = {
@@ -80,8 +80,9 @@ _ARITHMETIC = (
 )
 
 
-def _move_gains_spec(sat_note: str) -> dict[str, Any]:
+def _move_gains_spec(district: District) -> dict[str, Any]:
     moves = ", ".join(MOVE_NAMES)
+    deterrence = district.config.deterrence
     return {
         "inputs": ["unit_cell", "unit_status", "presence", "minute_of_day"],
         "tables": [
@@ -112,14 +113,15 @@ def _move_gains_spec(sat_note: str) -> dict[str, Any]:
         "theft": [
             "near[c] = sum over j of nearby_weights[c, j] * presence[nearby_cells[c, j]], "
             "accumulated from 0.0 in j order (padding skipped)",
-            f"slope = (-max_reduction / saturation_minutes) * exp(-near / "
-            f"saturation_minutes) ({sat_note})",
+            "slope = (-max_reduction / saturation_minutes) * exp(-near / saturation_minutes)",
             "deterred = -theft_share[hour] * slope",
             "value[c] = sum over j of nearby_weights[c, j] * deterred[nearby_cells[c, j]], "
             "accumulated from 0.0 in j order (the nearby map is symmetric)",
             "gain = value[n] - value[unit_cell[u]] for available u and n = "
             "neighbour[unit_cell[u], m] >= 0, else 0",
         ],
+        "max_reduction": deterrence.max_reduction,
+        "saturation_minutes": deterrence.saturation_minutes,
         "dtype": "float64, cast to float32 once",
     }
 
@@ -130,13 +132,13 @@ def observation_spec(district: District, move_gains: bool) -> dict[str, Any]:
     sim = cfg.simulation
     r = sim.local_radius_cells
     block_rows, block_cols = coarse_blocks(district)
-    sat = "deterrence.saturation_minutes of the district config"
     counts = "float32 count of {} in the cell"
     fields: dict[str, Any] = {
         "status": {
             "inputs": ["unit_status"],
             "formula": "one-hot of unit_status over one_hot_of",
             "one_hot_of": list(UNIT_STATUS_NAMES),
+            "available": [UNIT_STATUS_NAMES[IDLE], UNIT_STATUS_NAMES[MOVING]],
         },
         "position": {"inputs": ["unit_cell"], "formula": "cell_position[unit_cell]"},
         "busy_remaining": {
@@ -149,7 +151,8 @@ def observation_spec(district: District, move_gains: bool) -> dict[str, Any]:
         "agent_id": {"inputs": ["agent index"], "formula": "unit_static[u, V+P:V+P+N]"},
         "time_of_day": {
             "inputs": ["minute_of_day"],
-            "formula": "angle = 2 * pi * minute_of_day / 1440; [sin(angle), cos(angle)]",
+            "formula": "angle = 2 * pi * minute_of_day / period_minutes; [sin(angle), cos(angle)]",
+            "period_minutes": MINUTES_PER_DAY,
         },
         "local_map": {
             "inputs": ["unit_cell", "unit_status", "calls", "presence", "minute_of_day"],
@@ -163,8 +166,10 @@ def observation_spec(district: District, move_gains: bool) -> dict[str, Any]:
                 "available_units": counts.format("idle or moving units"),
                 "pending_calls": counts.format("pending calls"),
                 "street_intensity": "street_intensity[hour, cell]",
-                "presence": f"min(presence[cell] / saturation_minutes, {PRESENCE_CAP:g}) ({sat})",
+                "presence": "min(presence[cell] / presence_divisor, presence_cap)",
             },
+            "presence_divisor": cfg.deterrence.saturation_minutes,
+            "presence_cap": PRESENCE_CAP,
             "channel_order": list(LOCAL_CHANNELS),
         },
         "coarse_map": {
@@ -192,17 +197,19 @@ def observation_spec(district: District, move_gains: bool) -> dict[str, Any]:
                 "valid: 1",
                 "d_row: (call_row - unit_row) / rows",
                 "d_col: (call_col - unit_col) / cols",
-                f"travel / {TRAVEL_SCALE_MINUTES:g}",
+                "travel / travel_divisor",
                 "call_age_minutes / age_divisor",
                 "call_priority[call_type]",
                 "call_is_theft[call_type]",
             ],
+            "features_per_slot": CALL_FEATURES,
+            "travel_divisor": TRAVEL_SCALE_MINUTES,
             "age_divisor": max(sim.fallback_minutes, 1.0),
-            "empty_slot": "all 7 features 0",
+            "empty_slot": "every feature 0",
         },
     }
     if move_gains:
-        fields["move_gains"] = _move_gains_spec(sat)
+        fields["move_gains"] = _move_gains_spec(district)
     return {
         "state": _STATE,
         "arithmetic": _ARITHMETIC,

@@ -39,17 +39,17 @@ class CardObservation:
             self.t = {name: npz[name] for name in npz.files}
         self.rows, self.cols = self.card["district"]["rows"], self.card["district"]["cols"]
         self.n_units = len(self.card["district"]["units"])
-        self.deterrence = self.card["district"]["config"]["deterrence"]
         self.statuses = self.fields["status"]["one_hot_of"]
+        self.available = [self.statuses.index(name) for name in self.fields["status"]["available"]]
         self.travel32 = self.t["travel_minutes"].astype(np.float32)
         self.cell_rc = np.stack(np.divmod(np.arange(self.rows * self.cols), self.cols), axis=1)
 
     def observe(self, state: dict[str, Any]) -> np.ndarray:
         """``(N, D)`` float32 observations of every unit."""
         hour = int(np.floor(state["minute_of_day"] / 60))
-        available = (state["unit_status"] == 0) | (state["unit_status"] == 1)
+        available = np.isin(state["unit_status"], self.available)
         parts = [
-            np.eye(4)[state["unit_status"]],
+            np.eye(len(self.statuses))[state["unit_status"]],
             self.t["cell_position"][state["unit_cell"]],
             self._busy(state)[:, None],
             self.t["unit_static"],
@@ -68,14 +68,14 @@ class CardObservation:
 
     def _busy(self, state: dict[str, Any]) -> np.ndarray:
         free = np.maximum(state["unit_minutes_until_free"], 0.0)
+        idle = self.statuses.index("idle")
         return (
-            np.where(state["unit_status"] == 0, 0.0, free)
+            np.where(state["unit_status"] == idle, 0.0, free)
             / self.fields["busy_remaining"]["divisor"]
         )
 
-    @staticmethod
-    def _clock(minute: float) -> np.ndarray:
-        angle = 2 * np.pi * minute / 1440
+    def _clock(self, minute: float) -> np.ndarray:
+        angle = 2 * np.pi * minute / self.fields["time_of_day"]["period_minutes"]
         return np.array([np.sin(angle), np.cos(angle)])
 
     def _counts(self, cells: np.ndarray, size: int) -> np.ndarray:
@@ -86,7 +86,7 @@ class CardObservation:
     def _local(self, state: dict[str, Any], available: np.ndarray, hour: int) -> np.ndarray:
         spec = self.fields["local_map"]
         r, c = spec["radius_cells"], self.rows * self.cols
-        presence = np.minimum(state["presence"] / self.deterrence["saturation_minutes"], 4.0)
+        presence = np.minimum(state["presence"] / spec["presence_divisor"], spec["presence_cap"])
         channels = {
             "in_grid": np.ones(c, dtype=np.float32),
             "available_units": self._counts(state["unit_cell"][available], c),
@@ -114,7 +114,7 @@ class CardObservation:
     def _calls(self, state: dict[str, Any]) -> np.ndarray:
         spec = self.fields["calls"]
         k = spec["slots"]
-        out = np.zeros((self.n_units, k, 7))
+        out = np.zeros((self.n_units, k, spec["features_per_slot"]))
         vehicle = self.t["unit_vehicle"]
         for u, cell in enumerate(state["unit_cell"]):
             travel = self.t["travel_minutes"][vehicle[u], cell, state["call_cell"]]
@@ -126,7 +126,7 @@ class CardObservation:
                     np.ones(order.size),
                     d_rc[:, 0] / self.rows,
                     d_rc[:, 1] / self.cols,
-                    travel[order] / 30.0,
+                    travel[order] / spec["travel_divisor"],
                     state["call_age_minutes"][order] / spec["age_divisor"],
                     self.t["call_priority"][ctype],
                     self.t["call_is_theft"][ctype],
@@ -164,7 +164,8 @@ class CardObservation:
         return total
 
     def _theft(self, state: dict[str, Any], available: np.ndarray, hour: int) -> np.ndarray:
-        mr, sat = self.deterrence["max_reduction"], self.deterrence["saturation_minutes"]
+        spec = self.fields["move_gains"]
+        mr, sat = spec["max_reduction"], spec["saturation_minutes"]
         near = self._near_sum(state["presence"])
         slope = -mr / sat * np.exp(-near / sat)
         value = self._near_sum(-self.t["theft_share"][hour] * slope)

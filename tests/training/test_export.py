@@ -142,7 +142,11 @@ def test_cli_export_then_evaluate(tiny_run, tmp_path, capsys):
     out = tmp_path / "exports" / "tiny"
     assert main(["export", str(run), "--out", str(out)]) == 0
     assert "policy.onnx" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["policy.json", "policy.onnx"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "observation_tables.npz",
+        "policy.json",
+        "policy.onnx",
+    ]
     # Exporting again replaces the earlier export.
     assert main(["export", str(run), "--out", str(out), "--model", "final"]) == 0
     assert json.loads((out / "policy.json").read_text())["source"]["model"] == "final.zip"
