@@ -105,9 +105,10 @@ def _move_gains_spec(district: District) -> dict[str, Any]:
             "without = where(owner == u, second, eta); "
             "moved = minimum(T[u][n], without) (float32)",
             "s = street_share[hour] (float64); now = sum_c s[c] * eta[c]; "
-            "gain = now - sum_c s[c] * moved[c]; both sums float64 with float32 terms cast "
-            "up, in the order numpy.einsum('bc,bc->b') sums a row (another summation order "
-            "may differ in the last bit)",
+            "gain = now - sum_c s[c] * moved[c]; both sums in float64 with the float32 "
+            "terms cast up (numpy.einsum('bc,bc->b') reproduces the float64 bit for bit; "
+            "after the cast to float32 another summation order, e.g. a BLAS dot product, "
+            "differs at most in rare last-bit cases)",
             "0 for units not available and for moves off the grid",
         ],
         "theft": [

@@ -145,14 +145,14 @@ class CardObservation:
         others[owner, np.arange(t.shape[1])] = np.inf
         second = others.min(axis=0)
         share = self.t["street_share"][hour]
-        now = np.einsum("bc,bc->b", share[None], eta[None])[0]
+        now = float(np.dot(share, eta.astype(np.float64)))
         out = np.zeros((self.n_units, 4))
         for u in np.flatnonzero(available):
             without = np.where(owner == u, second, eta)
             neighbour = self.t["neighbour"][cell[u]]
             moved = self.travel32[self.t["unit_vehicle"][u]][np.maximum(neighbour, 0)]
             eta_moved = np.minimum(moved, without[None])
-            gain = now - np.einsum("sc,smc->sm", share[None], eta_moved[None])[0]
+            gain = now - eta_moved.astype(np.float64) @ share
             out[u] = np.where(neighbour >= 0, gain, 0.0)
         return out
 
