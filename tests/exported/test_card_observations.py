@@ -146,7 +146,7 @@ class CardObservation:
         second = others.min(axis=0)
         share = self.t["street_share"][hour]
         now = float(np.dot(share, eta.astype(np.float64)))
-        out = np.zeros((self.n_units, 4))
+        out = np.zeros((self.n_units, self.t["neighbour"].shape[1]))
         for u in np.flatnonzero(available):
             without = np.where(owner == u, second, eta)
             neighbour = self.t["neighbour"][cell[u]]
@@ -174,10 +174,10 @@ class CardObservation:
         return np.where((neighbour >= 0) & available[:, None], gain, 0.0)
 
 
-def card_state(snapshot: dict[str, Any], cols: int, card: CardObservation) -> dict[str, Any]:
+def card_state(snapshot: dict[str, Any], card: CardObservation) -> dict[str, Any]:
     """The card's ``state`` of an advisory snapshot."""
     hours, minutes = snapshot["time_of_day"].split(":")
-    types = list(card.t["call_type_names"])
+    types, cols = list(card.t["call_type_names"]), card.cols
     calls = snapshot["calls"]
     presence = np.zeros(card.rows * cols)
     for entry in snapshot["presence"]:
@@ -220,7 +220,7 @@ def test_observations_from_the_card_alone_are_the_simulators():
         picked = _picked(sim, step)[: STATES - states]
         expected = policy.act(observations, masks) if picked.size else None
         for b in picked:
-            state = card_state(snapshot_from_sim(sim, b), gaoxin.cols, card)
+            state = card_state(snapshot_from_sim(sim, b), card)
             mine = card.observe(state)
             assert mine.dtype == observations.dtype
             matched += int(np.array_equal(mine, observations[b]))
