@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--address", default=None, help="join a Ray cluster: auto or HOST:PORT")
     sw.add_argument("--resume", type=Path, default=None, help="continue the sweep in this folder")
 
-    ex = sub.add_parser("export", help="write a trained policy as policy.onnx + policy.json")
+    ex = sub.add_parser("export", help="write a policy as ONNX, its card and observation tables")
     ex.add_argument("run_dir", type=Path, help="run folder of patrolmarl train")
     ex.add_argument("--out", type=Path, required=True, help="export folder (e.g. exports/NAME)")
     ex.add_argument(
