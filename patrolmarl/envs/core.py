@@ -64,7 +64,7 @@ import numpy as np
 from patrolmarl.envs.clock import hour_of_day
 from patrolmarl.envs.conflicts import accept_winners
 from patrolmarl.envs.coverage import deterrence_factor
-from patrolmarl.envs.dispatch_rule import AGENTS, HOURS, DispatchRule
+from patrolmarl.envs.dispatch_rule import AGENTS, ANY_UNIT, HOURS, DispatchRule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import DayCalls, IncidentModel
 from patrolmarl.envs.metrics import EpisodeRecord
@@ -85,7 +85,6 @@ from patrolmarl.envs.status import (
 )
 
 _Jobs = tuple[np.ndarray, np.ndarray, np.ndarray]  # precinct jobs: (district, call, release)
-_ZONE_UNITS, _ANY_UNIT = 1, 2  # CallLog.stage of a call waiting for the command centre
 
 
 @dataclass
@@ -95,7 +94,7 @@ class CallLog:
     Times are minutes from the episode start; NaN where an event has not happened.
     ``pool_start`` is when the precinct's responders took a handed-over call or a
     follow-up. ``stage`` says which units the command centre may send to a pending
-    call: 0 none (it is the agents'), 1 its zone's, 2 any.
+    call (:data:`~patrolmarl.envs.dispatch_rule.NO_UNIT`, ``ZONE_UNITS`` or ``ANY_UNIT``).
     """
 
     n_calls: np.ndarray
@@ -538,7 +537,7 @@ class BatchedSim:
         while True:
             ptr = self.next_overdue[rows]
             col = np.minimum(ptr, log.time.shape[1] - 1)
-            waiting = (log.status[rows, col] == PENDING) & (log.stage[rows, col] < _ANY_UNIT)
+            waiting = (log.status[rows, col] == PENDING) & (log.stage[rows, col] < ANY_UNIT)
             settled = rows[(ptr < self.next_call[rows]) & ~waiting]
             if settled.size == 0:
                 return
@@ -652,7 +651,7 @@ class BatchedSim:
         if hour is not None:
             zone = self.dispatch.zone
             in_zone = zone[hour[rows][:, None], unit[:, None], log.cell[rows[:, None], call]]
-            eligible &= (stage == _ANY_UNIT) | in_zone
+            eligible &= (stage == ANY_UNIT) | in_zone
         oldest = np.where(eligible, slots, np.iinfo(np.int64).max).min(axis=1)
         taken = eligible.any(axis=1)
         rows, unit, call, at = rows[taken], unit[taken], oldest[taken], at[taken]
@@ -676,8 +675,7 @@ class BatchedSim:
         street = kept & self._patrol_type[ctype]
         self._add_pending(rows[street], call[street])
         if not self.dispatch.by_agents and street.any():
-            stage = _ANY_UNIT if self.dispatch.zone is None else _ZONE_UNITS
-            log.stage[rows[street], call[street]] = stage
+            log.stage[rows[street], call[street]] = self.dispatch.arrival_stage
             self.waiting_calls[rows[street]] += 1
             rows_s, call_s = rows[street], call[street]
             self._command_centre(rows_s, call_s, log.time[rows_s, call_s], hour)
@@ -690,7 +688,7 @@ class BatchedSim:
         call = self.next_overdue[rows].copy()
         self.next_overdue[rows] += 1
         self.waiting_calls[rows] += self.calls.stage[rows, call] == 0
-        self.calls.stage[rows, call] = _ANY_UNIT
+        self.calls.stage[rows, call] = ANY_UNIT
         self._command_centre(rows, call, at, hour)
 
     def _command_centre(
@@ -703,7 +701,7 @@ class BatchedSim:
         eligible = is_available(self.unit_status[rows])
         if hour is not None:
             in_zone = self.dispatch.zone[hour[rows][:, None], units, cell[:, None]]
-            eligible &= (log.stage[rows, call] == _ANY_UNIT)[:, None] | in_zone
+            eligible &= (log.stage[rows, call] == ANY_UNIT)[:, None] | in_zone
         travel = self._unit_travel[units, self.unit_cell[rows], cell[:, None]]
         travel = np.where(eligible, travel, np.inf)
         unit = np.argmin(travel, axis=1)

@@ -24,6 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 HOURS = 24
+# Which units the command centre may send to a pending call (its "stage"): none (the
+# call is the agents'), the units whose zone holds its cell, or any unit.
+NO_UNIT, ZONE_UNITS, ANY_UNIT = 0, 1, 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +41,11 @@ class DispatchRule:
     def by_agents(self) -> bool:
         """True when units' accept actions dispatch calls."""
         return self.kind == "agents"
+
+    @property
+    def arrival_stage(self) -> int:
+        """The stage of a street call when it arrives: who may take it at once."""
+        return {"agents": NO_UNIT, "zone": ZONE_UNITS}.get(self.kind, ANY_UNIT)
 
 
 AGENTS = DispatchRule("agents")

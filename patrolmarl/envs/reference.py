@@ -29,7 +29,7 @@ import numpy as np
 
 from patrolmarl.envs.clock import hour_of_day
 from patrolmarl.envs.coverage import deterrence_factor
-from patrolmarl.envs.dispatch_rule import AGENTS, DispatchRule
+from patrolmarl.envs.dispatch_rule import AGENTS, ANY_UNIT, ZONE_UNITS, DispatchRule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.envs.metrics import EpisodeRecord
@@ -50,7 +50,6 @@ from patrolmarl.envs.status import (
 
 _NAN = float("nan")
 _UNIT_EVENT, _ARRIVAL, _OVERDUE = 0, 1, 2  # event kinds, in their order at equal times
-_ZONE_UNITS, _ANY_UNIT = 1, 2  # call stages, as in BatchedSim's CallLog.stage
 
 
 class ReferenceSim:
@@ -250,8 +249,8 @@ class ReferenceSim:
                 self._admit(jobs, hour)
             else:
                 self.next_overdue += 1
-                if self.call_status[index] == PENDING and self.call_stage[index] < _ANY_UNIT:
-                    self.call_stage[index] = _ANY_UNIT
+                if self.call_status[index] == PENDING and self.call_stage[index] < ANY_UNIT:
+                    self.call_stage[index] = ANY_UNIT
                     self._command_centre(index, at, hour)
 
         # 3. Precinct pools: earliest-free responder, in (release, call) order.
@@ -315,19 +314,16 @@ class ReferenceSim:
             return
         self.call_status[call] = PENDING
         self.pending.add(call)
-        if self.dispatch.kind == "nearest":
-            self.call_stage[call] = _ANY_UNIT
-        elif self.dispatch.kind == "zone":
-            self.call_stage[call] = _ZONE_UNITS
+        self.call_stage[call] = self.dispatch.arrival_stage
         if self.call_stage[call] > 0:
             self._command_centre(call, self.call_time[call], hour)
 
     def _eligible(self, unit: int, call: int, hour: int) -> bool:
         """May the command centre send ``unit`` to waiting ``call``?"""
         stage = self.call_stage[call]
-        if stage == _ANY_UNIT:
+        if stage == ANY_UNIT:
             return True
-        return stage == _ZONE_UNITS and bool(self.dispatch.zone[hour, unit, self.call_cell[call]])
+        return stage == ZONE_UNITS and bool(self.dispatch.zone[hour, unit, self.call_cell[call]])
 
     def _command_centre(self, call: int, at: float, hour: int) -> None:
         """Send ``call`` to the nearest available eligible unit, if there is one."""
