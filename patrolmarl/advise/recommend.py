@@ -2,7 +2,10 @@
 
 Units that would accept the same call are resolved as the simulator does: the
 one with the shortest travel time takes it (ties: the lower unit number), the
-others stay (or continue moving).
+others stay (or continue moving). For a policy trained under the command centre's
+nearest-unit dispatch (its card's ``dispatch.rule`` is ``nearest``) the policy
+advises the free units' moves and the accepts are the command centre's: each
+pending call, oldest first, to the nearest free unit.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import numpy as np
 
 from patrolmarl.advise.snapshot import Cell, Situation, SituationLoader, format_clock
 from patrolmarl.advise.validation import check_snapshot
+from patrolmarl.agents.dispatch import boundary_accepts
 from patrolmarl.envs.conflicts import accept_winners
 from patrolmarl.envs.names import MOVE_NAMES, agent_names
+from patrolmarl.envs.sim_view import SimView
 from patrolmarl.envs.status import FIRST_ACCEPT, UNIT_STATUS_NAMES
 from patrolmarl.exported.loader import ExportedPolicy, load_exported
 
@@ -100,7 +105,10 @@ class Advisor:
 
     def __init__(self, exported: ExportedPolicy) -> None:
         self.exported = exported
-        self._situations = SituationLoader(exported.district, exported.policy.move_gains)
+        self._dispatch = exported.policy.dispatch_rule()
+        self._situations = SituationLoader(
+            exported.district, exported.policy.move_gains, self._dispatch
+        )
         self._lock = threading.Lock()
 
     @property
@@ -120,7 +128,9 @@ class Advisor:
         snap = check_snapshot(snapshot, exported.district, source)
         with self._lock:
             sit = self._situations.load(snap)
-            actions = exported.policy.act(sit.observations[None], sit.masks[None])[0]
+            actions = exported.policy.act(sit.observations[None], sit.masks[None])
+            # Under the command centre's rule its dispatch is advised: the nearest free units.
+            actions = boundary_accepts(SimView(sit.sim), self._dispatch, actions)[0]
             recommendations = tuple(recommend(sit, actions))
         return Advice(
             district=exported.district.name,

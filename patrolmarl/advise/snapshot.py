@@ -24,6 +24,7 @@ import numpy as np
 
 from patrolmarl.envs import clock
 from patrolmarl.envs.core import BatchedSim
+from patrolmarl.envs.dispatch_rule import AGENTS, DispatchRule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.names import agent_names
 from patrolmarl.envs.observations import ObservationBuilder
@@ -91,13 +92,18 @@ class SituationLoader:
 
     Building the simulator and its observation tables costs far more than
     loading a snapshot, so an advisor keeps one loader. ``move_gains`` adds that
-    field to the observation (for policies trained with it). Not thread-safe: a
-    :class:`Situation` it gives reads its simulator, valid until the next :meth:`load`.
+    field to the observation (for policies trained with it); ``dispatch`` is the
+    policy's rule (under ``NEAREST`` the masks forbid accepts, as in its training).
+    Not thread-safe: a :class:`Situation` it gives reads its simulator, valid until
+    the next :meth:`load`.
     """
 
-    def __init__(self, district: District, move_gains: bool = False) -> None:
+    def __init__(
+        self, district: District, move_gains: bool = False, dispatch: DispatchRule = AGENTS
+    ) -> None:
         self.district = district
         self.sim = BatchedSim(district, batch_size=1)
+        self.sim.set_dispatch(dispatch)
         self._observations = ObservationBuilder(self.sim, move_gains=move_gains)
 
     def load(self, snapshot: Snapshot) -> Situation:

@@ -19,11 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
+from patrolmarl.envs.dispatch_rule import AGENTS, LEARNED_RULES, DispatchRule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import observes_move_gains
 from patrolmarl.envs.sim_view import SimView
 from patrolmarl.errors import PatrolMarlError
-from patrolmarl.exported.card import card_record, check_trained_for, record_fields
+from patrolmarl.exported.card import (
+    card_dispatch,
+    card_record,
+    check_trained_for,
+    read_card,
+    record_fields,
+)
 from patrolmarl.exported.contract import CARD_FILE
 from patrolmarl.yaml_config import read_yaml_mapping
 
@@ -118,6 +125,26 @@ def run_normalised_observations(model_path: Path) -> bool:
     return not isinstance(normalize, dict) or normalize.get("observations", True) is not False
 
 
+def recorded_dispatch(model_path: Path) -> DispatchRule:
+    """The dispatch rule a model file was trained under: the policy card's beside it, else
+    its run's ``config.yaml`` ``dispatch``, else ``AGENTS`` (what runs before the option
+    trained under).
+
+    Raises
+    ------
+    PatrolMarlError
+        If the record names a rule a learned policy cannot run under.
+    """
+    card_path = model_path.with_name(CARD_FILE)
+    if card_path.is_file():
+        return card_dispatch(read_card(card_path), card_path)
+    config = _run_file(model_path, RUN_CONFIG)
+    name = "agents" if config is None else read_yaml_mapping(config).get("dispatch", "agents")
+    if name not in LEARNED_RULES:
+        raise PatrolMarlError(f"{config}: dispatch {name!r} is not one of {sorted(LEARNED_RULES)}")
+    return LEARNED_RULES[name]
+
+
 def vecnormalize_sidecar(model_path: Path) -> Path | None:
     """The VecNormalize file beside a model: ``<stem>_vecnormalize.pkl`` or ``vecnormalize.pkl``."""
     for candidate in (
@@ -132,7 +159,8 @@ def vecnormalize_sidecar(model_path: Path) -> Path | None:
 class SB3ModelPolicy:
     """A stable-baselines3 PPO or sb3-contrib MaskablePPO model as a :class:`Policy`.
 
-    Observations are normalised as in training when VecNormalize statistics are given.
+    Observations are normalised as in training when VecNormalize statistics are given;
+    ``dispatch`` is the rule it was trained under (see :meth:`dispatch_rule`).
     """
 
     uses_observations = True
@@ -143,11 +171,13 @@ class SB3ModelPolicy:
         normalizer: ObservationNormalizer | None,
         name: str,
         move_gains: bool = False,
+        dispatch: DispatchRule = AGENTS,
     ) -> None:
         self.model = model
         self.normalizer = normalizer
         self.name = name
         self.move_gains = move_gains
+        self.dispatch = dispatch
         self._maskable = type(model).__name__ == "MaskablePPO"
 
     @classmethod
@@ -195,10 +225,14 @@ class SB3ModelPolicy:
                     normalizer = ObservationNormalizer.from_vecnormalize(pickle.load(f))
             except Exception:  # noqa: BLE001 - any unpickling failure is a bad file
                 raise PatrolMarlError(f"{sidecar}: not a VecNormalize statistics file") from None
-        return cls(model, normalizer, name or path.stem, move_gains)
+        return cls(model, normalizer, name or path.stem, move_gains, recorded_dispatch(path))
 
     def bind(self, view: SimView) -> None:
         """Nothing beyond the observations is needed."""
+
+    def dispatch_rule(self) -> DispatchRule:
+        """The rule it was trained under: ``AGENTS`` (its accepts dispatch) or ``NEAREST``."""
+        return self.dispatch
 
     def reset(self, mask: np.ndarray) -> None:
         """Feed-forward policies keep no memory."""

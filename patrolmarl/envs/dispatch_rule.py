@@ -50,6 +50,9 @@ class DispatchRule:
 
 AGENTS = DispatchRule("agents")
 NEAREST = DispatchRule("nearest")
+#: The rules a learned policy can be trained and run under, by name (a training config's
+#: ``dispatch``, a policy card's ``dispatch.rule``): under ``nearest`` it learns positioning only.
+LEARNED_RULES = {rule.kind: rule for rule in (AGENTS, NEAREST)}
 
 
 def zone_rule(area: np.ndarray) -> DispatchRule:

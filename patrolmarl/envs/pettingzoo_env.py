@@ -22,6 +22,7 @@ from pettingzoo import ParallelEnv
 
 from patrolmarl.envs.config import load_district_config
 from patrolmarl.envs.core import BatchedSim
+from patrolmarl.envs.dispatch_rule import AGENTS, DispatchRule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.metrics import episode_metrics
 from patrolmarl.envs.names import agent_names
@@ -85,6 +86,10 @@ class PatrolParallelEnv(ParallelEnv):
     move_gains
         Append each unit's move gains to its observation (see
         :class:`ObservationBuilder`).
+    dispatch
+        Who sends street calls: ``AGENTS`` (the agents' accept actions, the default)
+        or ``NEAREST`` (the command centre; accepts are masked), see
+        :mod:`~patrolmarl.envs.dispatch_rule`.
     **overrides
         District overrides, as :func:`load_district`.
     """
@@ -105,6 +110,7 @@ class PatrolParallelEnv(ParallelEnv):
         max_cycles: int | None = None,
         reward_weights: dict[str, float] | None = None,
         move_gains: bool = False,
+        dispatch: DispatchRule = AGENTS,
         **overrides: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -115,6 +121,7 @@ class PatrolParallelEnv(ParallelEnv):
         self.render_mode = render_mode
         self.district = load_district(district, max_cycles, **overrides)
         self.sim = BatchedSim(self.district, batch_size=1)
+        self.sim.set_dispatch(dispatch)
         self.builder = ObservationBuilder(self.sim, move_gains=move_gains)
         self.reward_fn = ShapedReward(self.sim, **(reward_weights or {}))
         self.max_cycles = self.sim.n_steps

@@ -35,6 +35,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 )
 
 from patrolmarl.envs.core import BatchedSim
+from patrolmarl.envs.dispatch_rule import AGENTS, DispatchRule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.metrics import episode_metrics
 from patrolmarl.envs.observations import ObservationBuilder, observation_bounds
@@ -63,6 +64,10 @@ class PatrolVecEnv(VecEnv):
     move_gains
         Append each unit's move gains to its observation (see
         :class:`ObservationBuilder`).
+    dispatch
+        Who sends street calls (:mod:`~patrolmarl.envs.dispatch_rule`): ``AGENTS``
+        (the units' accept actions) or ``NEAREST`` (the command centre, at the call's
+        instant; accepts are masked and the policy learns positioning only).
 
     Examples
     --------
@@ -79,12 +84,14 @@ class PatrolVecEnv(VecEnv):
         seed: int | None = None,
         reward_weights: dict[str, float] | None = None,
         move_gains: bool = False,
+        dispatch: DispatchRule = AGENTS,
     ) -> None:
         if int(n_districts) != n_districts or n_districts < 1:
             raise ValueError(f"n_districts must be a positive integer, got {n_districts!r}")
         self.district = district
         self.n_districts = int(n_districts)
         self.sim = BatchedSim(district, batch_size=self.n_districts)
+        self.sim.set_dispatch(dispatch)
         self.builder = ObservationBuilder(self.sim, move_gains=move_gains)
         self.reward_fn = ShapedReward(self.sim, **(reward_weights or {}))
         self.n_agents = self.sim.n_units

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from patrolmarl.envs.config import validate_district_dict
+from patrolmarl.envs.dispatch_rule import AGENTS, LEARNED_RULES, NEAREST, DispatchRule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.names import MOVE_NAMES, agent_names
 from patrolmarl.envs.observations import observation_layout
@@ -37,6 +38,14 @@ def action_meanings(k_calls: int) -> list[str]:
     return ["stay, or continue the current task", *moves, *accepts]
 
 
+#: What a card's ``dispatch.rule`` asks of a tool that runs the policy.
+DISPATCH_MEANINGS = {
+    AGENTS.kind: "the policy takes calls itself: its accept actions dispatch units",
+    NEAREST.kind: "the command centre sends each street call, the instant it is made, to the "
+    "nearest available unit; the policy only moves free units (its accept actions are masked)",
+}
+
+
 def make_card(
     district: District,
     source: dict[str, Any],
@@ -45,6 +54,7 @@ def make_card(
     evaluation: dict[str, Any] | None,
     opset: int,
     move_gains: bool = False,
+    dispatch: DispatchRule = AGENTS,
 ) -> dict[str, Any]:
     """The card of a policy for ``district``.
 
@@ -63,6 +73,8 @@ def make_card(
         The ONNX opset of the graph.
     move_gains
         Whether the observation ends with the ``move_gains`` field.
+    dispatch
+        The rule the policy was trained under (``AGENTS`` or ``NEAREST``).
     """
     layout = observation_layout(district, move_gains)
     n_actions = action_count(district)
@@ -103,6 +115,7 @@ def make_card(
             "count": n_actions,
             "meanings": action_meanings(district.config.simulation.observed_calls),
         },
+        "dispatch": {"rule": dispatch.kind, "meaning": DISPATCH_MEANINGS[dispatch.kind]},
         "onnx": {"file": ONNX_FILE, "opset": opset, **io_spec(layout.size, n_actions)},
         "training": training,
         "evaluation": evaluation,
@@ -125,6 +138,23 @@ def read_card(path: Path) -> dict[str, Any]:
             f"this patrolmarl reads version {FORMAT_VERSION}"
         )
     return card
+
+
+def card_dispatch(card: dict[str, Any], path: Path) -> DispatchRule:
+    """The dispatch rule the card's policy runs under (``AGENTS`` if the card names none).
+
+    Raises
+    ------
+    PatrolMarlError
+        If the card names a rule a learned policy cannot run under.
+    """
+    entry = card.get("dispatch", {"rule": AGENTS.kind})
+    name = entry.get("rule") if isinstance(entry, dict) else None
+    if not isinstance(name, str) or name not in LEARNED_RULES:
+        raise PatrolMarlError(
+            f"{path}: policy card's dispatch rule {name!r} is not one of {sorted(LEARNED_RULES)}"
+        )
+    return LEARNED_RULES[name]
 
 
 def card_district(card: dict[str, Any], path: Path) -> District:

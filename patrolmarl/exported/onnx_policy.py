@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from patrolmarl.envs.dispatch_rule import DispatchRule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import observes_move_gains
 from patrolmarl.errors import PatrolMarlError
-from patrolmarl.exported.card import card_record, check_trained_for
+from patrolmarl.exported.card import card_dispatch, card_record, check_trained_for, read_card
 from patrolmarl.exported.contract import CARD_FILE, LOGITS_OUTPUT, MASK_INPUT, OBSERVATION_INPUT
 
 
@@ -80,6 +81,7 @@ class OnnxPolicy:
                 "unknown; export it with patrolmarl export RUN --out DIR"
             )
         check_trained_for(path, district, card_path, *card_record(card_path))
+        self.dispatch = card_dispatch(read_card(card_path), card_path)
         self._takes_masks = MASK_INPUT in inputs
         self._path = path
         self._n_actions = n_actions
@@ -87,6 +89,10 @@ class OnnxPolicy:
 
     def bind(self, view: object) -> None:
         """Nothing beyond the observations is needed."""
+
+    def dispatch_rule(self) -> DispatchRule:
+        """The rule its card says it was trained under (``AGENTS`` or ``NEAREST``)."""
+        return self.dispatch
 
     def reset(self, mask: np.ndarray) -> None:
         """Feed-forward policies keep no memory."""

@@ -15,6 +15,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, EveryNTimesteps
 
 from patrolmarl.agents.learned import ObservationNormalizer, SB3ModelPolicy
+from patrolmarl.envs.dispatch_rule import AGENTS, DispatchRule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.metrics import concatenate_records, episode_metrics
 from patrolmarl.envs.observations import observes_move_gains
@@ -74,15 +75,18 @@ class DomainMetricsCallback(BaseCallback):
                 self.logger.record(f"{prefix}/{name}", float(np.nanmean(array)))
 
 
-def policy_of(model, vecnormalize, district: District, name: str = "ppo") -> SB3ModelPolicy:
+def policy_of(
+    model, vecnormalize, district: District, name: str = "ppo", dispatch: DispatchRule = AGENTS
+) -> SB3ModelPolicy:
     """The model being trained as an evaluable :class:`Policy` (current normalisation),
-    observing ``district`` as it was trained to (with or without move gains)."""
+    observing ``district`` as it was trained to (with or without move gains) and under
+    the dispatch rule it is trained under."""
     normalizer = (
         None if vecnormalize is None else ObservationNormalizer.from_vecnormalize(vecnormalize)
     )
     obs_size = int(np.prod(model.observation_space.shape))
     move_gains = observes_move_gains(name, obs_size, int(model.action_space.n), district)
-    return SB3ModelPolicy(model, normalizer, name, move_gains)
+    return SB3ModelPolicy(model, normalizer, name, move_gains, dispatch)
 
 
 def ratio_to_baseline(ours: float, base: float) -> float:
@@ -150,9 +154,11 @@ class PatrolEvalCallback(BaseCallback):
         vecnormalize,
         best_score: float = float("inf"),
         say: Callable[[str], None] = print,
+        dispatch: DispatchRule = AGENTS,
     ) -> None:
         super().__init__()
         self.district = district
+        self.dispatch = dispatch
         self.settings = settings
         self.run_dir = run_dir
         self.vecnormalize = vecnormalize
@@ -167,7 +173,7 @@ class PatrolEvalCallback(BaseCallback):
         """Evaluate now, log, keep the best model; returns the score."""
         ev = evaluate(
             self.district,
-            [policy_of(self.model, self.vecnormalize, self.district)],
+            [policy_of(self.model, self.vecnormalize, self.district, dispatch=self.dispatch)],
             days=self.settings.days,
             seed=self.settings.seed,
             resamples=200,

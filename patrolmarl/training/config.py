@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from patrolmarl.config_types import Flag, NonNegativeFloat, PositiveFloat, Text, number, whole
 from patrolmarl.config_types import StrictModel as _Strict
+from patrolmarl.envs.dispatch_rule import LEARNED_RULES
 from patrolmarl.envs.reward import CREDITS, DEFAULT_WEIGHTS
 from patrolmarl.errors import ConfigError
 from patrolmarl.yaml_config import FieldError, read_yaml_mapping, validate_mapping
@@ -161,6 +162,11 @@ class TrainConfig(_Strict):
         5_000_000, description="agent-steps to train (districts x units per simulator step)"
     )
     seed: Seed = Field(0, description="seed of the districts' days and the networks")
+    dispatch: Literal[tuple(LEARNED_RULES)] = Field(  # type: ignore[valid-type]  # the rules' names
+        "agents",
+        description="who sends street calls: the units' accept actions (agents) or the command "
+        "centre, nearest unit at the call's instant (nearest: the policy learns positioning only)",
+    )
     torch_threads: whole(ge=1, le=1_024) = Field(1, description="torch CPU threads")
     checkpoint_freq: PositiveInt = Field(500_000, description="timesteps between checkpoints")
     ppo: PPOSettings = Field(PPOSettings(), description="PPO hyperparameters")

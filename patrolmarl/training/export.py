@@ -116,6 +116,7 @@ def export_run(run_dir: Path, out: Path, model: str = "best") -> Path:
         evaluation=_evaluation_table(run_dir),
         opset=OPSET,
         move_gains=loaded.move_gains,
+        dispatch=loaded.dispatch_rule(),
     )
     graph = MaskedPolicyGraph(loaded.model.policy, normalizer).eval()
     _write_folder(out, graph, card, district)

@@ -24,10 +24,12 @@ from patrolmarl.agents.baselines import BASELINES
 from patrolmarl.agents.dispatch import boundary_accepts
 from patrolmarl.agents.policy import policy_dispatch
 from patrolmarl.envs.core import BatchedSim
+from patrolmarl.envs.dispatch_rule import AGENTS, DispatchRule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.observations import ObservationBuilder
 from patrolmarl.envs.sim_view import SimView
 from patrolmarl.envs.status import FIRST_ACCEPT
+from patrolmarl.errors import PatrolMarlError
 from patrolmarl.evaluation.runner import day_seeds
 from patrolmarl.training.actor_logits import ActorLogits
 from patrolmarl.training.config import DEMONSTRATION_STREAM
@@ -43,14 +45,33 @@ class Demonstrations:
 
 
 def demonstrations(
-    district: District, teacher: str, days: int, seed: int, move_gains: bool
+    district: District,
+    teacher: str,
+    days: int,
+    seed: int,
+    move_gains: bool,
+    dispatch: DispatchRule = AGENTS,
 ) -> Demonstrations:
-    """Run the baseline ``teacher`` on ``days`` days; keep the decisions with a choice."""
+    """Run the baseline ``teacher`` on ``days`` days; keep the decisions with a choice.
+
+    ``dispatch`` is the learner's rule. Under ``AGENTS`` the teacher's command-centre
+    dispatch is written as the accepts it would make at each step boundary (the
+    learner must take calls itself); under the teacher's own command-centre rule the
+    calls are the command centre's, as in the learner's training, and the labels are
+    the teacher's moves alone.
+    """
     sim = BatchedSim(district, batch_size=days)
     policy = BASELINES[teacher](seed=seed)
     view = SimView(sim)
     policy.bind(view)
     rule = policy_dispatch(policy)
+    if not dispatch.by_agents:
+        if dispatch.kind != rule.kind:
+            raise PatrolMarlError(
+                f"pretrain.teacher {teacher!r} dispatches by {rule.kind!r}, not by the "
+                f"training's dispatch {dispatch.kind!r}"
+            )
+        sim.set_dispatch(rule)
     sim.reset(seeds=day_seeds(seed + DEMONSTRATION_STREAM, days))
     policy.reset(np.ones(days, dtype=bool))
     builder = ObservationBuilder(sim, move_gains=move_gains)
@@ -58,7 +79,8 @@ def demonstrations(
     while not sim.done.any():
         mask = sim.action_masks()
         obs = builder.observe()
-        action = boundary_accepts(view, rule, policy.act(obs, mask))
+        moves = policy.act(obs, mask)
+        action = boundary_accepts(view, rule, moves) if dispatch.by_agents else moves
         choice = mask.sum(axis=2) > 1
         observations.append(obs[choice])
         masks.append(mask[choice])
@@ -77,10 +99,11 @@ def clone(
     learning_rate: float,
     batch_size: int,
     seed: int,
-) -> tuple[float, float]:
+) -> tuple[float, float | None]:
     """Fit ``model``'s policy to ``data`` by masked maximum likelihood (moves and accepts
     weighed alike); returns the final share of decisions, and of the teacher's
-    accepts, where the policy's most probable action is the teacher's.
+    accepts (None when it made none), where the policy's most probable action is the
+    teacher's.
 
     ``normalize`` maps raw observations to what the policy reads (VecNormalize's
     ``normalize_obs``, after its statistics were updated with ``data``; or the identity).
@@ -107,7 +130,8 @@ def clone(
     with torch.no_grad():
         agree = _masked_logits(actor, obs, masks).argmax(dim=1) == actions
     accepts = actions >= FIRST_ACCEPT
-    return float(agree.float().mean()), float(agree[accepts].float().mean())
+    accept_share = float(agree[accepts].float().mean()) if bool(accepts.any()) else None
+    return float(agree.float().mean()), accept_share
 
 
 def _balanced_weights(actions: np.ndarray, n_actions: int) -> torch.Tensor:

@@ -28,6 +28,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from patrolmarl.agents.baselines import BASELINES
 from patrolmarl.agents.learned import SB3ModelPolicy
+from patrolmarl.envs.dispatch_rule import LEARNED_RULES
 from patrolmarl.envs.district import District
 from patrolmarl.envs.vec_env import PatrolVecEnv
 from patrolmarl.errors import ConfigError, PatrolMarlError
@@ -159,6 +160,7 @@ def _environment(config: TrainConfig, source: str) -> tuple[District, PatrolVecE
         seed=config.seed,
         reward_weights=config.reward.model_dump(),
         move_gains=config.observation.move_gains,
+        dispatch=LEARNED_RULES[config.dispatch],
     )
     check_rollout(config, venv.n_agents, source)
     torch.set_num_threads(config.torch_threads)
@@ -330,7 +332,13 @@ def _train_and_report(
     if not run.resumed and config.pretrain.teacher is not None:
         pretrain = _imitate(model, run.vecnormalize, run.district, config, say)
     evaluator = PatrolEvalCallback(
-        run.district, config.eval, run_dir, run.vecnormalize, best_score=best_score, say=say
+        run.district,
+        config.eval,
+        run_dir,
+        run.vecnormalize,
+        best_score=best_score,
+        say=say,
+        dispatch=LEARNED_RULES[config.dispatch],
     )
     callbacks = [
         DomainMetricsCallback(run.venv),
@@ -434,7 +442,12 @@ def _imitate(model, vecnormalize, district: District, config: TrainConfig, say) 
     settings = config.pretrain
     started = time.perf_counter()
     data = demonstrations(
-        district, settings.teacher, settings.days, config.seed, config.observation.move_gains
+        district,
+        settings.teacher,
+        settings.days,
+        config.seed,
+        config.observation.move_gains,
+        LEARNED_RULES[config.dispatch],
     )
     if vecnormalize is not None and vecnormalize.norm_obs:
         vecnormalize.obs_rms.update(data.observations)
@@ -448,10 +461,10 @@ def _imitate(model, vecnormalize, district: District, config: TrainConfig, say) 
         seed=config.seed,
     )
     minutes = (time.perf_counter() - started) / 60.0
+    accepts = "" if accept_agreement is None else f" ({accept_agreement:.1%} of its accepts)"
     say(
         f"imitated {settings.teacher} on {settings.days} days ({data.actions.size:,} decisions) "
-        f"in {minutes:.1f} min: the policy takes its action in {agreement:.1%} of them "
-        f"({accept_agreement:.1%} of its accepts)"
+        f"in {minutes:.1f} min: the policy takes its action in {agreement:.1%} of them{accepts}"
     )
     return {
         "teacher": settings.teacher,
