@@ -36,6 +36,8 @@ RUN_ENTRIES = frozenset(
         "best_vecnormalize.pkl",
         "final.zip",
         "final_vecnormalize.pkl",
+        "warm_start.zip",
+        "warm_start_vecnormalize.pkl",
         "final.json",
         "report",
         "seeds.json",

@@ -4,7 +4,8 @@ A run folder holds ``config.yaml`` (the resolved config), ``district.json``
 (the district's name and config hash), ``tb/`` (tensorboard), ``checkpoints/``
 (see :mod:`patrolmarl.training.checkpoint`), ``best.zip`` (+
 ``best_vecnormalize.pkl``, the best model by the evaluation score),
-``final.zip``, ``report/`` (the final evaluation against the baselines) and
+``final.zip``, ``warm_start.zip`` (+ statistics; runs with a teacher: the clone
+before any PPO update), ``report/`` (the final evaluation against the baselines) and
 ``final.json`` (its figures); see :mod:`patrolmarl.training.run_folder` for the
 checks, the lock and the atomic writes.
 """
@@ -331,6 +332,8 @@ def _train_and_report(
     pretrain = None
     if not run.resumed and config.pretrain.teacher is not None:
         pretrain = _imitate(model, run.vecnormalize, run.district, config, say)
+        # The clone before any PPO update: what PPO's own contribution is measured against.
+        save_model_atomically(model, run.vecnormalize, run_dir / WARM_START_FILE)
     evaluator = PatrolEvalCallback(
         run.district,
         config.eval,
@@ -410,6 +413,8 @@ def _write_config(run_dir: Path, config: TrainConfig) -> None:
 
 
 DISTRICT_FILE = "district.json"
+#: The model of a warm-started run right after imitation, before PPO (with its statistics).
+WARM_START_FILE = "warm_start.zip"
 
 
 def write_district_json(run_dir: Path, district: District) -> None:

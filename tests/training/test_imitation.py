@@ -100,3 +100,11 @@ def test_train_cli_clones_the_teacher_first(tmp_path):
     pretrain = json.loads((tmp_path / "run" / "final.json").read_text())["pretrain"]
     assert pretrain["teacher"] == "coverage" and pretrain["decisions"] > 100
     assert 0.0 < pretrain["agreement"] <= 1.0
+    # The clone before any PPO update is kept; PPO moved the actor after it.
+    warm, final = (
+        MaskablePPO.load(tmp_path / "run" / name) for name in ("warm_start.zip", "final.zip")
+    )
+    assert warm.num_timesteps == 0 and final.num_timesteps > 0
+    assert (tmp_path / "run" / "warm_start_vecnormalize.pkl").is_file()
+    weights = [m.policy.action_net.weight for m in (warm, final)]
+    assert not torch.equal(*weights)
