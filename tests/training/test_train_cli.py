@@ -14,14 +14,18 @@ import yaml
 from tests.helpers import assert_one_line_error, run_cli
 from tests.training.helpers import TIMESTEPS, scalars, tiny_config, write_config
 
-
 # ------------------------------------------------------------------------ a whole run
+THEFT_MINUTES = 45.0  # lambda of the combined cost (not the default 60)
+
+
 @pytest.fixture(scope="module", params=["ppo", "maskable_ppo"])
 def trained(request, tmp_path_factory):
     """One tiny run per algorithm through the CLI: (algorithm, folder, run_dir, exit, out, err)."""
     algorithm = request.param
     folder = tmp_path_factory.mktemp(algorithm)
-    config = write_config(folder, tiny_config(folder, algorithm))
+    settings = tiny_config(folder, algorithm)
+    settings["eval"]["theft_minutes"] = THEFT_MINUTES
+    config = write_config(folder, settings)
     run_dir = folder / "run"
     code, out, err = run_cli("train", "--config", config, "--run-dir", run_dir, "--no-progress")
     return algorithm, folder, run_dir, code, out, err
@@ -56,16 +60,17 @@ def test_run_folder_layout(trained):
     difference = final["vs_baselines"]["nearest"]["response_mean"]
     assert difference["ci_low"] is None and difference["ci_high"] is None
     assert difference["interval_note"] == "too few days for an interval"
-    # The combined cost (lambda: the default 60 min per theft) throughout the record.
+    # The combined cost at the config's lambda throughout the record.
     summary = final["summary"]
-    cost = summary["response_mean"] * summary["served_by_patrol"] + 60 * summary["thefts"]
-    assert final["theft_minutes"] == 60.0
+    thefts = THEFT_MINUTES * summary["thefts"]
+    cost = summary["response_mean"] * summary["served_by_patrol"] + thefts
+    assert final["theft_minutes"] == THEFT_MINUTES
     assert summary["combined_cost_per_day"] == pytest.approx(cost, rel=1e-12)
     assert final["policies"]["ppo"]["combined_cost_per_day"] == summary["combined_cost_per_day"]
     assert "combined_cost_per_day" in final["vs_fixed_zone"]
     assert "combined_cost_per_day" in final["vs_baselines"]["nearest"]
     assert rows["ppo"][-1] == f"{cost:.2f}"
-    assert any("combined cost = response minutes + 60 min per theft:" in line for line in lines)
+    assert any("combined cost = response minutes + 45 min per theft:" in line for line in lines)
     assert any(line.startswith("  ppo - nearest: ") and "cost/day" in line for line in lines)
 
     latest = (run_dir / "checkpoints" / "latest").read_text().strip()
