@@ -136,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
         "shows (default: ../frontier-<district> beside the report folder, if there)",
     )
     ev.add_argument(
+        "--theft-minutes",
+        type=_non_negative_number,
+        default=None,
+        help="lambda of the combined cost: response minutes one theft weighs "
+        "(default: the reward's theft weight, 60)",
+    )
+    ev.add_argument(
         "--calibration",
         action="store_true",
         help="run only the nearest policy and print its figures beside the report's",
@@ -311,6 +318,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from patrolmarl.agents.registry import load_policies
     from patrolmarl.envs.district import District
+    from patrolmarl.evaluation.combined_cost import DEFAULT_THEFT_MINUTES
     from patrolmarl.evaluation.evaluate import BASELINE, check_compared_names, evaluate
     from patrolmarl.evaluation.frontier import read_frontier_figure
     from patrolmarl.evaluation.report import format_table, is_report_folder, write_report
@@ -349,6 +357,9 @@ def _evaluate(args: argparse.Namespace) -> int:
             workers=default_workers(),
             baseline=args.baseline,
             pairs=pairs,
+            theft_minutes=(
+                DEFAULT_THEFT_MINUTES if args.theft_minutes is None else args.theft_minutes
+            ),
         )
     if args.calibration:
         print(_calibration_table(ev.calibration))
@@ -381,16 +392,18 @@ def _pairs(text: str, names: Sequence[str]) -> list[tuple[str, str]]:
     return pairs
 
 
+def _non_negative_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text.strip()!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be finite and >= 0, got {text.strip()!r}")
+    return value
+
+
 def _theft_weights(text: str) -> list[float]:
-    weights = []
-    for item in text.split(","):
-        try:
-            value = float(item)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected numbers, got {item.strip()!r}") from None
-        if not math.isfinite(value) or value < 0:
-            raise argparse.ArgumentTypeError(f"must be finite and >= 0, got {item.strip()!r}")
-        weights.append(value)
+    weights = [_non_negative_number(item) for item in text.split(",")]
     if len(set(weights)) != len(weights):
         raise argparse.ArgumentTypeError(f"a weight is listed twice in {text!r}")
     return weights

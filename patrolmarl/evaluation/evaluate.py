@@ -20,13 +20,19 @@ from patrolmarl.envs.status import SERVED
 from patrolmarl.errors import PatrolMarlError
 from patrolmarl.evaluation.breakdowns import breakdowns
 from patrolmarl.evaluation.calibration import calibration_table
+from patrolmarl.evaluation.combined_cost import (
+    DEFAULT_THEFT_MINUTES,
+    check_theft_minutes,
+    combined_cost,
+)
 from patrolmarl.evaluation.limits import theft_limit, travel_limit
 from patrolmarl.evaluation.runner import day_seeds, run_policies
 from patrolmarl.evaluation.statistics import paired_bootstrap
 
 BASELINE = "fixed_zone"
 # Metrics compared against the baseline: lower is better unless listed in HIGHER_IS_BETTER.
-# Each compared metric and the ratio of :func:`day_parts` it is.
+# Each compared metric and the ratio of :func:`day_parts` it is (``combined_cost``: see
+# :func:`_ratio_parts`).
 COMPARED = {
     "response_mean": "response_mean",
     "travel_mean": "travel_mean",
@@ -36,6 +42,7 @@ COMPARED = {
     "closure_rate": "closure_rate",
     "visibility": "visibility",
     "fallback_per_day": "fallback_dispatches",
+    "combined_cost_per_day": "combined_cost",
 }
 HIGHER_IS_BETTER = frozenset({"within_5_min", "within_10_min", "closure_rate", "visibility"})
 
@@ -75,6 +82,7 @@ class Evaluation:
     calibration: dict | None
     baseline: str = BASELINE
     pairs: dict[str, dict] = field(default_factory=dict)
+    theft_minutes: float = DEFAULT_THEFT_MINUTES
 
     def result(self, name: str) -> PolicyResult:
         """The result of the policy called ``name``."""
@@ -89,6 +97,7 @@ class Evaluation:
             "days": len(self.seeds),
             "day_seeds": self.seeds,
             "baseline": self.baseline,
+            "theft_minutes": self.theft_minutes,
             "pairs": self.pairs,
             "limit": self.limit,
             "calibration": self.calibration,
@@ -115,6 +124,7 @@ def evaluate(
     workers: int = 1,
     baseline: str = BASELINE,
     pairs: Sequence[tuple[str, str]] = (),
+    theft_minutes: float = DEFAULT_THEFT_MINUTES,
 ) -> Evaluation:
     """Run every policy on the same ``days`` seeded days and compare with ``baseline``.
 
@@ -125,9 +135,12 @@ def evaluate(
     ``with_limit=False`` skips the limits (24 p-median solves and the theft
     bound; quick checks only). ``workers > 1`` plays the policies in that many
     processes (the same figures; see :func:`~patrolmarl.evaluation.runner.run_policies`).
+    ``theft_minutes`` is lambda of the combined cost (response minutes + lambda x thefts,
+    :mod:`~patrolmarl.evaluation.combined_cost`): a finite number >= 0.
     """
     from patrolmarl.agents.baselines import FixedZonePolicy
 
+    theft_minutes = check_theft_minutes(theft_minutes)
     policies = list(policies)
     if baseline == BASELINE and BASELINE not in [p.name for p in policies]:
         policies.insert(0, FixedZonePolicy(seed=seed))
@@ -141,7 +154,7 @@ def evaluate(
         else {}
     )
     results = [
-        summarise(policy.name, records, incidents)
+        summarise(policy.name, records, incidents, theft_minutes)
         for policy, records in zip(
             policies,
             run_policies(district, policies, seeds, on_step=on_step, workers=workers),
@@ -152,9 +165,9 @@ def evaluate(
         r.breakdown = breakdowns(r.records, incidents)
     base = next(r for r in results if r.name == baseline)
     rng = np.random.default_rng([seed, 2**31 - 1])
-    base_parts = _ratio_parts(base.records, incidents)
+    base_parts = _ratio_parts(base.records, incidents, theft_minutes)
     for r in results:
-        parts = _ratio_parts(r.records, incidents)
+        parts = _ratio_parts(r.records, incidents, theft_minutes)
         r.vs_baseline = {
             metric: paired_bootstrap(*parts[metric], *base_parts[metric], rng, resamples).as_dict()
             for metric in COMPARED
@@ -167,6 +180,7 @@ def evaluate(
         limit=limit,
         calibration=_calibration(district, results),
         baseline=baseline,
+        theft_minutes=theft_minutes,
     )
     ev.pairs = {
         f"{a}-{b}": {
@@ -212,17 +226,32 @@ def paired_differences(
     """
     incidents = IncidentModel(ev.district)
     rng = np.random.default_rng([ev.seed, 2**31 - 2])
-    ours = _ratio_parts(ev.result(policy).records, incidents)
-    theirs = _ratio_parts(ev.result(against).records, incidents)
+    ours = _ratio_parts(ev.result(policy).records, incidents, ev.theft_minutes)
+    theirs = _ratio_parts(ev.result(against).records, incidents, ev.theft_minutes)
     return {
         metric: paired_bootstrap(*ours[metric], *theirs[metric], rng, resamples).as_dict()
         for metric in COMPARED
     }
 
 
-def summarise(name: str, records: list[EpisodeRecord], incidents: IncidentModel) -> PolicyResult:
-    """Per-day metrics and the pooled summary (rates per day) of one policy's days."""
-    per_day = [episode_metrics(r, incidents) for r in records]
+def summarise(
+    name: str,
+    records: list[EpisodeRecord],
+    incidents: IncidentModel,
+    theft_minutes: float = DEFAULT_THEFT_MINUTES,
+) -> PolicyResult:
+    """Per-day metrics and the pooled summary (rates per day) of one policy's days.
+
+    Each day's metrics add its ``combined_cost`` (lambda = ``theft_minutes``); the
+    summary's ``combined_cost_per_day`` is their mean.
+    """
+    per_day = [
+        {
+            **episode_metrics(r, incidents),
+            "combined_cost": combined_cost(day_parts(r, incidents), theft_minutes),
+        }
+        for r in records
+    ]
     pooled = episode_metrics(concatenate_records(records), incidents)
     days = len(records)
     summary = {
@@ -241,16 +270,20 @@ def summarise(name: str, records: list[EpisodeRecord], incidents: IncidentModel)
             "visibility": float(np.mean([m["visibility"] for m in per_day])),
             "workload_minutes_per_day": [w / days for w in pooled["workload_minutes"]],
             "workload_cv": float(np.mean([m["workload_cv"] for m in per_day])),
+            "combined_cost_per_day": float(np.mean([m["combined_cost"] for m in per_day])),
         }
     )
     return PolicyResult(name=name, records=records, per_day=per_day, summary=summary)
 
 
 def _ratio_parts(
-    records: list[EpisodeRecord], incidents: IncidentModel
+    records: list[EpisodeRecord], incidents: IncidentModel, theft_minutes: float
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``(days,)`` numerators and denominators of each compared metric (:func:`day_parts`)."""
+    """``(days,)`` numerators and denominators of each compared metric: those of
+    :func:`day_parts`, and the day's combined cost over 1 (lambda = ``theft_minutes``)."""
     days = [day_parts(r, incidents) for r in records]
+    for parts in days:
+        parts["combined_cost"] = (combined_cost(parts, theft_minutes), 1.0)
     return {
         metric: (
             np.array([d[COMPARED[metric]][0] for d in days]),

@@ -166,6 +166,7 @@ _HEADLINE = (
     _Column("Visibility", "visib.", "visibility", _fmt_percent),
     _Column("Fallbacks/day", "fallb/d", "fallback_per_day", _fmt),
     _Column("Workload CV", "wl CV", "workload_cv", _fmt),
+    _Column("Combined cost/day (min)", "cost/d", "combined_cost_per_day", lambda v: _fmt(v, 0)),
 )
 
 # Compared metrics: label, unit of the value, and whether it is a share.
@@ -178,6 +179,7 @@ _COMPARED_LABELS = {
     "closure_rate": ("Closure rate", "%"),
     "visibility": ("Visibility", "%"),
     "fallback_per_day": ("Fallbacks per day", ""),
+    "combined_cost_per_day": ("Combined cost per day", "min"),
 }
 
 _CALIBRATION_LABELS = {
@@ -284,7 +286,8 @@ def _content(ev: Evaluation, plot_files: list[str]) -> list[_Block]:
             "Closure rate: patrol-served calls closed on scene. Patrol share: patrol-served / "
             "all on-scene calls. Visibility: street-traffic-weighted share of cell-minutes "
             "within sight of a unit. Workload CV: coefficient of variation of busy minutes "
-            "across units (imbalance).",
+            "across units (imbalance). Combined cost: per day, the response minutes of "
+            f"those calls summed plus lambda = {ev.theft_minutes:g} minutes per theft.",
         )
     )
     blocks += _difference_blocks(ev)
@@ -360,7 +363,7 @@ def _difference_blocks(ev: Evaluation) -> list[_Block]:
         "Difference = policy - baseline over the same days; 95 % CI from a paired bootstrap "
         "over days (the same resampled days for both). Shares differ in percentage points "
         "(pp). 'Better'/'worse' only where the CI excludes zero; higher is better for the "
-        "shares, lower for times, thefts and fallbacks. With fewer than "
+        "shares, lower for times, thefts, fallbacks and the combined cost. With fewer than "
         f"{MIN_INTERVAL_DAYS} days, or days whose differences do not vary, there is no interval."
     )
     return [*blocks, ("table", table), ("p", note)]

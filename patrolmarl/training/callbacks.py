@@ -25,6 +25,14 @@ from patrolmarl.training.config import EvalSettings
 from patrolmarl.training.imitation import actor_parameters
 
 DOMAIN_SCALARS = ("response_mean", "response_p90", "thefts", "closure_rate", "fallback_share")
+#: The selection evaluations' figures logged as ``eval/<key>`` and ``eval/<key>_vs_fixed_zone``.
+EVAL_SCALARS = (
+    "response_mean",
+    "response_p90",
+    "thefts_per_day",
+    "closure_rate",
+    "combined_cost_per_day",
+)
 
 
 class DomainMetricsCallback(BaseCallback):
@@ -178,10 +186,11 @@ class PatrolEvalCallback(BaseCallback):
             seed=self.settings.seed,
             resamples=200,
             with_limit=False,
+            theft_minutes=self.settings.theft_minutes,
         )
         ours, base = ev.result("ppo").summary, ev.result(BASELINE).summary
         score = relative_score(ours, base, self.settings.score_weights)
-        for key in ("response_mean", "response_p90", "thefts_per_day", "closure_rate"):
+        for key in EVAL_SCALARS:
             self.logger.record(f"eval/{key}", ours[key])
             self.logger.record(f"eval/{key}_vs_fixed_zone", ratio_to_baseline(ours[key], base[key]))
         self.logger.record("eval/score", score)
@@ -195,7 +204,9 @@ class PatrolEvalCallback(BaseCallback):
         self._say(
             f"eval @ {self.num_timesteps:,}: response {ours['response_mean']:.2f} min "
             f"(fixed_zone {base['response_mean']:.2f}), thefts/day {ours['thefts_per_day']:.2f} "
-            f"({base['thefts_per_day']:.2f}), score {score:.3f}{'  best' if best else ''}"
+            f"({base['thefts_per_day']:.2f}), combined cost/day "
+            f"{ours['combined_cost_per_day']:.0f} min ({base['combined_cost_per_day']:.0f}), "
+            f"score {score:.3f}{'  best' if best else ''}"
         )
         return score
 

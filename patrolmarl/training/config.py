@@ -7,11 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from patrolmarl.agents.baselines import BASELINES
 from patrolmarl.config_types import Flag, NonNegativeFloat, PositiveFloat, Text, number, whole
 from patrolmarl.config_types import StrictModel as _Strict
 from patrolmarl.envs.dispatch_rule import LEARNED_RULES
 from patrolmarl.envs.reward import CREDITS, DEFAULT_WEIGHTS
 from patrolmarl.errors import ConfigError
+from patrolmarl.evaluation.combined_cost import DEFAULT_THEFT_MINUTES
+from patrolmarl.evaluation.evaluate import BASELINE
 from patrolmarl.yaml_config import FieldError, read_yaml_mapping, validate_mapping
 
 #: Largest count of a training config (timesteps, frequencies, batch sizes).
@@ -22,6 +25,11 @@ MAX_SEED = 2**32 - 1
 Seed = whole(ge=0, le=MAX_SEED)
 #: Most days of one evaluation or demonstration set.
 Days = whole(ge=1, le=10_000)
+#: Summary metrics the selection score may weigh (each relative to fixed_zone's; lower is better).
+SCORED_METRICS = ("response_mean", "thefts_per_day", "response_p90", "combined_cost_per_day")
+#: Baselines the final evaluation may add beside fixed_zone: every registered one, with its
+#: default parameters (pmedian_theft and redeploy at their default theft weights).
+FINAL_BASELINES = tuple(name for name in BASELINES if name != BASELINE)
 
 
 class PPOSettings(_Strict):
@@ -120,7 +128,8 @@ class EvalSettings(_Strict):
 
     The best model is the one with the lowest ``score``: a weighted sum of the
     policy's realised metrics relative to fixed_zone's on the same days
-    (e.g. response_mean 0.5 and thefts_per_day 0.5: 1.0 = as good as fixed_zone).
+    (e.g. response_mean 0.5 and thefts_per_day 0.5: 1.0 = as good as fixed_zone;
+    combined_cost_per_day 1.0 selects by the combined cost, lambda = ``theft_minutes``).
     At the end, the best model is scored on ``final_days`` days drawn from
     ``final_seed`` against fixed_zone and ``final_baselines``: held-out days,
     since the model was chosen on the ``seed`` days.
@@ -129,15 +138,17 @@ class EvalSettings(_Strict):
     freq: PositiveInt = Field(500_000, description="timesteps between evaluations")
     days: Days = Field(5, description="days of each evaluation")
     seed: Seed = Field(10_000, description="seed of the selection days")
-    score_weights: dict[
-        Literal["response_mean", "thefts_per_day", "response_p90"], NonNegativeFloat
-    ] = Field(
+    score_weights: dict[Literal[SCORED_METRICS], NonNegativeFloat] = Field(  # type: ignore[valid-type]
         {"response_mean": 0.5, "thefts_per_day": 0.5},
         description="weights of the score's metrics relative to fixed_zone",
     )
+    theft_minutes: NonNegativeFloat = Field(
+        DEFAULT_THEFT_MINUTES,
+        description="lambda of the combined cost: response minutes one theft weighs",
+    )
     final_days: Days = Field(30, description="held-out days of the final evaluation")
     final_seed: Seed = Field(20_000, description="seed of the held-out days (differs from seed)")
-    final_baselines: list[Literal["nearest", "pmedian", "coverage", "random"]] = Field(
+    final_baselines: list[Literal[FINAL_BASELINES]] = Field(  # type: ignore[valid-type]
         ["nearest", "pmedian"], description="baselines beside fixed_zone in the final evaluation"
     )
 

@@ -494,7 +494,7 @@ def _load_vecnormalize(path: Path, venv: PatrolVecEnv) -> VecNormalize:
 
 
 #: The figures of each policy that the final summary shows (lower is better for all).
-SUMMARY_FIGURES = ("response_mean", "response_p90", "thefts_per_day")
+SUMMARY_FIGURES = ("response_mean", "response_p90", "thefts_per_day", "combined_cost_per_day")
 
 
 def final_evaluation(district: District, run_dir: Path, config: TrainConfig) -> dict[str, Any]:
@@ -502,7 +502,13 @@ def final_evaluation(district: District, run_dir: Path, config: TrainConfig) -> 
     best = SB3ModelPolicy.from_file(run_dir / "best.zip", district)
     best.name = "ppo"
     policies = [best] + [BASELINES[name](seed=config.seed) for name in config.eval.final_baselines]
-    ev = evaluate(district, policies, days=config.eval.final_days, seed=config.eval.final_seed)
+    ev = evaluate(
+        district,
+        policies,
+        days=config.eval.final_days,
+        seed=config.eval.final_seed,
+        theft_minutes=config.eval.theft_minutes,
+    )
     write_report(ev, run_dir / "report")
     ours = ev.result("ppo")
     return {
@@ -519,6 +525,7 @@ def final_evaluation(district: District, run_dir: Path, config: TrainConfig) -> 
         },
         "final_days": config.eval.final_days,
         "final_seed": config.eval.final_seed,
+        "theft_minutes": ev.theft_minutes,
     }
 
 
@@ -528,19 +535,26 @@ def describe_final(summary: dict[str, Any], run_dir: Path) -> str:
     days = summary["final_days"]
     lines = [
         f"held-out evaluation on {days} day{'s' if days != 1 else ''} "
-        f"(seed {summary['final_seed']}); lower is better:",
-        f"  {'policy':12s} {'response min':>12s} {'p90 min':>9s} {'thefts/day':>11s}",
+        f"(seed {summary['final_seed']}); lower is better; combined cost = response "
+        f"minutes + {summary['theft_minutes']:g} min per theft:",
+        f"  {'policy':12s} {'response min':>12s} {'p90 min':>9s} {'thefts/day':>11s} "
+        f"{'cost min/day':>12s}",
     ]
     for name, row in summary["policies"].items():
         figures = (
-            _number(row[k], width) for k, width in zip(SUMMARY_FIGURES, (12, 9, 11), strict=True)
+            _number(row[k], width)
+            for k, width in zip(SUMMARY_FIGURES, (12, 9, 11, 12), strict=True)
         )
         lines.append(f"  {name:12s} " + " ".join(figures))
     against = {"fixed_zone": summary["vs_fixed_zone"], **summary["vs_baselines"]}
     for name, diff in against.items():
         parts = [
             f"{label} {_difference(diff[key])}"
-            for key, label in (("response_mean", "response"), ("thefts_per_day", "thefts/day"))
+            for key, label in (
+                ("response_mean", "response"),
+                ("thefts_per_day", "thefts/day"),
+                ("combined_cost_per_day", "cost/day"),
+            )
             if key in diff
         ]
         lines.append(f"  ppo - {name}: " + ", ".join(parts))

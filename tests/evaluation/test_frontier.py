@@ -174,7 +174,7 @@ def test_labels_never_overlap() -> None:
     [
         ("--lambdas", "0,-1", "argument --lambdas: must be finite and >= 0, got '-1'"),
         ("--lambdas", "0,nan", "argument --lambdas: must be finite and >= 0, got 'nan'"),
-        ("--lambdas", "0,x", "argument --lambdas: expected numbers, got 'x'"),
+        ("--lambdas", "0,x", "argument --lambdas: expected a number, got 'x'"),
         ("--lambdas", "5,5", "argument --lambdas: a weight is listed twice in '5,5'"),
         ("--policies", "nearest,,pmedian", "--policies: an empty or repeated name"),
         ("--policies", "redeploy:theft=-2", "policy 'redeploy:theft=-2': parameter 'theft'"),

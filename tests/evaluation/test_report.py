@@ -28,6 +28,7 @@ TOP_LEVEL_KEYS = {
     "days",
     "day_seeds",
     "baseline",
+    "theft_minutes",
     "pairs",
     "limit",
     "calibration",
@@ -190,6 +191,25 @@ def test_every_png_opens(report: tuple[Path, list[Path]]) -> None:
         assert path.read_bytes()[:8] == PNG_SIGNATURE
         image = matplotlib.image.imread(path)
         assert image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_the_combined_cost_is_a_column_with_its_lambda_stated_once(
+    report: tuple[Path, list[Path]], ev: Evaluation
+) -> None:
+    out, _ = report
+    text = (out / "report.md").read_text()
+    page = html.unescape((out / "report.html").read_text())
+    header = next(line for line in text.splitlines() if line.startswith("| Policy | Response"))
+    assert header.split(" | ")[-1] == "Combined cost/day (min) |"
+    assert '<th class="r">Combined cost/day (min)</th>' in page
+    assert text.count("lambda = 60 minutes per theft") == 1
+    assert page.count("lambda = 60 minutes per theft") == 1
+    for r in ev.results:
+        assert f" | {r.summary['combined_cost_per_day']:.0f} |\n" in text, r.name
+    nearest = ev.result("nearest").vs_baseline["combined_cost_per_day"]
+    row = next(line for line in text.splitlines() if "| Combined cost per day |" in line)
+    assert row.startswith("| nearest |") and f"{nearest['difference']:+.2f} min" in row
+    assert json.loads((out / "metrics.json").read_text())["theft_minutes"] == 60.0
 
 
 def test_markdown_mentions_policies_limit_and_calibration(

@@ -1,10 +1,24 @@
-"""The periodic trigger of evaluations and checkpoints counts from the step training starts at."""
+"""The periodic trigger of evaluations and checkpoints counts from the step training starts at;
+the selection evaluation scores by the configured metrics."""
 
 from __future__ import annotations
 
-from stable_baselines3.common.callbacks import BaseCallback, EveryNTimesteps
+from pathlib import Path
 
-from patrolmarl.training.callbacks import EveryNTimestepsFromStart, ResumeCheckpointCallback
+import pytest
+from stable_baselines3.common.callbacks import BaseCallback, EveryNTimesteps
+from stable_baselines3.common.logger import Logger
+
+from patrolmarl.agents.baselines import NearestPolicy
+from patrolmarl.evaluation.evaluate import BASELINE, evaluate
+from patrolmarl.training import callbacks
+from patrolmarl.training.callbacks import (
+    EveryNTimestepsFromStart,
+    PatrolEvalCallback,
+    ResumeCheckpointCallback,
+)
+from patrolmarl.training.config import EvalSettings
+from tests.helpers import short_busy_gaoxin
 
 AGENTS = 14  # agent-steps a simulator step adds
 
@@ -53,3 +67,46 @@ def test_the_checkpoint_callback_calls_save_each_time() -> None:
     callback.init_callback(_Model(0))
     assert callback.on_step() and callback.on_step()
     assert calls == [0, 1]
+
+
+def _nearest_as_ppo() -> NearestPolicy:
+    policy = NearestPolicy(seed=0)
+    policy.name = "ppo"
+    return policy
+
+
+@pytest.mark.parametrize("theft_minutes", [0.0, 240.0])
+def test_the_selection_scores_by_the_combined_cost_at_its_lambda(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, theft_minutes: float
+) -> None:
+    """A stand-in for the model being trained (nearest, called ppo), scored by combined cost."""
+    monkeypatch.setattr(
+        callbacks, "policy_of", lambda model, vecnormalize, district: _nearest_as_ppo()
+    )
+    saved: list[Path] = []
+    monkeypatch.setattr(
+        callbacks, "save_model_atomically", lambda model, vecnormalize, path: saved.append(path)
+    )
+    settings = EvalSettings(
+        days=3, seed=4, score_weights={"combined_cost_per_day": 1.0}, theft_minutes=theft_minutes
+    )
+    district = short_busy_gaoxin()
+    said: list[str] = []
+    evaluator = PatrolEvalCallback(district, settings, tmp_path, None, say=said.append)
+    model = _Model(0)
+    model.logger = Logger(folder=None, output_formats=[])
+    evaluator.init_callback(model)
+    score = evaluator.run_evaluation()
+
+    ev = evaluate(district, [_nearest_as_ppo()], 3, 4, resamples=10, with_limit=False)
+    cost = {
+        r.name: r.summary["response_mean"] * r.summary["served_by_patrol"] / 3
+        + theft_minutes * r.summary["thefts_per_day"]
+        for r in ev.results
+    }
+    assert score == pytest.approx(cost["ppo"] / cost[BASELINE], rel=1e-12)
+    logged = model.logger.name_to_value
+    assert logged["eval/combined_cost_per_day"] == pytest.approx(cost["ppo"], rel=1e-12)
+    assert logged["eval/score"] == score
+    assert saved == [tmp_path / "best.zip"]
+    assert f"combined cost/day {cost['ppo']:.0f} min ({cost[BASELINE]:.0f})" in said[0]

@@ -14,14 +14,18 @@ import yaml
 from tests.helpers import assert_one_line_error, run_cli
 from tests.training.helpers import TIMESTEPS, scalars, tiny_config, write_config
 
-
 # ------------------------------------------------------------------------ a whole run
+THEFT_MINUTES = 45.0  # lambda of the combined cost (not the default 60)
+
+
 @pytest.fixture(scope="module", params=["ppo", "maskable_ppo"])
 def trained(request, tmp_path_factory):
     """One tiny run per algorithm through the CLI: (algorithm, folder, run_dir, exit, out, err)."""
     algorithm = request.param
     folder = tmp_path_factory.mktemp(algorithm)
-    config = write_config(folder, tiny_config(folder, algorithm))
+    settings = tiny_config(folder, algorithm)
+    settings["eval"]["theft_minutes"] = THEFT_MINUTES
+    config = write_config(folder, settings)
     run_dir = folder / "run"
     code, out, err = run_cli("train", "--config", config, "--run-dir", run_dir, "--no-progress")
     return algorithm, folder, run_dir, code, out, err
@@ -56,6 +60,18 @@ def test_run_folder_layout(trained):
     difference = final["vs_baselines"]["nearest"]["response_mean"]
     assert difference["ci_low"] is None and difference["ci_high"] is None
     assert difference["interval_note"] == "too few days for an interval"
+    # The combined cost at the config's lambda throughout the record.
+    summary = final["summary"]
+    thefts = THEFT_MINUTES * summary["thefts"]
+    cost = summary["response_mean"] * summary["served_by_patrol"] + thefts
+    assert final["theft_minutes"] == THEFT_MINUTES
+    assert summary["combined_cost_per_day"] == pytest.approx(cost, rel=1e-12)
+    assert final["policies"]["ppo"]["combined_cost_per_day"] == summary["combined_cost_per_day"]
+    assert "combined_cost_per_day" in final["vs_fixed_zone"]
+    assert "combined_cost_per_day" in final["vs_baselines"]["nearest"]
+    assert rows["ppo"][-1] == f"{cost:.2f}"
+    assert any("combined cost = response minutes + 45 min per theft:" in line for line in lines)
+    assert any(line.startswith("  ppo - nearest: ") and "cost/day" in line for line in lines)
 
     latest = (run_dir / "checkpoints" / "latest").read_text().strip()
     step = run_dir / "checkpoints" / latest
@@ -202,6 +218,17 @@ BAD_CONFIGS = {
         {"eval": {"score_weights": {"response_mean": 0.0, "thefts_per_day": 0.0}}},
         ["eval.score_weights", "positive"],
     ),
+    "unknown score metric": (
+        {"eval": {"score_weights": {"combined_cost_per_day": 1.0, "bogus": 1.0}}},
+        ["eval.score_weights.bogus", "'combined_cost_per_day'", "got 'bogus'"],
+    ),
+    "negative theft minutes": ({"eval": {"theft_minutes": -1}}, ["eval.theft_minutes"]),
+    "infinite theft minutes": ({"eval": {"theft_minutes": float("inf")}}, ["eval.theft_minutes"]),
+    "theft minutes as text": ({"eval": {"theft_minutes": "sixty"}}, ["eval.theft_minutes"]),
+    "fixed_zone as a final baseline": (
+        {"eval": {"final_baselines": ["fixed_zone"]}},
+        ["eval.final_baselines.0", "'redeploy'", "got 'fixed_zone'"],
+    ),
     "batch of one": (
         {"ppo": {"n_steps": 32, "batch_size": 1}},
         ["ppo.batch_size", "at least 2"],
@@ -238,6 +265,32 @@ def test_bad_train_config(tmp_path, kind):
     assert_one_line_error(code, out, err, str(path), *pieces)
     assert out == ""
     assert not run_dir.exists()
+
+
+def test_selection_by_combined_cost_and_every_baseline_are_accepted(tmp_path):
+    from patrolmarl.agents.baselines import BASELINES
+    from patrolmarl.training.config import load_train_config
+
+    config = tiny_config(tmp_path)
+    config["eval"] |= {
+        "score_weights": {"combined_cost_per_day": 1.0},
+        "theft_minutes": 30,
+        "final_baselines": ["pmedian_theft", "redeploy", "coverage", "random", "pmedian"],
+    }
+    settings = load_train_config(write_config(tmp_path, config)).eval
+    assert settings.score_weights == {"combined_cost_per_day": 1.0}
+    assert settings.theft_minutes == 30.0
+    assert settings.final_baselines == [
+        "pmedian_theft",
+        "redeploy",
+        "coverage",
+        "random",
+        "pmedian",
+    ]
+    every = [name for name in BASELINES if name != "fixed_zone"]
+    config["eval"] = {"final_baselines": every}  # the default lambda: the reward's theft weight
+    settings = load_train_config(write_config(tmp_path, config)).eval
+    assert settings.final_baselines == every and settings.theft_minutes == 60.0
 
 
 @pytest.mark.parametrize(
