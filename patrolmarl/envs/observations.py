@@ -510,6 +510,19 @@ class ObservationBuilder:
         """``(B,)`` time of day as an angle (24 h = 2 pi), for the sin/cos features."""
         return 2 * np.pi * minute_of_day(self._simulation, self.sim.now) / MINUTES_PER_DAY
 
+    def observe_with_state(self) -> np.ndarray:
+        """``(B, N, D + S)`` float32: each agent's observation, then its district's global state.
+
+        The input of a centralised critic (see :mod:`patrolmarl.training.central_critic`);
+        a new array at each call.
+        """
+        obs = self.observe()
+        b, n, d = obs.shape
+        out = np.empty((b, n, d + self.state_size), dtype=np.float32)
+        out[..., :d] = obs
+        out[..., d:] = self.state()[:, None, :]
+        return out
+
     def state(self) -> np.ndarray:
         """``(B, S)`` float32 global state: per-cell maps (channels last) and the clock."""
         sim = self.sim

@@ -13,6 +13,10 @@ final state), the district's first slot alone carries the ``"episode"`` summary
 and ``"episode_metrics"`` (one episode per district in SB3's statistics), and
 the district is reset in place to a new day drawn from the env's own generator.
 
+With ``central_critic`` each slot observes its unit's observation followed by its
+district's global state (:meth:`ObservationBuilder.observe_with_state`), for the
+centralised critic of :mod:`patrolmarl.training.central_critic`.
+
 Action masks reach sb3-contrib's ``MaskablePPO`` through
 ``env_method("action_masks")`` (one mask per slot), also through wrappers such
 as ``VecNormalize``.
@@ -37,7 +41,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.metrics import episode_metrics
-from patrolmarl.envs.observations import ObservationBuilder, observation_bounds
+from patrolmarl.envs.observations import ObservationBuilder, observation_bounds, state_bounds
 from patrolmarl.envs.render import FrameDrawer
 from patrolmarl.envs.reward import ShapedReward
 
@@ -63,6 +67,10 @@ class PatrolVecEnv(VecEnv):
     move_gains
         Append each unit's move gains to its observation (see
         :class:`ObservationBuilder`).
+    central_critic
+        Each slot's observation is ``[the unit's observation (D) | its district's
+        global state (S)]``: the actor of a centralised-critic policy reads the first
+        D entries, its critic all of them.
 
     Examples
     --------
@@ -79,6 +87,7 @@ class PatrolVecEnv(VecEnv):
         seed: int | None = None,
         reward_weights: dict[str, float] | None = None,
         move_gains: bool = False,
+        central_critic: bool = False,
     ) -> None:
         if int(n_districts) != n_districts or n_districts < 1:
             raise ValueError(f"n_districts must be a positive integer, got {n_districts!r}")
@@ -88,7 +97,11 @@ class PatrolVecEnv(VecEnv):
         self.builder = ObservationBuilder(self.sim, move_gains=move_gains)
         self.reward_fn = ShapedReward(self.sim, **(reward_weights or {}))
         self.n_agents = self.sim.n_units
+        self.central_critic = central_critic
         low, high = observation_bounds(self.builder.layout)
+        if central_critic:
+            state_low, state_high = state_bounds(district)
+            low, high = np.concatenate([low, state_low]), np.concatenate([high, state_high])
         super().__init__(
             num_envs=self.n_districts * self.n_agents,
             observation_space=spaces.Box(low, high, dtype=np.float32),
@@ -112,7 +125,7 @@ class PatrolVecEnv(VecEnv):
         return super().seed(seed)
 
     def reset(self) -> VecEnvObs:
-        """Start a new day in every district; returns the ``(B * N, D)`` observations."""
+        """Start a new day in every district; returns the ``(B * N, ...)`` observations."""
         if self._seeds[0] is not None:
             self._rng = np.random.default_rng(self._seeds[0])
         self._reset_seeds()
@@ -188,7 +201,10 @@ class PatrolVecEnv(VecEnv):
         return [int(s) for s in self._rng.integers(0, _SEED_HIGH, size=count)]
 
     def _observe(self) -> np.ndarray:
-        """A fresh ``(B * N, D)`` float32 array (SB3 keeps references to past observations)."""
+        """A fresh ``(B * N, D)`` (or ``D + S``) float32 array (SB3 keeps references to
+        past observations)."""
+        if self.central_critic:
+            return self.builder.observe_with_state().reshape(self.num_envs, -1)
         return self.builder.observe().reshape(self.num_envs, -1)
 
     # ------------------------------------------------------------------ masks

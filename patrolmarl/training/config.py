@@ -44,13 +44,19 @@ class PPOSettings(_Strict):
 
 
 class NetworkSettings(_Strict):
-    """The shared actor-critic MLP."""
+    """The shared actor-critic MLP; ``critic: central`` gives the value network the global
+    state too (see :mod:`patrolmarl.training.central_critic`)."""
 
     net_arch: list[whole(ge=1, le=65_536)] = Field(
         [128, 128], max_length=64, description="widths of the shared hidden layers"
     )
     activation: Literal["tanh", "relu"] = Field(
         "tanh", description="activation of the hidden layers"
+    )
+    critic: Literal["local", "central"] = Field(
+        "local",
+        description="the value network reads the unit's observation (local) or also its "
+        "district's global state (central, MAPPO-style)",
     )
 
 

@@ -11,6 +11,9 @@ training starts from it. The value network is left to PPO.
 The demonstration days are drawn from the training seed, never the evaluation
 days. Observation normalisation statistics are first fitted to the
 demonstrations, so that the cloned policy reads observations as PPO will feed them.
+For a centralised critic the demonstrations hold the training rows (the unit's
+observation, then the global state), so that those statistics cover the critic's
+entries too; the clone fits the actor, which reads the unit's observation alone.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 
 from patrolmarl.agents.baselines import BASELINES
 from patrolmarl.agents.dispatch import boundary_accepts
+from patrolmarl.agents.learned import actor_observation_size
 from patrolmarl.agents.policy import policy_dispatch
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
@@ -35,7 +39,8 @@ from patrolmarl.training.config import DEMONSTRATION_STREAM
 
 @dataclass(frozen=True)
 class Demonstrations:
-    """Decisions of a teacher: ``(M, D)`` observations, ``(M, A)`` masks, ``(M,)`` actions."""
+    """Decisions of a teacher: ``(M, D)`` observations (``(M, D + S)`` with the global
+    state), ``(M, A)`` masks, ``(M,)`` actions."""
 
     observations: np.ndarray
     masks: np.ndarray
@@ -43,9 +48,18 @@ class Demonstrations:
 
 
 def demonstrations(
-    district: District, teacher: str, days: int, seed: int, move_gains: bool
+    district: District,
+    teacher: str,
+    days: int,
+    seed: int,
+    move_gains: bool,
+    with_state: bool = False,
 ) -> Demonstrations:
-    """Run the baseline ``teacher`` on ``days`` days; keep the decisions with a choice."""
+    """Run the baseline ``teacher`` on ``days`` days; keep the decisions with a choice.
+
+    ``with_state``: each observation is followed by its district's global state,
+    as a centralised critic's training rows are.
+    """
     sim = BatchedSim(district, batch_size=days)
     policy = BASELINES[teacher](seed=seed)
     view = SimView(sim)
@@ -57,10 +71,10 @@ def demonstrations(
     observations, masks, actions = [], [], []
     while not sim.done.any():
         mask = sim.action_masks()
-        obs = builder.observe()
-        action = boundary_accepts(view, rule, policy.act(obs, mask))
+        rows = builder.observe_with_state() if with_state else builder.observe()
+        action = boundary_accepts(view, rule, policy.act(rows[..., : builder.size], mask))
         choice = mask.sum(axis=2) > 1
-        observations.append(obs[choice])
+        observations.append(rows[choice])
         masks.append(mask[choice])
         actions.append(action[choice])
         sim.step(action)
@@ -82,12 +96,15 @@ def clone(
     weighed alike); returns the final share of decisions, and of the teacher's
     accepts, where the policy's most probable action is the teacher's.
 
-    ``normalize`` maps raw observations to what the policy reads (VecNormalize's
-    ``normalize_obs``, after its statistics were updated with ``data``; or the identity).
+    The actor reads the first :func:`actor_observation_size` entries of each
+    observation (all of them but for a centralised critic); ``normalize`` maps those
+    raw entries to what it reads (VecNormalize's normalisation of them, after its
+    statistics were updated with ``data``; or the identity).
     """
     policy = model.policy
     actor = ActorLogits(policy)
-    obs = torch.as_tensor(normalize(data.observations), dtype=torch.float32)
+    own = data.observations[:, : actor_observation_size(model)]
+    obs = torch.as_tensor(normalize(own), dtype=torch.float32)
     masks = torch.as_tensor(data.masks)
     actions = torch.as_tensor(data.actions)
     weight = _balanced_weights(data.actions, data.masks.shape[1])
