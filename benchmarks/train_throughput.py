@@ -1,4 +1,5 @@
-"""PPO training throughput: the native :class:`PatrolVecEnv` against PettingZoo + SuperSuit.
+"""PPO training throughput: the native :class:`PatrolVecEnv` against PettingZoo + SuperSuit,
+and the centralised critic against the local one.
 
 Prints, in one run on one machine:
 
@@ -8,6 +9,9 @@ Prints, in one run on one machine:
   ``supersuit.concat_vec_envs_v1(pettingzoo_env_to_vec_env_v1(parallel_env(district)), B)``
   (that route's PPO gets no seed: ``PPO(seed=...)`` fails on SuperSuit's vec env),
   and their ratio;
+- the same through ``PatrolVecEnv(district, B, central_critic=True)`` with the
+  centralised-critic policy (:mod:`patrolmarl.training.central_critic`: the
+  critic also reads the global state), and its ratio to the local critic's rate;
 - where the time of one PPO iteration (rollout + update) of the native route goes,
   from cProfile: simulation (core step and resets), observation building, reward,
   the rest of the env (infos, flattening), policy forward and rollout bookkeeping
@@ -47,6 +51,7 @@ from stable_baselines3.common.vec_env import VecEnv  # noqa: E402
 from patrolmarl.envs import parallel_env  # noqa: E402
 from patrolmarl.envs.district import District  # noqa: E402
 from patrolmarl.envs.vec_env import PatrolVecEnv  # noqa: E402
+from patrolmarl.training.central_critic import CentralCriticPolicy  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -145,6 +150,7 @@ def main() -> None:
     b, n = args.districts, district.n_units
 
     native_env = PatrolVecEnv(district, b, seed=args.seed)
+    central_env = PatrolVecEnv(district, b, seed=args.seed, central_critic=True)
     kwargs = ppo_kwargs(args, native_env.num_envs)
     print(
         f"python {platform.python_version()}, torch {torch.__version__}, "
@@ -154,7 +160,8 @@ def main() -> None:
     )
     print(
         f"district {district.name}: N = {n} agents, day = {native_env.sim.n_steps} steps; "
-        f"B = {b} districts -> {b * n} slots; PPO MlpPolicy {kwargs}; "
+        f"B = {b} districts -> {b * n} slots; observation {native_env.builder.size} "
+        f"(+ state {native_env.builder.state_size} for the central critic); PPO {kwargs}; "
         f"{args.iterations} timed iterations of {args.n_steps * b * n} agent-steps each\n"
     )
 
@@ -162,6 +169,13 @@ def main() -> None:
     routes = {
         "native PatrolVecEnv": lambda: PPO("MlpPolicy", native_env, seed=args.seed, **kwargs),
         "PettingZoo + SuperSuit": lambda: PPO("MlpPolicy", supersuit_env(district, b), **kwargs),
+        "native, central critic": lambda: PPO(
+            CentralCriticPolicy,
+            central_env,
+            seed=args.seed,
+            policy_kwargs={"actor_columns": central_env.builder.size},
+            **kwargs,
+        ),
     }
     native_model: PPO | None = None
     for label, build in routes.items():
@@ -178,8 +192,9 @@ def main() -> None:
         )
         if native_model is None:
             native_model = model
-    native, ss = results.values()
+    native, ss, central = results.values()
     print(f"{'ratio native / SuperSuit':<26s}{native / ss:>10.2f} x")
+    print(f"{'ratio central / local':<26s}{central / native:>10.2f} x  (critic, native route)")
 
     assert native_model is not None
     profile_iteration(native_model)
