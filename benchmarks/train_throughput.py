@@ -9,9 +9,10 @@ Prints, in one run on one machine:
   ``supersuit.concat_vec_envs_v1(pettingzoo_env_to_vec_env_v1(parallel_env(district)), B)``
   (that route's PPO gets no seed: ``PPO(seed=...)`` fails on SuperSuit's vec env),
   and their ratio;
-- the same through ``PatrolVecEnv(district, B, central_critic=True)`` with the
+- the same through ``PatrolVecEnv(district, B, critic_state=...)`` with the
   centralised-critic policy (:mod:`patrolmarl.training.central_critic`: the
-  critic also reads the global state), and its ratio to the local critic's rate;
+  critic also reads the global state, per cell and per coarse block), and the
+  ratios to the local critic's rate;
 - where the time of one PPO iteration (rollout + update) of the native route goes,
   from cProfile: simulation (core step and resets), observation building, reward,
   the rest of the env (infos, flattening), policy forward and rollout bookkeeping
@@ -50,6 +51,7 @@ from stable_baselines3.common.vec_env import VecEnv  # noqa: E402
 
 from patrolmarl.envs import parallel_env  # noqa: E402
 from patrolmarl.envs.district import District  # noqa: E402
+from patrolmarl.envs.observations import state_size  # noqa: E402
 from patrolmarl.envs.vec_env import PatrolVecEnv  # noqa: E402
 from patrolmarl.training.central_critic import CentralCriticPolicy  # noqa: E402
 
@@ -82,6 +84,15 @@ def ppo_kwargs(args: argparse.Namespace, num_envs: int) -> dict[str, Any]:
 def supersuit_env(district: District, n: int) -> VecEnv:
     vec = supersuit.pettingzoo_env_to_vec_env_v1(parallel_env(district))
     return supersuit.concat_vec_envs_v1(vec, n, num_cpus=0, base_class="stable_baselines3")
+
+
+def central_critic_ppo(
+    district: District, resolution: str, args: argparse.Namespace, kwargs: dict[str, Any]
+) -> PPO:
+    """PPO with the centralised critic reading the global state at ``resolution``."""
+    env = PatrolVecEnv(district, args.districts, seed=args.seed, critic_state=resolution)
+    policy_kwargs = {"actor_columns": env.builder.size}
+    return PPO(CentralCriticPolicy, env, seed=args.seed, policy_kwargs=policy_kwargs, **kwargs)
 
 
 def timed_learn(model: PPO, iterations: int) -> list[float]:
@@ -150,7 +161,6 @@ def main() -> None:
     b, n = args.districts, district.n_units
 
     native_env = PatrolVecEnv(district, b, seed=args.seed)
-    central_env = PatrolVecEnv(district, b, seed=args.seed, central_critic=True)
     kwargs = ppo_kwargs(args, native_env.num_envs)
     print(
         f"python {platform.python_version()}, torch {torch.__version__}, "
@@ -161,7 +171,8 @@ def main() -> None:
     print(
         f"district {district.name}: N = {n} agents, day = {native_env.sim.n_steps} steps; "
         f"B = {b} districts -> {b * n} slots; observation {native_env.builder.size} "
-        f"(+ state {native_env.builder.state_size} for the central critic); PPO {kwargs}; "
+        f"(+ state {state_size(district)} per cell or {state_size(district, 'blocks')} "
+        f"per block for the central critics); PPO {kwargs}; "
         f"{args.iterations} timed iterations of {args.n_steps * b * n} agent-steps each\n"
     )
 
@@ -169,13 +180,8 @@ def main() -> None:
     routes = {
         "native PatrolVecEnv": lambda: PPO("MlpPolicy", native_env, seed=args.seed, **kwargs),
         "PettingZoo + SuperSuit": lambda: PPO("MlpPolicy", supersuit_env(district, b), **kwargs),
-        "native, central critic": lambda: PPO(
-            CentralCriticPolicy,
-            central_env,
-            seed=args.seed,
-            policy_kwargs={"actor_columns": central_env.builder.size},
-            **kwargs,
-        ),
+        "central critic, cells": lambda: central_critic_ppo(district, "cells", args, kwargs),
+        "central critic, blocks": lambda: central_critic_ppo(district, "blocks", args, kwargs),
     }
     native_model: PPO | None = None
     for label, build in routes.items():
@@ -192,9 +198,10 @@ def main() -> None:
         )
         if native_model is None:
             native_model = model
-    native, ss, central = results.values()
+    native, ss, cells, blocks = results.values()
     print(f"{'ratio native / SuperSuit':<26s}{native / ss:>10.2f} x")
-    print(f"{'ratio central / local':<26s}{central / native:>10.2f} x  (critic, native route)")
+    print(f"{'ratio central, cells / local':<30s}{cells / native:>6.2f} x  (native route)")
+    print(f"{'ratio central, blocks / local':<30s}{blocks / native:>6.2f} x  (native route)")
 
     assert native_model is not None
     profile_iteration(native_model)

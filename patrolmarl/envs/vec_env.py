@@ -13,7 +13,7 @@ final state), the district's first slot alone carries the ``"episode"`` summary
 and ``"episode_metrics"`` (one episode per district in SB3's statistics), and
 the district is reset in place to a new day drawn from the env's own generator.
 
-With ``central_critic`` each slot observes its unit's observation followed by its
+With ``critic_state`` each slot observes its unit's observation followed by its
 district's global state (:meth:`ObservationBuilder.observe_with_state`), for the
 centralised critic of :mod:`patrolmarl.training.central_critic`.
 
@@ -67,10 +67,11 @@ class PatrolVecEnv(VecEnv):
     move_gains
         Append each unit's move gains to its observation (see
         :class:`ObservationBuilder`).
-    central_critic
-        Each slot's observation is ``[the unit's observation (D) | its district's
-        global state (S)]``: the actor of a centralised-critic policy reads the first
-        D entries, its critic all of them.
+    critic_state
+        ``None``: each slot observes its unit's observation (D entries). ``"cells"``
+        or ``"blocks"``: ``[the unit's observation (D) | its district's global state
+        (S) at that resolution]``; the actor of a centralised-critic policy reads the
+        first D entries, its critic all of them.
 
     Examples
     --------
@@ -87,7 +88,7 @@ class PatrolVecEnv(VecEnv):
         seed: int | None = None,
         reward_weights: dict[str, float] | None = None,
         move_gains: bool = False,
-        central_critic: bool = False,
+        critic_state: str | None = None,
     ) -> None:
         if int(n_districts) != n_districts or n_districts < 1:
             raise ValueError(f"n_districts must be a positive integer, got {n_districts!r}")
@@ -97,10 +98,10 @@ class PatrolVecEnv(VecEnv):
         self.builder = ObservationBuilder(self.sim, move_gains=move_gains)
         self.reward_fn = ShapedReward(self.sim, **(reward_weights or {}))
         self.n_agents = self.sim.n_units
-        self.central_critic = central_critic
+        self.critic_state = critic_state
         low, high = observation_bounds(self.builder.layout)
-        if central_critic:
-            state_low, state_high = state_bounds(district)
+        if critic_state is not None:
+            state_low, state_high = state_bounds(district, critic_state)
             low, high = np.concatenate([low, state_low]), np.concatenate([high, state_high])
         super().__init__(
             num_envs=self.n_districts * self.n_agents,
@@ -203,8 +204,8 @@ class PatrolVecEnv(VecEnv):
     def _observe(self) -> np.ndarray:
         """A fresh ``(B * N, D)`` (or ``D + S``) float32 array (SB3 keeps references to
         past observations)."""
-        if self.central_critic:
-            return self.builder.observe_with_state().reshape(self.num_envs, -1)
+        if self.critic_state is not None:
+            return self.builder.observe_with_state(self.critic_state).reshape(self.num_envs, -1)
         return self.builder.observe().reshape(self.num_envs, -1)
 
     # ------------------------------------------------------------------ masks

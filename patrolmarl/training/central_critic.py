@@ -1,9 +1,12 @@
 """A centralised critic (MAPPO-style) for the shared patrol policy: ``network.critic: central``.
 
-Every slot of ``PatrolVecEnv(..., central_critic=True)`` observes
+Every slot of ``PatrolVecEnv(..., critic_state="cells")`` observes
 ``[the unit's own observation (D entries) | its district's global state (S entries)]``
-(:meth:`~patrolmarl.envs.observations.ObservationBuilder.observe_with_state`).
-The policies here split that row:
+(:meth:`~patrolmarl.envs.observations.ObservationBuilder.observe_with_state`);
+``network.critic: central_blocks`` (``critic_state="blocks"``) gives the state pooled
+to the coarse map's blocks instead: far fewer entries (gaoxin: 102 instead of 1,602),
+so training runs nearly as fast as with the local critic (see
+``benchmarks/train_throughput.py``). The policies here split that row:
 
 - the actor reads only the first ``actor_columns`` = D entries, the observation of
   the local-critic policy, so that acting, imitation, evaluation and the ONNX

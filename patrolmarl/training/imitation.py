@@ -53,12 +53,13 @@ def demonstrations(
     days: int,
     seed: int,
     move_gains: bool,
-    with_state: bool = False,
+    critic_state: str | None = None,
 ) -> Demonstrations:
     """Run the baseline ``teacher`` on ``days`` days; keep the decisions with a choice.
 
-    ``with_state``: each observation is followed by its district's global state,
-    as a centralised critic's training rows are.
+    ``critic_state`` (``"cells"`` or ``"blocks"``): each observation is followed by its
+    district's global state at that resolution, as a centralised critic's training
+    rows are (see ``PatrolVecEnv``).
     """
     sim = BatchedSim(district, batch_size=days)
     policy = BASELINES[teacher](seed=seed)
@@ -71,7 +72,9 @@ def demonstrations(
     observations, masks, actions = [], [], []
     while not sim.done.any():
         mask = sim.action_masks()
-        rows = builder.observe_with_state() if with_state else builder.observe()
+        rows = (
+            builder.observe() if critic_state is None else builder.observe_with_state(critic_state)
+        )
         action = boundary_accepts(view, rule, policy.act(rows[..., : builder.size], mask))
         choice = mask.sum(axis=2) > 1
         observations.append(rows[choice])

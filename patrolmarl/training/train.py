@@ -164,7 +164,7 @@ def _environment(config: TrainConfig, source: str) -> tuple[District, PatrolVecE
         seed=config.seed,
         reward_weights=config.reward.model_dump(),
         move_gains=config.observation.move_gains,
-        central_critic=config.network.critic == "central",
+        critic_state=config.network.critic_state,
     )
     check_rollout(config, venv.n_agents, source)
     torch.set_num_threads(config.torch_threads)
@@ -251,7 +251,7 @@ def _fresh_model(config: TrainConfig, venv: PatrolVecEnv, run_dir: Path):
         "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[config.network.activation],
     }
     policy: str | type = "MlpPolicy"
-    if config.network.critic == "central":
+    if config.network.critic_state is not None:
         policy = central_critic_policy(config.algorithm)
         policy_kwargs["actor_columns"] = venv.builder.size
     model = _algorithm(config.algorithm)(
@@ -448,7 +448,7 @@ def _imitate(model, vecnormalize, district: District, config: TrainConfig, say) 
         settings.days,
         config.seed,
         config.observation.move_gains,
-        with_state=config.network.critic == "central",
+        critic_state=config.network.critic_state,
     )
     normalize: Callable[[np.ndarray], np.ndarray] = np.asarray
     if vecnormalize is not None and vecnormalize.norm_obs:

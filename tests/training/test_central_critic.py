@@ -15,7 +15,13 @@ from stable_baselines3 import PPO
 
 from patrolmarl.agents.learned import SB3ModelPolicy
 from patrolmarl.envs.district import District
-from patrolmarl.envs.observations import ObservationBuilder
+from patrolmarl.envs.observations import (
+    STATE_CHANNELS,
+    ObservationBuilder,
+    coarse_blocks,
+    state_bounds,
+    state_size,
+)
 from patrolmarl.envs.vec_env import PatrolVecEnv
 from patrolmarl.errors import ConfigError
 from patrolmarl.evaluation.runner import day_seeds, run_policy
@@ -34,8 +40,8 @@ from tests.training.helpers import tiny_config, write_config
 ALGORITHMS = {"ppo": PPO, "maskable_ppo": MaskablePPO}
 
 
-def _central_env(n_districts: int = 2, seed: int = 0) -> PatrolVecEnv:
-    return PatrolVecEnv(short_busy_gaoxin(), n_districts, seed=seed, central_critic=True)
+def _central_env(n_districts: int = 2, resolution: str = "cells") -> PatrolVecEnv:
+    return PatrolVecEnv(short_busy_gaoxin(), n_districts, seed=0, critic_state=resolution)
 
 
 def _model(algorithm: str, env: PatrolVecEnv):
@@ -61,9 +67,11 @@ def _advance(env: PatrolVecEnv, steps: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ the observation
-def test_central_rows_are_the_unit_observation_then_the_state():
-    central, local = _central_env(), PatrolVecEnv(short_busy_gaoxin(), 2, seed=0)
-    d, s = central.builder.size, central.builder.state_size
+@pytest.mark.parametrize("resolution", ["cells", "blocks"])
+def test_central_rows_are_the_unit_observation_then_the_state(resolution):
+    central = _central_env(resolution=resolution)
+    local = PatrolVecEnv(short_busy_gaoxin(), 2, seed=0)
+    d, s = central.builder.size, state_size(short_busy_gaoxin(), resolution)
     assert central.observation_space.shape == (d + s,)
     for env in (central, local):
         env.reset()
@@ -75,7 +83,7 @@ def test_central_rows_are_the_unit_observation_then_the_state():
         rows, *_ = central.step(actions)
         obs, *_ = local.step(actions)
     np.testing.assert_array_equal(rows[:, :d], obs)
-    state = np.repeat(central.builder.state(), central.n_agents, axis=0)
+    state = np.repeat(central.builder.state(resolution), central.n_agents, axis=0)
     np.testing.assert_array_equal(rows[:, d:], state)
     assert all(central.observation_space.contains(row) for row in rows)
     assert rows[:, d:].any()  # a state with units and calls in it, not zeros
@@ -89,12 +97,42 @@ def test_observe_with_state_is_observe_then_state():
     assert rows.shape == (3, sim.n_units, builder.size + builder.state_size)
     np.testing.assert_array_equal(rows[..., : builder.size], builder.observe())
     np.testing.assert_array_equal(rows[:, 0, builder.size :], builder.state())
+    blocks = builder.observe_with_state("blocks")
+    np.testing.assert_array_equal(blocks[:, 0, builder.size :], builder.state("blocks"))
+
+
+def test_the_block_state_pools_the_cell_state():
+    env = _central_env(2)
+    _advance(env, 60)
+    district, builder = env.district, env.builder
+    channels = len(STATE_CHANNELS)
+    cells = builder.state()[:, :-2].reshape(2, district.n_cells, channels)
+    blocks = builder.state("blocks")
+    assert blocks.shape == (2, state_size(district, "blocks"))
+    np.testing.assert_array_equal(blocks[:, -2:], builder.state()[:, -2:])  # the clock
+    pooled = blocks[:, :-2].reshape(2, -1, channels)
+    rows, cols = coarse_blocks(district)
+    block = district.config.simulation.coarse_block_cells
+    of_cell = (district.cell_rc[:, 0] // block) * cols + district.cell_rc[:, 1] // block
+    for g in range(rows * cols):
+        inside = cells[:, of_cell == g]
+        for c, name in enumerate(STATE_CHANNELS):
+            want = inside[..., c].mean(axis=1) if name == "presence" else inside[..., c].sum(1)
+            np.testing.assert_allclose(pooled[:, g, c], want, rtol=1e-5, atol=1e-6)
+    assert pooled[..., STATE_CHANNELS.index("available_units")].sum() > 0
+    assert pooled[..., STATE_CHANNELS.index("presence")].max() > 0
+    low, high = state_bounds(district, "blocks")
+    assert ((blocks >= low) & (blocks <= high)).all()
+    with pytest.raises(ValueError, match="resolution"):
+        builder.state("rows")
 
 
 # ------------------------------------------------------------------ the policy
-@pytest.mark.parametrize("algorithm", ["maskable_ppo", "ppo"])
-def test_the_critic_reads_the_state_and_the_actor_does_not(algorithm):
-    env = _central_env()
+@pytest.mark.parametrize(
+    ("algorithm", "resolution"), [("maskable_ppo", "cells"), ("ppo", "cells"), ("ppo", "blocks")]
+)
+def test_the_critic_reads_the_state_and_the_actor_does_not(algorithm, resolution):
+    env = _central_env(resolution=resolution)
     policy = _model(algorithm, env).policy
     d = env.builder.size
     rows = torch.as_tensor(_advance(env, 20))
@@ -141,7 +179,10 @@ def test_the_actor_columns_leave_a_critic_part(part):
 
 def test_the_critic_setting(tmp_path):
     config = tiny_config(tmp_path)
-    assert load_train_config(write_config(tmp_path, config)).network.critic == "local"
+    assert load_train_config(write_config(tmp_path, config)).network.critic_state is None
+    for critic, resolution in (("central", "cells"), ("central_blocks", "blocks")):
+        config["network"]["critic"] = critic
+        assert load_train_config(write_config(tmp_path, config)).network.critic_state == resolution
     config["network"]["critic"] = "global"
     with pytest.raises(ConfigError, match="network.critic"):
         load_train_config(write_config(tmp_path, config))
