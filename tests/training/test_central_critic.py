@@ -189,15 +189,15 @@ def test_the_critic_setting(tmp_path):
 
 
 # ------------------------------------------------------------------ a whole run
-@pytest.fixture(scope="module")
-def central_run(tmp_path_factory):
-    """A tiny MaskablePPO run with the centralised critic, warm-started by imitation,
-    through the CLI: (folder, run_dir, exit code, stdout, stderr)."""
-    folder = tmp_path_factory.mktemp("central")
+@pytest.fixture(scope="module", params=["central", "central_blocks"])
+def central_run(request, tmp_path_factory):
+    """A tiny MaskablePPO run with a centralised critic (per cell, per block), warm-started
+    by imitation, through the CLI: (folder, run_dir, exit code, stdout, stderr)."""
+    folder = tmp_path_factory.mktemp(request.param)
     config = tiny_config(
         folder,
         "maskable_ppo",
-        network={"net_arch": [16], "critic": "central"},
+        network={"net_arch": [16], "critic": request.param},
         pretrain={"teacher": "nearest", "days": 1, "epochs": 1, "batch_size": 512},
     )
     run_dir = folder / "run"
@@ -214,10 +214,11 @@ def test_a_central_critic_run_trains_through_the_cli(central_run):
     assert "imitated nearest" in out
     assert json.loads((run_dir / "final.json").read_text())["summary"]["response_mean"] > 0
     model = MaskablePPO.load(run_dir / "final.zip", device="cpu")
-    builder = _central_env().builder
+    resolution = load_train_config(run_dir / "config.yaml").network.critic_state
+    d = _central_env().builder.size
     assert isinstance(model.policy, MaskableCentralCriticPolicy)
-    assert model.policy.actor_columns == builder.size
-    assert model.observation_space.shape == (builder.size + builder.state_size,)
+    assert model.policy.actor_columns == d
+    assert model.observation_space.shape == (d + state_size(short_busy_gaoxin(), resolution),)
     assert model.num_timesteps >= 4000
 
 
