@@ -1,4 +1,5 @@
-"""PPO training throughput: the native :class:`PatrolVecEnv` against PettingZoo + SuperSuit.
+"""PPO training throughput: the native :class:`PatrolVecEnv` against PettingZoo + SuperSuit,
+and the centralised critic against the local one.
 
 Prints, in one run on one machine:
 
@@ -8,6 +9,10 @@ Prints, in one run on one machine:
   ``supersuit.concat_vec_envs_v1(pettingzoo_env_to_vec_env_v1(parallel_env(district)), B)``
   (that route's PPO gets no seed: ``PPO(seed=...)`` fails on SuperSuit's vec env),
   and their ratio;
+- the same through ``PatrolVecEnv(district, B, critic_state=...)`` with the
+  centralised-critic policy (:mod:`patrolmarl.training.central_critic`: the
+  critic also reads the global state, per cell and per coarse block), and the
+  ratios to the local critic's rate;
 - where the time of one PPO iteration (rollout + update) of the native route goes,
   from cProfile: simulation (core step and resets), observation building, reward,
   the rest of the env (infos, flattening), policy forward and rollout bookkeeping
@@ -46,7 +51,9 @@ from stable_baselines3.common.vec_env import VecEnv  # noqa: E402
 
 from patrolmarl.envs import parallel_env  # noqa: E402
 from patrolmarl.envs.district import District  # noqa: E402
+from patrolmarl.envs.observations import state_size  # noqa: E402
 from patrolmarl.envs.vec_env import PatrolVecEnv  # noqa: E402
+from patrolmarl.training.central_critic import CentralCriticPolicy  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -77,6 +84,15 @@ def ppo_kwargs(args: argparse.Namespace, num_envs: int) -> dict[str, Any]:
 def supersuit_env(district: District, n: int) -> VecEnv:
     vec = supersuit.pettingzoo_env_to_vec_env_v1(parallel_env(district))
     return supersuit.concat_vec_envs_v1(vec, n, num_cpus=0, base_class="stable_baselines3")
+
+
+def central_critic_ppo(
+    district: District, resolution: str, args: argparse.Namespace, kwargs: dict[str, Any]
+) -> PPO:
+    """PPO with the centralised critic reading the global state at ``resolution``."""
+    env = PatrolVecEnv(district, args.districts, seed=args.seed, critic_state=resolution)
+    policy_kwargs = {"actor_columns": env.builder.size}
+    return PPO(CentralCriticPolicy, env, seed=args.seed, policy_kwargs=policy_kwargs, **kwargs)
 
 
 def timed_learn(model: PPO, iterations: int) -> list[float]:
@@ -154,7 +170,9 @@ def main() -> None:
     )
     print(
         f"district {district.name}: N = {n} agents, day = {native_env.sim.n_steps} steps; "
-        f"B = {b} districts -> {b * n} slots; PPO MlpPolicy {kwargs}; "
+        f"B = {b} districts -> {b * n} slots; observation {native_env.builder.size} "
+        f"(+ state {state_size(district)} per cell or {state_size(district, 'blocks')} "
+        f"per block for the central critics); PPO {kwargs}; "
         f"{args.iterations} timed iterations of {args.n_steps * b * n} agent-steps each\n"
     )
 
@@ -162,6 +180,8 @@ def main() -> None:
     routes = {
         "native PatrolVecEnv": lambda: PPO("MlpPolicy", native_env, seed=args.seed, **kwargs),
         "PettingZoo + SuperSuit": lambda: PPO("MlpPolicy", supersuit_env(district, b), **kwargs),
+        "central critic, cells": lambda: central_critic_ppo(district, "cells", args, kwargs),
+        "central critic, blocks": lambda: central_critic_ppo(district, "blocks", args, kwargs),
     }
     native_model: PPO | None = None
     for label, build in routes.items():
@@ -178,8 +198,10 @@ def main() -> None:
         )
         if native_model is None:
             native_model = model
-    native, ss = results.values()
+    native, ss, cells, blocks = results.values()
     print(f"{'ratio native / SuperSuit':<26s}{native / ss:>10.2f} x")
+    print(f"{'ratio central, cells / local':<30s}{cells / native:>6.2f} x  (native route)")
+    print(f"{'ratio central, blocks / local':<30s}{blocks / native:>6.2f} x  (native route)")
 
     assert native_model is not None
     profile_iteration(native_model)

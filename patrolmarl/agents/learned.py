@@ -6,7 +6,9 @@ the district's config: ``district.json`` of its run folder, or a policy card
 ``policy.json`` beside it) and against the district's observation size and
 action count, so a model for another district is refused even when the shapes
 match. A ``.zip`` from a run that normalised observations needs its
-VecNormalize statistics beside it. Exported ``.onnx`` policies are
+VecNormalize statistics beside it. A model with a centralised critic
+(:mod:`patrolmarl.training.central_critic`) is fed the same observations: its
+actor reads them alone. Exported ``.onnx`` policies are
 :class:`patrolmarl.exported.onnx_policy.OnnxPolicy`.
 """
 
@@ -63,9 +65,21 @@ class ObservationNormalizer:
         rms = vecnormalize.obs_rms
         return cls(rms.mean, rms.var, vecnormalize.epsilon, vecnormalize.clip_obs)
 
+    def first(self, columns: int) -> ObservationNormalizer:
+        """The normaliser of the first ``columns`` observation entries alone."""
+        return ObservationNormalizer(
+            self.mean[:columns], self.var[:columns], self.epsilon, self.clip
+        )
+
     def __call__(self, observations: np.ndarray) -> np.ndarray:
         scaled = (observations - self.mean) / np.sqrt(self.var + self.epsilon)
         return np.clip(scaled, -self.clip, self.clip).astype(np.float32)
+
+
+def actor_observation_size(model) -> int:
+    """Observation entries an SB3 model's actor reads: a centralised-critic policy's
+    ``actor_columns`` (its critic also reads the global state after them), else all."""
+    return getattr(model.policy, "actor_columns", int(np.prod(model.observation_space.shape)))
 
 
 def _run_file(model_path: Path, name: str) -> Path | None:
@@ -159,7 +173,10 @@ def vecnormalize_sidecar(model_path: Path) -> Path | None:
 class SB3ModelPolicy:
     """A stable-baselines3 PPO or sb3-contrib MaskablePPO model as a :class:`Policy`.
 
-    Observations are normalised as in training when VecNormalize statistics are given;
+    Observations are normalised as in training when VecNormalize statistics are
+    given. A centralised-critic model gets the unit observations alone (and
+    ``normalizer`` is cut to them): ``predict`` is handed rows padded with zeros in
+    the critic's columns, which its actor does not read.
     ``dispatch`` is the rule it was trained under (see :meth:`dispatch_rule`).
     """
 
@@ -174,7 +191,9 @@ class SB3ModelPolicy:
         dispatch: DispatchRule = AGENTS,
     ) -> None:
         self.model = model
-        self.normalizer = normalizer
+        columns = actor_observation_size(model)
+        self.normalizer = None if normalizer is None else normalizer.first(columns)
+        self._critic_columns = int(np.prod(model.observation_space.shape)) - columns
         self.name = name
         self.move_gains = move_gains
         self.dispatch = dispatch
@@ -208,9 +227,8 @@ class SB3ModelPolicy:
             raise PatrolMarlError(f"{path}: not an SB3 model file (not a zip archive)")
         torch.set_num_threads(torch_threads)
         model = _load_sb3(path)
-        space = model.observation_space
         n_actions = int(getattr(model.action_space, "n", -1))
-        move_gains = observes_move_gains(path, int(np.prod(space.shape)), n_actions, district)
+        move_gains = observes_move_gains(path, actor_observation_size(model), n_actions, district)
         check_district(path, district)
         sidecar = vecnormalize_sidecar(path)
         normalizer = None
@@ -243,6 +261,9 @@ class SB3ModelPolicy:
         flat_obs = observations.reshape(b * n, d)
         if self.normalizer is not None:
             flat_obs = self.normalizer(flat_obs)
+        if self._critic_columns:
+            padding = np.zeros((b * n, self._critic_columns), dtype=np.float32)
+            flat_obs = np.concatenate([flat_obs, padding], axis=1)
         kwargs = {"action_masks": action_masks.reshape(b * n, -1)} if self._maskable else {}
         actions, _ = self.model.predict(flat_obs, deterministic=True, **kwargs)
         return np.asarray(actions).reshape(b, n)

@@ -41,6 +41,9 @@ CALL_FEATURES = 7
 LOCAL_CHANNELS = ("in_grid", "available_units", "pending_calls", "street_intensity", "presence")
 COARSE_CHANNELS = ("available_units", "pending_calls", "street_intensity")
 STATE_CHANNELS = ("available_units", "busy_units", "pending_calls", "presence")
+#: Where the global state's channels are given: per cell, or per block of the coarse
+#: map (unit and call counts summed over the block's cells, presence averaged).
+STATE_RESOLUTIONS = ("cells", "blocks")
 
 
 @dataclass(frozen=True)
@@ -193,17 +196,29 @@ def observation_bounds(layout: ObservationLayout) -> tuple[np.ndarray, np.ndarra
     return low, high
 
 
-def state_size(district: District) -> int:
-    """Length ``S`` of the global state: per-cell channels, then sin/cos of the clock."""
-    return district.n_cells * len(STATE_CHANNELS) + 2
+def _state_places(district: District, resolution: str) -> int:
+    """How many cells or blocks the global state at ``resolution`` describes."""
+    if resolution not in STATE_RESOLUTIONS:
+        raise ValueError(f"state resolution must be one of {STATE_RESOLUTIONS}, got {resolution!r}")
+    if resolution == "cells":
+        return district.n_cells
+    rows, cols = coarse_blocks(district)
+    return rows * cols
 
 
-def state_bounds(district: District) -> tuple[np.ndarray, np.ndarray]:
-    """``(S,)`` float32 bounds of the global state: per-cell channels, then sin/cos of the clock."""
+def state_size(district: District, resolution: str = "cells") -> int:
+    """Length ``S`` of the global state: per-cell (or per-block) channels, then sin/cos of
+    the clock."""
+    return _state_places(district, resolution) * len(STATE_CHANNELS) + 2
+
+
+def state_bounds(district: District, resolution: str = "cells") -> tuple[np.ndarray, np.ndarray]:
+    """``(S,)`` float32 bounds of the global state: per-cell (or per-block) channels, then
+    sin/cos of the clock."""
     lo, hi = _channel_bounds(STATE_CHANNELS, district.n_units)
-    cells = district.n_cells
-    low = np.concatenate([np.tile(lo, cells), [-1.0, -1.0]]).astype(np.float32)
-    high = np.concatenate([np.tile(hi, cells), [1.0, 1.0]]).astype(np.float32)
+    places = _state_places(district, resolution)
+    low = np.concatenate([np.tile(lo, places), [-1.0, -1.0]]).astype(np.float32)
+    high = np.concatenate([np.tile(hi, places), [1.0, 1.0]]).astype(np.float32)
     return low, high
 
 
@@ -260,6 +275,14 @@ class ObservationBuilder:
             block_rate[h] = np.bincount(self._block_of_cell, street[h], minlength=self._n_blocks)
         self._block_intensity = hourly_share(block_rate)
         self._saturation = cfg.deterrence.saturation_minutes
+        # (C, G) cell-to-block one-hots and the per-channel scale of the pooled sums
+        # (counts stay sums, presence becomes the block's mean): see :meth:`state`.
+        self._block_pooling = np.eye(self._n_blocks, dtype=np.float32)[self._block_of_cell]
+        cells_per_block = np.maximum(self._block_pooling.sum(axis=0), 1.0)[:, None]
+        presence = np.array([ch == "presence" for ch in STATE_CHANNELS])
+        self._block_channel_scale = np.where(presence, 1.0 / cells_per_block, 1.0).astype(
+            np.float32
+        )  # (G, channels)
         n_vehicles = len(d.vehicle_names)
         self._own_static = np.concatenate(
             [
@@ -510,8 +533,25 @@ class ObservationBuilder:
         """``(B,)`` time of day as an angle (24 h = 2 pi), for the sin/cos features."""
         return 2 * np.pi * minute_of_day(self._simulation, self.sim.now) / MINUTES_PER_DAY
 
-    def state(self) -> np.ndarray:
-        """``(B, S)`` float32 global state: per-cell maps (channels last) and the clock."""
+    def observe_with_state(self, resolution: str = "cells") -> np.ndarray:
+        """``(B, N, D + S)`` float32: each agent's observation, then its district's global
+        state at ``resolution`` (see :meth:`state`).
+
+        The input of a centralised critic (see :mod:`patrolmarl.training.central_critic`);
+        a new array at each call.
+        """
+        obs = self.observe()
+        state = self.state(resolution)
+        b, n, _ = obs.shape
+        return np.concatenate([obs, np.broadcast_to(state[:, None, :], (b, n, state.shape[1]))], 2)
+
+    def state(self, resolution: str = "cells") -> np.ndarray:
+        """``(B, S)`` float32 global state: per-cell maps (channels last) and the clock.
+
+        At ``resolution`` ``"blocks"`` the maps are pooled to the coarse map's blocks
+        (row-major): unit and call counts summed over each block, presence averaged.
+        """
+        _state_places(self.sim.district, resolution)
         sim = self.sim
         b, c = sim.batch_size, self._cells
         rows = np.arange(b)[:, None]
@@ -527,7 +567,10 @@ class ObservationBuilder:
                 np.minimum(sim.presence / self._saturation, PRESENCE_CAP),
             ],
             axis=2,
-        ).reshape(b, -1)
+        )
+        if resolution == "blocks":
+            maps = (self._block_pooling.T @ maps) * self._block_channel_scale
+        maps = maps.reshape(b, -1)
         clock = self._clock_angle()
         return np.concatenate(
             [maps, np.sin(clock)[:, None], np.cos(clock)[:, None]], axis=1

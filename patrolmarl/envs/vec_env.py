@@ -13,6 +13,10 @@ final state), the district's first slot alone carries the ``"episode"`` summary
 and ``"episode_metrics"`` (one episode per district in SB3's statistics), and
 the district is reset in place to a new day drawn from the env's own generator.
 
+With ``critic_state`` each slot observes its unit's observation followed by its
+district's global state (:meth:`ObservationBuilder.observe_with_state`), for the
+centralised critic of :mod:`patrolmarl.training.central_critic`.
+
 Action masks reach sb3-contrib's ``MaskablePPO`` through
 ``env_method("action_masks")`` (one mask per slot), also through wrappers such
 as ``VecNormalize``.
@@ -38,7 +42,7 @@ from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.dispatch_rule import AGENTS, DispatchRule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.metrics import episode_metrics
-from patrolmarl.envs.observations import ObservationBuilder, observation_bounds
+from patrolmarl.envs.observations import ObservationBuilder, observation_bounds, state_bounds
 from patrolmarl.envs.render import FrameDrawer
 from patrolmarl.envs.reward import ShapedReward
 
@@ -68,6 +72,11 @@ class PatrolVecEnv(VecEnv):
         Who sends street calls (:mod:`~patrolmarl.envs.dispatch_rule`): ``AGENTS``
         (the units' accept actions) or ``NEAREST`` (the command centre, at the call's
         instant; accepts are masked and the policy learns positioning only).
+    critic_state
+        ``None``: each slot observes its unit's observation (D entries). ``"cells"``
+        or ``"blocks"``: ``[the unit's observation (D) | its district's global state
+        (S) at that resolution]``; the actor of a centralised-critic policy reads the
+        first D entries, its critic all of them.
 
     Examples
     --------
@@ -85,6 +94,7 @@ class PatrolVecEnv(VecEnv):
         reward_weights: dict[str, float] | None = None,
         move_gains: bool = False,
         dispatch: DispatchRule = AGENTS,
+        critic_state: str | None = None,
     ) -> None:
         if int(n_districts) != n_districts or n_districts < 1:
             raise ValueError(f"n_districts must be a positive integer, got {n_districts!r}")
@@ -95,7 +105,11 @@ class PatrolVecEnv(VecEnv):
         self.builder = ObservationBuilder(self.sim, move_gains=move_gains)
         self.reward_fn = ShapedReward(self.sim, **(reward_weights or {}))
         self.n_agents = self.sim.n_units
+        self.critic_state = critic_state
         low, high = observation_bounds(self.builder.layout)
+        if critic_state is not None:
+            state_low, state_high = state_bounds(district, critic_state)
+            low, high = np.concatenate([low, state_low]), np.concatenate([high, state_high])
         super().__init__(
             num_envs=self.n_districts * self.n_agents,
             observation_space=spaces.Box(low, high, dtype=np.float32),
@@ -119,7 +133,7 @@ class PatrolVecEnv(VecEnv):
         return super().seed(seed)
 
     def reset(self) -> VecEnvObs:
-        """Start a new day in every district; returns the ``(B * N, D)`` observations."""
+        """Start a new day in every district; returns the ``(B * N, ...)`` observations."""
         if self._seeds[0] is not None:
             self._rng = np.random.default_rng(self._seeds[0])
         self._reset_seeds()
@@ -195,7 +209,10 @@ class PatrolVecEnv(VecEnv):
         return [int(s) for s in self._rng.integers(0, _SEED_HIGH, size=count)]
 
     def _observe(self) -> np.ndarray:
-        """A fresh ``(B * N, D)`` float32 array (SB3 keeps references to past observations)."""
+        """A fresh ``(B * N, D)`` (or ``D + S``) float32 array (SB3 keeps references to
+        past observations)."""
+        if self.critic_state is not None:
+            return self.builder.observe_with_state(self.critic_state).reshape(self.num_envs, -1)
         return self.builder.observe().reshape(self.num_envs, -1)
 
     # ------------------------------------------------------------------ masks

@@ -23,7 +23,12 @@ class ActorLogits(torch.nn.Module):
         self.action_net = policy.action_net
 
     def logits(self, observations: torch.Tensor) -> torch.Tensor:
-        """``(batch, A)`` action logits of ``(batch, D)`` float observations."""
+        """``(batch, A)`` action logits of ``(batch, D)`` float observations.
+
+        ``D`` is the unit's observation; the actor of a centralised-critic policy
+        (:mod:`patrolmarl.training.central_critic`) also takes its whole training
+        rows, of which it reads the first ``D`` entries.
+        """
         return self.action_net(self.policy_net(self.features(observations)))
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:

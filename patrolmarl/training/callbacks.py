@@ -14,7 +14,11 @@ from pathlib import Path
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, EveryNTimesteps
 
-from patrolmarl.agents.learned import ObservationNormalizer, SB3ModelPolicy
+from patrolmarl.agents.learned import (
+    ObservationNormalizer,
+    SB3ModelPolicy,
+    actor_observation_size,
+)
 from patrolmarl.envs.dispatch_rule import AGENTS, DispatchRule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.metrics import concatenate_records, episode_metrics
@@ -92,7 +96,7 @@ def policy_of(
     normalizer = (
         None if vecnormalize is None else ObservationNormalizer.from_vecnormalize(vecnormalize)
     )
-    obs_size = int(np.prod(model.observation_space.shape))
+    obs_size = actor_observation_size(model)
     move_gains = observes_move_gains(name, obs_size, int(model.action_space.n), district)
     return SB3ModelPolicy(model, normalizer, name, move_gains, dispatch)
 

@@ -53,7 +53,8 @@ class PPOSettings(_Strict):
 
 
 class NetworkSettings(_Strict):
-    """The shared actor-critic MLP."""
+    """The shared actor-critic MLP; ``critic: central`` (or ``central_blocks``) gives the
+    value network the global state too (see :mod:`patrolmarl.training.central_critic`)."""
 
     net_arch: list[whole(ge=1, le=65_536)] = Field(
         [128, 128], max_length=64, description="widths of the shared hidden layers"
@@ -61,6 +62,17 @@ class NetworkSettings(_Strict):
     activation: Literal["tanh", "relu"] = Field(
         "tanh", description="activation of the hidden layers"
     )
+    critic: Literal["local", "central", "central_blocks"] = Field(
+        "local",
+        description="the value network reads the unit's observation (local) or also its "
+        "district's global state per cell (central, MAPPO-style) or per coarse block "
+        "(central_blocks)",
+    )
+
+    @property
+    def critic_state(self) -> str | None:
+        """The resolution of the global state the critic reads (None: a local critic)."""
+        return {"local": None, "central": "cells", "central_blocks": "blocks"}[self.critic]
 
 
 class NormalizeSettings(_Strict):

@@ -11,6 +11,9 @@ training starts from it. The value network is left to PPO.
 The demonstration days are drawn from the training seed, never the evaluation
 days. Observation normalisation statistics are first fitted to the
 demonstrations, so that the cloned policy reads observations as PPO will feed them.
+For a centralised critic the demonstrations hold the training rows (the unit's
+observation, then the global state), so that those statistics cover the critic's
+entries too; the clone fits the actor, which reads the unit's observation alone.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 
 from patrolmarl.agents.baselines import BASELINES
 from patrolmarl.agents.dispatch import boundary_accepts
+from patrolmarl.agents.learned import actor_observation_size
 from patrolmarl.agents.policy import policy_dispatch
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.dispatch_rule import AGENTS, DispatchRule
@@ -37,7 +41,8 @@ from patrolmarl.training.config import DEMONSTRATION_STREAM
 
 @dataclass(frozen=True)
 class Demonstrations:
-    """Decisions of a teacher: ``(M, D)`` observations, ``(M, A)`` masks, ``(M,)`` actions."""
+    """Decisions of a teacher: ``(M, D)`` observations (``(M, D + S)`` with the global
+    state), ``(M, A)`` masks, ``(M,)`` actions."""
 
     observations: np.ndarray
     masks: np.ndarray
@@ -51,6 +56,7 @@ def demonstrations(
     seed: int,
     move_gains: bool,
     dispatch: DispatchRule = AGENTS,
+    critic_state: str | None = None,
 ) -> Demonstrations:
     """Run the baseline ``teacher`` on ``days`` days; keep the decisions with a choice.
 
@@ -59,6 +65,10 @@ def demonstrations(
     learner must take calls itself); under the teacher's own command-centre rule the
     calls are the command centre's, as in the learner's training, and the labels are
     the teacher's moves alone.
+
+    ``critic_state`` (``"cells"`` or ``"blocks"``): each observation is followed by its
+    district's global state at that resolution, as a centralised critic's training
+    rows are (see ``PatrolVecEnv``).
     """
     sim = BatchedSim(district, batch_size=days)
     policy = BASELINES[teacher](seed=seed)
@@ -78,11 +88,13 @@ def demonstrations(
     observations, masks, actions = [], [], []
     while not sim.done.any():
         mask = sim.action_masks()
-        obs = builder.observe()
-        moves = policy.act(obs, mask)
+        rows = (
+            builder.observe() if critic_state is None else builder.observe_with_state(critic_state)
+        )
+        moves = policy.act(rows[..., : builder.size], mask)
         action = boundary_accepts(view, rule, moves) if dispatch.by_agents else moves
         choice = mask.sum(axis=2) > 1
-        observations.append(obs[choice])
+        observations.append(rows[choice])
         masks.append(mask[choice])
         actions.append(action[choice])
         sim.step(action)
@@ -105,12 +117,15 @@ def clone(
     accepts (None when it made none), where the policy's most probable action is the
     teacher's.
 
-    ``normalize`` maps raw observations to what the policy reads (VecNormalize's
-    ``normalize_obs``, after its statistics were updated with ``data``; or the identity).
+    The actor reads the first :func:`actor_observation_size` entries of each
+    observation (all of them but for a centralised critic); ``normalize`` maps those
+    raw entries to what it reads (VecNormalize's normalisation of them, after its
+    statistics were updated with ``data``; or the identity).
     """
     policy = model.policy
     actor = ActorLogits(policy)
-    obs = torch.as_tensor(normalize(data.observations), dtype=torch.float32)
+    own = data.observations[:, : actor_observation_size(model)]
+    obs = torch.as_tensor(normalize(own), dtype=torch.float32)
     masks = torch.as_tensor(data.masks)
     actions = torch.as_tensor(data.actions)
     weight = _balanced_weights(data.actions, data.masks.shape[1])

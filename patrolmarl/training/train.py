@@ -28,7 +28,11 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecNormalize
 
 from patrolmarl.agents.baselines import BASELINES
-from patrolmarl.agents.learned import SB3ModelPolicy
+from patrolmarl.agents.learned import (
+    ObservationNormalizer,
+    SB3ModelPolicy,
+    actor_observation_size,
+)
 from patrolmarl.envs.dispatch_rule import LEARNED_RULES
 from patrolmarl.envs.district import District
 from patrolmarl.envs.vec_env import PatrolVecEnv
@@ -43,6 +47,7 @@ from patrolmarl.training.callbacks import (
     ResumeCheckpointCallback,
     save_model_atomically,
 )
+from patrolmarl.training.central_critic import central_critic_policy
 from patrolmarl.training.checkpoint import (
     DamagedCheckpoint,
     checkpoint_folders,
@@ -162,6 +167,7 @@ def _environment(config: TrainConfig, source: str) -> tuple[District, PatrolVecE
         reward_weights=config.reward.model_dump(),
         move_gains=config.observation.move_gains,
         dispatch=LEARNED_RULES[config.dispatch],
+        critic_state=config.network.critic_state,
     )
     check_rollout(config, venv.n_agents, source)
     torch.set_num_threads(config.torch_threads)
@@ -243,18 +249,21 @@ def _fresh_model(config: TrainConfig, venv: PatrolVecEnv, run_dir: Path):
         if norm.observations or norm.rewards
         else None
     )
+    policy_kwargs: dict[str, Any] = {
+        "net_arch": list(config.network.net_arch),
+        "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[config.network.activation],
+    }
+    policy: str | type = "MlpPolicy"
+    if config.network.critic_state is not None:
+        policy = central_critic_policy(config.algorithm)
+        policy_kwargs["actor_columns"] = venv.builder.size
     model = _algorithm(config.algorithm)(
-        "MlpPolicy",
+        policy,
         vecnormalize or venv,
         seed=config.seed,
         device="cpu",
         tensorboard_log=str(run_dir / "tb"),
-        policy_kwargs={
-            "net_arch": list(config.network.net_arch),
-            "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[
-                config.network.activation
-            ],
-        },
+        policy_kwargs=policy_kwargs,
         **config.ppo.model_dump(),
     )
     return model, vecnormalize
@@ -453,13 +462,17 @@ def _imitate(model, vecnormalize, district: District, config: TrainConfig, say) 
         config.seed,
         config.observation.move_gains,
         LEARNED_RULES[config.dispatch],
+        critic_state=config.network.critic_state,
     )
+    normalize: Callable[[np.ndarray], np.ndarray] = np.asarray
     if vecnormalize is not None and vecnormalize.norm_obs:
         vecnormalize.obs_rms.update(data.observations)
+        normalizer = ObservationNormalizer.from_vecnormalize(vecnormalize)
+        normalize = normalizer.first(actor_observation_size(model))
     agreement, accept_agreement = clone(
         model,
         data,
-        vecnormalize.normalize_obs if vecnormalize is not None else np.asarray,
+        normalize,
         epochs=settings.epochs,
         learning_rate=settings.learning_rate,
         batch_size=settings.batch_size,
