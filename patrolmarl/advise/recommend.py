@@ -19,7 +19,7 @@ import numpy as np
 
 from patrolmarl.advise.snapshot import Cell, Situation, SituationLoader, format_clock
 from patrolmarl.advise.validation import check_snapshot
-from patrolmarl.agents.dispatch import boundary_accepts
+from patrolmarl.envs.boundary_accepts import boundary_accepts
 from patrolmarl.envs.conflicts import accept_winners
 from patrolmarl.envs.names import MOVE_NAMES, agent_names
 from patrolmarl.envs.sim_view import SimView

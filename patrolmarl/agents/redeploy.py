@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from patrolmarl.agents.dispatch import available_units
 from patrolmarl.agents.movement import moves_toward
 from patrolmarl.agents.theft_posts import PostProblem, solve_posts
+from patrolmarl.envs.boundary_accepts import available_units
 from patrolmarl.envs.dispatch_rule import NEAREST, DispatchRule
 from patrolmarl.envs.sim_view import SimView
 

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from patrolmarl.agents.baselines import BASELINES
-from patrolmarl.agents.dispatch import boundary_accepts
 from patrolmarl.agents.learned import actor_observation_size
 from patrolmarl.agents.policy import policy_dispatch
+from patrolmarl.envs.boundary_accepts import boundary_accepts
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.dispatch_rule import AGENTS, DispatchRule
 from patrolmarl.envs.district import District

@@ -17,9 +17,9 @@ from patrolmarl.agents.baselines import (
     RandomPolicy,
     patrol_weights,
 )
-from patrolmarl.agents.dispatch import boundary_accepts
 from patrolmarl.agents.fixed_zones import fixed_zone_beats
 from patrolmarl.agents.policy import policy_dispatch
+from patrolmarl.envs.boundary_accepts import boundary_accepts
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.district import District
 from patrolmarl.envs.move_gains import MoveGains

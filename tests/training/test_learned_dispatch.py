@@ -15,10 +15,10 @@ import yaml
 from patrolmarl.advise.recommend import load_advisor
 from patrolmarl.advise.snapshot import situation
 from patrolmarl.advise.validation import read_snapshot
-from patrolmarl.agents.dispatch import accept_nearest_unit
 from patrolmarl.agents.learned import SB3ModelPolicy
 from patrolmarl.agents.policy import policy_dispatch
 from patrolmarl.cli import main
+from patrolmarl.envs.boundary_accepts import accept_nearest_unit
 from patrolmarl.envs.dispatch_rule import AGENTS, NEAREST
 from patrolmarl.envs.district import District
 from patrolmarl.envs.sim_view import SimView

@@ -2,9 +2,11 @@
 
 The baselines leave dispatch to the simulator's command centre, which acts the
 instant a call arrives (:mod:`patrolmarl.envs.dispatch_rule`). A learned policy
-dispatches by its own accept actions at step boundaries; :func:`boundary_accepts`
-gives what a baseline's rule would accept there, the labels a policy is cloned
-from (:mod:`patrolmarl.training.imitation`).
+trained under ``AGENTS`` dispatches by its own accept actions at step boundaries;
+:func:`boundary_accepts` gives what a baseline's rule would accept there, the
+labels a policy is cloned from (:mod:`patrolmarl.training.imitation`), and the
+accepts ``advise`` recommends for a policy trained under ``NEAREST``. It lives
+with the simulator (numpy alone) so that advice loads no policy code.
 """
 
 from __future__ import annotations
