@@ -8,6 +8,10 @@ Prints, in one run on one machine:
   ``supersuit.concat_vec_envs_v1(pettingzoo_env_to_vec_env_v1(parallel_env(district)), B)``
   (that route's PPO gets no seed: ``PPO(seed=...)`` fails on SuperSuit's vec env),
   and their ratio;
+- the same for the macro-action variant, ``MacroActionVecEnv(district, B, posts)``
+  (nearest dispatch, ``Discrete(1 + P)`` over the candidate posts of
+  :func:`~patrolmarl.agents.candidate_posts.candidate_posts`; the same PPO, which
+  ignores the masks as on the other routes), and its ratio to the native route;
 - where the time of one PPO iteration (rollout + update) of the native route goes,
   from cProfile: simulation (core step and resets), observation building, reward,
   the rest of the env (infos, flattening), policy forward and rollout bookkeeping
@@ -44,8 +48,11 @@ import torch  # noqa: E402
 from stable_baselines3 import PPO  # noqa: E402
 from stable_baselines3.common.vec_env import VecEnv  # noqa: E402
 
+from patrolmarl.agents.candidate_posts import candidate_posts  # noqa: E402
 from patrolmarl.envs import parallel_env  # noqa: E402
 from patrolmarl.envs.district import District  # noqa: E402
+from patrolmarl.envs.incidents import IncidentModel  # noqa: E402
+from patrolmarl.envs.macro_actions import MacroActionVecEnv  # noqa: E402
 from patrolmarl.envs.vec_env import PatrolVecEnv  # noqa: E402
 
 
@@ -158,10 +165,15 @@ def main() -> None:
         f"{args.iterations} timed iterations of {args.n_steps * b * n} agent-steps each\n"
     )
 
+    posts = candidate_posts(district, IncidentModel(district))
+    macro_env = MacroActionVecEnv(district, b, posts, seed=args.seed)
     results: dict[str, float] = {}
     routes = {
         "native PatrolVecEnv": lambda: PPO("MlpPolicy", native_env, seed=args.seed, **kwargs),
         "PettingZoo + SuperSuit": lambda: PPO("MlpPolicy", supersuit_env(district, b), **kwargs),
+        f"macro actions ({posts.shape[1]} posts)": lambda: PPO(
+            "MlpPolicy", macro_env, seed=args.seed, **kwargs
+        ),
     }
     native_model: PPO | None = None
     for label, build in routes.items():
@@ -178,8 +190,9 @@ def main() -> None:
         )
         if native_model is None:
             native_model = model
-    native, ss = results.values()
+    native, ss, macro = results.values()
     print(f"{'ratio native / SuperSuit':<26s}{native / ss:>10.2f} x")
+    print(f"{'ratio macro / native':<26s}{macro / native:>10.2f} x")
 
     assert native_model is not None
     profile_iteration(native_model)

@@ -25,7 +25,7 @@ from patrolmarl.agents.learned import (
 from patrolmarl.envs.dispatch_rule import NEAREST, DispatchRule
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import IncidentModel
-from patrolmarl.envs.macro_actions import DEFAULT_DWELL_MINUTES, PostOrders, macro_layout
+from patrolmarl.envs.post_orders import DEFAULT_DWELL_MINUTES, PostOrders, macro_layout
 from patrolmarl.envs.sim_view import SimView
 from patrolmarl.errors import PatrolMarlError
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from patrolmarl.envs.district import District
-from patrolmarl.envs.macro_actions import KEEP, POST_FEATURES, MacroActionVecEnv, PostOrders
+from patrolmarl.envs.macro_actions import MacroActionVecEnv
 from patrolmarl.envs.observations import TRAVEL_SCALE_MINUTES
+from patrolmarl.envs.post_orders import KEEP, POST_FEATURES, PostOrders
 from patrolmarl.envs.sim_view import SimView
 from patrolmarl.envs.status import EN_ROUTE, IDLE, ON_SCENE
 from tests.helpers import short_busy_gaoxin
