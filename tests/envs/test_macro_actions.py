@@ -183,3 +183,40 @@ def test_maskable_ppo_trains_on_the_macro_actions():
         actions, _ = model.predict(obs, action_masks=masks, deterministic=True)
         assert masks[np.arange(env.num_envs), actions].all()
         obs = env.step(actions)[0]
+
+
+def _post_by_unit(masks: np.ndarray) -> np.ndarray:
+    """Deciding unit i goes to post ``i % P``; the others keep."""
+    n_posts = masks.shape[-1] - 1
+    return np.where(masks[:, KEEP], KEEP, 1 + np.arange(masks.shape[0]) % n_posts)
+
+
+def test_the_pettingzoo_variant_keeps_the_parallel_api():
+    from pettingzoo.test import parallel_api_test
+
+    from patrolmarl.envs.macro_parallel_env import MacroParallelEnv
+
+    district = short_busy_gaoxin()
+    env = MacroParallelEnv(district, posts=_posts(district), seed=0)
+    assert env.action_space("patrol_0").n == 1 + 6
+    parallel_api_test(env, num_cycles=60)
+
+
+def test_the_pettingzoo_variant_plays_as_the_vec_env():
+    from patrolmarl.envs.macro_parallel_env import MacroParallelEnv
+
+    district = short_busy_gaoxin()
+    vec = MacroActionVecEnv(district, 1, _posts(district), seed=2)
+    vec_obs = vec.reset()
+    parallel = MacroParallelEnv(district, posts=_posts(district))
+    obs, infos = parallel.reset(seed=vec.sim.episode_seed[0])
+    agents = parallel.possible_agents
+    for _ in range(80):
+        np.testing.assert_array_equal(np.stack([obs[a] for a in agents]), vec_obs)
+        masks = np.stack([infos[a]["action_mask"] for a in agents]).astype(bool)
+        np.testing.assert_array_equal(masks, vec.action_masks())
+        actions = _post_by_unit(masks)
+        vec_obs, vec_rewards = vec.step(actions)[:2]
+        obs, rewards, _, _, infos = parallel.step(dict(zip(agents, actions.tolist(), strict=True)))
+        np.testing.assert_allclose([rewards[a] for a in agents], vec_rewards, rtol=1e-6)
+    assert (vec.orders.target >= 0).any()
