@@ -24,8 +24,9 @@ class MacroActionVecEnv(PatrolVecEnv):
     Slots, rewards, dones and infos (``terminal_observation`` included, in this
     env's observation space) are those of :class:`PatrolVecEnv`; the actions are
     ``Discrete(1 + P)`` and the observations carry the macro fields
-    (:mod:`~patrolmarl.envs.post_orders`). A subclass rather than a wrapper, so that the terminal
-    observation of a finished day is taken before the day is reset.
+    (:mod:`~patrolmarl.envs.post_orders`). A subclass rather than a wrapper, so
+    that the terminal observation of a finished day is taken before the day is
+    reset.
 
     Parameters
     ----------

@@ -19,8 +19,10 @@ shortest-path step rule (:func:`~patrolmarl.envs.moves.moves_toward`), then
 stays there. An action the mask forbids is taken as 0.
 
 The observation is the plain one (:func:`~patrolmarl.envs.observations.observation_layout`)
-followed by :data:`MACRO_FIELDS`: whether the unit decides now, then per post
-of the current hour (post-major) :data:`POST_FEATURES`.
+followed by the fields ``deciding`` (1 where the unit decides now) and ``posts``:
+per post of the current hour, post-major, :data:`POST_FEATURES` (its row and col
+offset from the unit, the unit's travel minutes to it, whether it is the unit's
+own order, whether another unit's); see :func:`macro_layout`.
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ from patrolmarl.envs.status import EN_ROUTE, IDLE, ON_SCENE
 KEEP = 0  # the action keeping a unit's standing order
 DEFAULT_DWELL_MINUTES = 12.0
 POST_FEATURES = ("d_row", "d_col", "travel", "mine", "held")
-MACRO_FIELDS = ("deciding", "posts")
 
 
 def macro_layout(district: District, n_posts: int, move_gains: bool = False) -> ObservationLayout:
@@ -64,11 +65,9 @@ def macro_layout(district: District, n_posts: int, move_gains: bool = False) -> 
 def macro_bounds(district: District, n_posts: int) -> tuple[np.ndarray, np.ndarray]:
     """``(1 + 5 P,)`` float32 bounds of the macro fields (the part after the plain observation)."""
     travel_high = float(district.unit_travel_minutes.max()) / TRAVEL_SCALE_MINUTES
-    low = np.tile(np.array([-1.0, -1.0, 0.0, 0.0, 0.0], dtype=np.float32), n_posts)
-    high = np.tile(np.array([1.0, 1.0, travel_high, 1.0, 1.0], dtype=np.float32), n_posts)
-    return np.concatenate([[0.0], low]).astype(np.float32), np.concatenate([[1.0], high]).astype(
-        np.float32
-    )
+    low = np.concatenate([[0.0], np.tile([-1.0, -1.0, 0.0, 0.0, 0.0], n_posts)])
+    high = np.concatenate([[1.0], np.tile([1.0, 1.0, travel_high, 1.0, 1.0], n_posts)])
+    return low.astype(np.float32), high.astype(np.float32)
 
 
 class PostOrders:
