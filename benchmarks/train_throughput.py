@@ -13,6 +13,10 @@ Prints, in one run on one machine:
   centralised-critic policy (:mod:`patrolmarl.training.central_critic`: the
   critic also reads the global state, per cell and per coarse block), and the
   ratios to the local critic's rate;
+- the same for the macro-action variant, ``MacroActionVecEnv(district, B, posts)``
+  (nearest dispatch, ``Discrete(1 + P)`` over the candidate posts of
+  :func:`~patrolmarl.agents.candidate_posts.candidate_posts`; the same PPO, which
+  ignores the masks as on the other routes), and its ratio to the native route;
 - where the time of one PPO iteration (rollout + update) of the native route goes,
   from cProfile: simulation (core step and resets), observation building, reward,
   the rest of the env (infos, flattening), policy forward and rollout bookkeeping
@@ -49,8 +53,11 @@ import torch  # noqa: E402
 from stable_baselines3 import PPO  # noqa: E402
 from stable_baselines3.common.vec_env import VecEnv  # noqa: E402
 
+from patrolmarl.agents.candidate_posts import candidate_posts  # noqa: E402
 from patrolmarl.envs import parallel_env  # noqa: E402
 from patrolmarl.envs.district import District  # noqa: E402
+from patrolmarl.envs.incidents import IncidentModel  # noqa: E402
+from patrolmarl.envs.macro_actions import MacroActionVecEnv  # noqa: E402
 from patrolmarl.envs.observations import state_size  # noqa: E402
 from patrolmarl.envs.vec_env import PatrolVecEnv  # noqa: E402
 from patrolmarl.training.central_critic import CentralCriticPolicy  # noqa: E402
@@ -176,12 +183,17 @@ def main() -> None:
         f"{args.iterations} timed iterations of {args.n_steps * b * n} agent-steps each\n"
     )
 
+    posts = candidate_posts(district, IncidentModel(district))
+    macro_env = MacroActionVecEnv(district, b, posts, seed=args.seed)
     results: dict[str, float] = {}
     routes = {
         "native PatrolVecEnv": lambda: PPO("MlpPolicy", native_env, seed=args.seed, **kwargs),
         "PettingZoo + SuperSuit": lambda: PPO("MlpPolicy", supersuit_env(district, b), **kwargs),
         "central critic, cells": lambda: central_critic_ppo(district, "cells", args, kwargs),
         "central critic, blocks": lambda: central_critic_ppo(district, "blocks", args, kwargs),
+        f"macro actions ({posts.shape[1]} posts)": lambda: PPO(
+            "MlpPolicy", macro_env, seed=args.seed, **kwargs
+        ),
     }
     native_model: PPO | None = None
     for label, build in routes.items():
@@ -198,10 +210,11 @@ def main() -> None:
         )
         if native_model is None:
             native_model = model
-    native, ss, cells, blocks = results.values()
+    native, ss, cells, blocks, macro = results.values()
     print(f"{'ratio native / SuperSuit':<26s}{native / ss:>10.2f} x")
     print(f"{'ratio central, cells / local':<30s}{cells / native:>6.2f} x  (native route)")
     print(f"{'ratio central, blocks / local':<30s}{blocks / native:>6.2f} x  (native route)")
+    print(f"{'ratio macro / native':<30s}{macro / native:>6.2f} x")
 
     assert native_model is not None
     profile_iteration(native_model)

@@ -80,6 +80,13 @@ def test_the_core_loads_without_pettingzoo_torch_or_the_evaluator():
     assert not {m for m in loaded if m.startswith("patrolmarl.evaluation")}
 
 
+def test_the_policy_registry_loads_without_the_training_stack():
+    # Macro-action models are evaluated through it (agents.macro_policy, envs.post_orders).
+    loaded = _loaded_by("patrolmarl.agents.registry")
+    assert "patrolmarl.agents.macro_policy" in loaded
+    assert not _tops(loaded) & set(HEAVY)
+
+
 def test_advise_loads_neither_the_evaluator_nor_the_training_stack():
     loaded = _loaded_by("patrolmarl.advise")
     assert not {m for m in loaded if m.startswith(("patrolmarl.evaluation", "patrolmarl.agents"))}

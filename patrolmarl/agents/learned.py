@@ -218,31 +218,16 @@ class SB3ModelPolicy:
             If the file is not a model, was trained for another district, or
             its run normalised observations and the statistics are missing.
         """
-        import torch
-
         path = Path(path)
-        if not path.is_file():
-            raise PatrolMarlError(f"{path}: file not found")
-        if not zipfile.is_zipfile(path):
-            raise PatrolMarlError(f"{path}: not an SB3 model file (not a zip archive)")
-        torch.set_num_threads(torch_threads)
-        model = _load_sb3(path)
+        model = load_model(path, torch_threads)
+        if recorded_macro(path) is not None:
+            raise PatrolMarlError(
+                f"{path}: trained on macro actions (its run's actions: posts), which cannot "
+                "be exported or run as a plain SB3 policy; evaluate it with patrolmarl evaluate"
+            )
         n_actions = int(getattr(model.action_space, "n", -1))
         move_gains = observes_move_gains(path, actor_observation_size(model), n_actions, district)
-        check_district(path, district)
-        sidecar = vecnormalize_sidecar(path)
-        normalizer = None
-        if sidecar is None and run_normalised_observations(path):
-            raise PatrolMarlError(
-                f"{path}: no {path.stem}_vecnormalize.pkl beside it, but the run normalised "
-                "observations (its config.yaml says so); put the run's statistics file beside it"
-            )
-        if sidecar is not None:
-            try:
-                with open(sidecar, "rb") as f:
-                    normalizer = ObservationNormalizer.from_vecnormalize(pickle.load(f))
-            except Exception:  # noqa: BLE001 - any unpickling failure is a bad file
-                raise PatrolMarlError(f"{sidecar}: not a VecNormalize statistics file") from None
+        normalizer = checked_normalizer(path, district)
         return cls(model, normalizer, name or path.stem, move_gains, recorded_dispatch(path))
 
     def bind(self, view: SimView) -> None:
@@ -267,6 +252,61 @@ class SB3ModelPolicy:
         kwargs = {"action_masks": action_masks.reshape(b * n, -1)} if self._maskable else {}
         actions, _ = self.model.predict(flat_obs, deterministic=True, **kwargs)
         return np.asarray(actions).reshape(b, n)
+
+
+def load_model(path: Path, torch_threads: int = INFERENCE_TORCH_THREADS):
+    """The PPO or MaskablePPO model in ``path``; sets torch's thread count to ``torch_threads``.
+
+    Raises
+    ------
+    PatrolMarlError
+        If the file is missing or not a model.
+    """
+    import torch
+
+    if not path.is_file():
+        raise PatrolMarlError(f"{path}: file not found")
+    if not zipfile.is_zipfile(path):
+        raise PatrolMarlError(f"{path}: not an SB3 model file (not a zip archive)")
+    torch.set_num_threads(torch_threads)
+    return _load_sb3(path)
+
+
+def checked_normalizer(path: Path, district: District) -> ObservationNormalizer | None:
+    """The observation normaliser of a model file trained for ``district`` (None if its run
+    did not normalise).
+
+    Raises
+    ------
+    PatrolMarlError
+        If it was trained for another district, or its run normalised observations and
+        the statistics file is missing or unreadable.
+    """
+    check_district(path, district)
+    sidecar = vecnormalize_sidecar(path)
+    if sidecar is None and run_normalised_observations(path):
+        raise PatrolMarlError(
+            f"{path}: no {path.stem}_vecnormalize.pkl beside it, but the run normalised "
+            "observations (its config.yaml says so); put the run's statistics file beside it"
+        )
+    if sidecar is None:
+        return None
+    try:
+        with open(sidecar, "rb") as f:
+            return ObservationNormalizer.from_vecnormalize(pickle.load(f))
+    except Exception:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise PatrolMarlError(f"{sidecar}: not a VecNormalize statistics file") from None
+
+
+def recorded_macro(model_path: Path) -> dict | None:
+    """The run's ``macro`` settings when it trained on macro actions (``actions: posts``),
+    else None (also when no run folder holds the model)."""
+    config = _run_file(model_path, RUN_CONFIG)
+    raw = {} if config is None else read_yaml_mapping(config)
+    if raw.get("actions", "primitive") != "posts":
+        return None
+    macro = raw.get("macro", {})
+    return macro if isinstance(macro, dict) else {}
 
 
 def _load_sb3(path: Path):

@@ -19,7 +19,8 @@ from pathlib import Path
 from patrolmarl.agents.baseline_spec import build_baseline, is_baseline_spec
 from patrolmarl.agents.baselines import BASELINES
 from patrolmarl.agents.beat_plan import BeatPlanPolicy, load_beat_plan
-from patrolmarl.agents.learned import INFERENCE_TORCH_THREADS, SB3ModelPolicy
+from patrolmarl.agents.learned import INFERENCE_TORCH_THREADS
+from patrolmarl.agents.macro_policy import load_zip_policy
 from patrolmarl.agents.policy import Policy
 from patrolmarl.envs.district import District
 from patrolmarl.errors import PatrolMarlError
@@ -148,7 +149,7 @@ def _load(spec: str, district: District, seed: int, torch_threads: int) -> Polic
         raise PatrolMarlError(f"{spec}: {FILE_KINDS[suffix]} file not found")
     name = default_name(path)
     if suffix == ".zip":
-        return SB3ModelPolicy.from_file(path, district, torch_threads=torch_threads, name=name)
+        return load_zip_policy(path, district, torch_threads=torch_threads, name=name)
     if suffix == ".onnx":
         return OnnxPolicy(path, district, name=name)
     return BeatPlanPolicy(load_beat_plan(path, district), seed=seed, name=name)

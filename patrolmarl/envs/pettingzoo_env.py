@@ -188,11 +188,11 @@ class PatrolParallelEnv(ParallelEnv):
                 raise KeyError(f"unknown agent {agent!r}")
             if action is None:
                 continue
-            a = int(action)
-            if not 0 <= a < self.sim.n_actions:
-                raise ValueError(f"action {a} of {agent} is outside Discrete({self.sim.n_actions})")
+            a, n_actions = int(action), int(self.action_spaces[agent].n)
+            if not 0 <= a < n_actions:
+                raise ValueError(f"action {a} of {agent} is outside Discrete({n_actions})")
             joint[0, self._index[agent]] = a
-        self.sim.step(joint)
+        self.sim.step(self._core_actions(joint))
         reward = self.reward_fn()[0]
         done = bool(self.sim.done[0])
         obs = self._observations()
@@ -203,6 +203,10 @@ class PatrolParallelEnv(ParallelEnv):
         if done:
             self.agents = []
         return obs, rewards, terminations, truncations, infos
+
+    def _core_actions(self, joint: np.ndarray) -> np.ndarray:
+        """The ``(1, N)`` actions of the core for the agents' joint action (the same here)."""
+        return joint
 
     def _observations(self) -> dict[str, np.ndarray]:
         obs = self.builder.observe()[0]

@@ -19,14 +19,17 @@ from patrolmarl.agents.learned import (
     SB3ModelPolicy,
     actor_observation_size,
 )
+from patrolmarl.agents.macro_policy import MacroPostPolicy
 from patrolmarl.envs.dispatch_rule import AGENTS, DispatchRule
 from patrolmarl.envs.district import District
+from patrolmarl.envs.macro_actions import MacroActionVecEnv
 from patrolmarl.envs.metrics import concatenate_records, episode_metrics
 from patrolmarl.envs.observations import observes_move_gains
 from patrolmarl.envs.vec_env import PatrolVecEnv
 from patrolmarl.evaluation.evaluate import BASELINE, evaluate
 from patrolmarl.training.config import EvalSettings
 from patrolmarl.training.imitation import actor_parameters
+from patrolmarl.training.macro_run import macro_policy_of
 
 DOMAIN_SCALARS = ("response_mean", "response_p90", "thefts", "closure_rate", "fallback_share")
 #: The selection evaluations' figures logged as ``eval/<key>`` and ``eval/<key>_vs_fixed_zone``.
@@ -89,13 +92,16 @@ class DomainMetricsCallback(BaseCallback):
 
 def policy_of(
     model, vecnormalize, district: District, name: str = "ppo", dispatch: DispatchRule = AGENTS
-) -> SB3ModelPolicy:
+) -> SB3ModelPolicy | MacroPostPolicy:
     """The model being trained as an evaluable :class:`Policy` (current normalisation),
     observing ``district`` as it was trained to (with or without move gains) and under
-    the dispatch rule it is trained under."""
+    the dispatch rule it is trained under; on macro actions, over its env's posts."""
     normalizer = (
         None if vecnormalize is None else ObservationNormalizer.from_vecnormalize(vecnormalize)
     )
+    env = model.get_env()
+    if env is not None and isinstance(env.unwrapped, MacroActionVecEnv):
+        return macro_policy_of(model, normalizer, name, env.unwrapped)
     obs_size = actor_observation_size(model)
     move_gains = observes_move_gains(name, obs_size, int(model.action_space.n), district)
     return SB3ModelPolicy(model, normalizer, name, move_gains, dispatch)

@@ -89,6 +89,17 @@ class ObservationSettings(_Strict):
     move_gains: Flag = Field(False, description="append each unit's move gains to its observation")
 
 
+class MacroSettings(_Strict):
+    """Macro actions (``actions: posts``, :mod:`patrolmarl.envs.macro_actions`)."""
+
+    n_posts: whole(ge=1, le=MAX_COUNT) | None = Field(
+        None, description="candidate posts per hour (null: twice the units)"
+    )
+    dwell_minutes: NonNegativeFloat = Field(
+        12.0, description="minutes a unit stands at its post before it chooses again"
+    )
+
+
 #: The demonstration days of ``pretrain`` are seeded ``[seed + DEMONSTRATION_STREAM, d]``.
 DEMONSTRATION_STREAM = 7_919
 
@@ -190,6 +201,12 @@ class TrainConfig(_Strict):
         description="who sends street calls: the units' accept actions (agents) or the command "
         "centre, nearest unit at the call's instant (nearest: the policy learns positioning only)",
     )
+    actions: Literal["primitive", "posts"] = Field(
+        "primitive",
+        description="the units' moves (primitive) or macro actions: a free unit chooses one of "
+        "the hour's candidate posts (posts; needs dispatch: nearest)",
+    )
+    macro: MacroSettings = Field(MacroSettings(), description="macro actions (actions: posts)")
     torch_threads: whole(ge=1, le=1_024) = Field(1, description="torch CPU threads")
     checkpoint_freq: PositiveInt = Field(500_000, description="timesteps between checkpoints")
     ppo: PPOSettings = Field(PPOSettings(), description="PPO hyperparameters")
@@ -224,6 +241,17 @@ class TrainConfig(_Strict):
             raise FieldError(
                 "eval.score_weights",
                 "needs at least one positive weight (the score divides by their sum)",
+            )
+        if self.actions == "posts" and (self.dispatch, self.pretrain.teacher) != ("nearest", None):
+            raise FieldError(
+                "actions",
+                "posts needs dispatch: nearest and no pretrain.teacher (imitation teaches moves)",
+            )
+        if self.actions == "posts" and self.network.critic != "local":
+            raise FieldError(
+                "network.critic",
+                f"{self.network.critic} needs actions: primitive (the macro-action env has no "
+                "centralised-critic rows yet)",
             )
         if self.ppo.batch_size < 2:
             raise FieldError(

@@ -30,9 +30,9 @@ from stable_baselines3.common.vec_env import VecNormalize
 from patrolmarl.agents.baselines import BASELINES
 from patrolmarl.agents.learned import (
     ObservationNormalizer,
-    SB3ModelPolicy,
     actor_observation_size,
 )
+from patrolmarl.agents.macro_policy import load_zip_policy
 from patrolmarl.envs.dispatch_rule import LEARNED_RULES
 from patrolmarl.envs.district import District
 from patrolmarl.envs.vec_env import PatrolVecEnv
@@ -56,6 +56,7 @@ from patrolmarl.training.checkpoint import (
 )
 from patrolmarl.training.config import TrainConfig, check_rollout, load_train_config
 from patrolmarl.training.imitation import clone, demonstrations
+from patrolmarl.training.macro_run import macro_vec_env
 from patrolmarl.training.parallel_seeds import seed_dir, train_each_seed
 from patrolmarl.training.run_folder import (
     check_location,
@@ -160,15 +161,18 @@ def _environment(config: TrainConfig, source: str) -> tuple[District, PatrolVecE
     """The run's district and vector environment, the rollout checked against them;
     sets torch's threads."""
     district = District.load(config.district)
-    venv = PatrolVecEnv(
-        district,
-        config.n_districts,
-        seed=config.seed,
-        reward_weights=config.reward.model_dump(),
-        move_gains=config.observation.move_gains,
-        dispatch=LEARNED_RULES[config.dispatch],
-        critic_state=config.network.critic_state,
-    )
+    if config.actions == "posts":
+        venv = macro_vec_env(district, config, source)
+    else:
+        venv = PatrolVecEnv(
+            district,
+            config.n_districts,
+            seed=config.seed,
+            reward_weights=config.reward.model_dump(),
+            move_gains=config.observation.move_gains,
+            dispatch=LEARNED_RULES[config.dispatch],
+            critic_state=config.network.critic_state,
+        )
     check_rollout(config, venv.n_agents, source)
     torch.set_num_threads(config.torch_threads)
     return district, venv
@@ -512,7 +516,7 @@ SUMMARY_FIGURES = ("response_mean", "response_p90", "thefts_per_day", "combined_
 
 def final_evaluation(district: District, run_dir: Path, config: TrainConfig) -> dict[str, Any]:
     """Score ``best.zip`` against the baselines on ``eval.final_days`` days; write ``report/``."""
-    best = SB3ModelPolicy.from_file(run_dir / "best.zip", district)
+    best = load_zip_policy(run_dir / "best.zip", district)
     best.name = "ppo"
     policies = [best] + [BASELINES[name](seed=config.seed) for name in config.eval.final_baselines]
     ev = evaluate(
