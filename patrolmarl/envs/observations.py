@@ -196,10 +196,14 @@ def observation_bounds(layout: ObservationLayout) -> tuple[np.ndarray, np.ndarra
     return low, high
 
 
-def _state_places(district: District, resolution: str) -> int:
-    """How many cells or blocks the global state at ``resolution`` describes."""
+def _check_resolution(resolution: str) -> None:
     if resolution not in STATE_RESOLUTIONS:
         raise ValueError(f"state resolution must be one of {STATE_RESOLUTIONS}, got {resolution!r}")
+
+
+def _state_places(district: District, resolution: str) -> int:
+    """How many cells or blocks the global state at ``resolution`` describes."""
+    _check_resolution(resolution)
     if resolution == "cells":
         return district.n_cells
     rows, cols = coarse_blocks(district)
@@ -551,7 +555,7 @@ class ObservationBuilder:
         At ``resolution`` ``"blocks"`` the maps are pooled to the coarse map's blocks
         (row-major): unit and call counts summed over each block, presence averaged.
         """
-        _state_places(self.sim.district, resolution)
+        _check_resolution(resolution)
         sim = self.sim
         b, c = sim.batch_size, self._cells
         rows = np.arange(b)[:, None]

@@ -20,7 +20,7 @@ from patrolmarl.agents.learned import (
     actor_observation_size,
 )
 from patrolmarl.agents.macro_policy import MacroPostPolicy
-from patrolmarl.envs.dispatch_rule import AGENTS, DispatchRule
+from patrolmarl.envs.dispatch_rule import AGENTS
 from patrolmarl.envs.district import District
 from patrolmarl.envs.macro_actions import MacroActionVecEnv
 from patrolmarl.envs.metrics import concatenate_records, episode_metrics
@@ -91,11 +91,11 @@ class DomainMetricsCallback(BaseCallback):
 
 
 def policy_of(
-    model, vecnormalize, district: District, name: str = "ppo", dispatch: DispatchRule = AGENTS
+    model, vecnormalize, district: District, name: str = "ppo"
 ) -> SB3ModelPolicy | MacroPostPolicy:
     """The model being trained as an evaluable :class:`Policy` (current normalisation),
     observing ``district`` as it was trained to (with or without move gains) and under
-    the dispatch rule it is trained under; on macro actions, over its env's posts."""
+    its training env's dispatch rule; on macro actions, over its env's posts."""
     normalizer = (
         None if vecnormalize is None else ObservationNormalizer.from_vecnormalize(vecnormalize)
     )
@@ -104,6 +104,7 @@ def policy_of(
         return macro_policy_of(model, normalizer, name, env.unwrapped)
     obs_size = actor_observation_size(model)
     move_gains = observes_move_gains(name, obs_size, int(model.action_space.n), district)
+    dispatch = AGENTS if env is None else env.unwrapped.sim.dispatch
     return SB3ModelPolicy(model, normalizer, name, move_gains, dispatch)
 
 
@@ -172,11 +173,9 @@ class PatrolEvalCallback(BaseCallback):
         vecnormalize,
         best_score: float = float("inf"),
         say: Callable[[str], None] = print,
-        dispatch: DispatchRule = AGENTS,
     ) -> None:
         super().__init__()
         self.district = district
-        self.dispatch = dispatch
         self.settings = settings
         self.run_dir = run_dir
         self.vecnormalize = vecnormalize
@@ -191,7 +190,7 @@ class PatrolEvalCallback(BaseCallback):
         """Evaluate now, log, keep the best model; returns the score."""
         ev = evaluate(
             self.district,
-            [policy_of(self.model, self.vecnormalize, self.district, dispatch=self.dispatch)],
+            [policy_of(self.model, self.vecnormalize, self.district)],
             days=self.settings.days,
             seed=self.settings.seed,
             resamples=200,

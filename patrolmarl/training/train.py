@@ -354,7 +354,6 @@ def _train_and_report(
         run.vecnormalize,
         best_score=best_score,
         say=say,
-        dispatch=LEARNED_RULES[config.dispatch],
     )
     callbacks = [
         DomainMetricsCallback(run.venv),

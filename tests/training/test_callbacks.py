@@ -81,7 +81,7 @@ def test_the_selection_scores_by_the_combined_cost_at_its_lambda(
 ) -> None:
     """A stand-in for the model being trained (nearest, called ppo), scored by combined cost."""
     monkeypatch.setattr(
-        callbacks, "policy_of", lambda model, vecnormalize, district, **kwargs: _nearest_as_ppo()
+        callbacks, "policy_of", lambda model, vecnormalize, district: _nearest_as_ppo()
     )
     saved: list[Path] = []
     monkeypatch.setattr(

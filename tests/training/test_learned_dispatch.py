@@ -128,3 +128,16 @@ def test_train_under_nearest_dispatch_through_the_cli(tmp_path, capsys, gaoxin):
     )
     district = District.load(config["district"])
     assert SB3ModelPolicy.from_file(run / "best.zip", district).dispatch is NEAREST
+
+
+@pytest.mark.parametrize("rule", [AGENTS, NEAREST])
+def test_the_evaluation_during_training_runs_the_training_envs_rule(rule):
+    from sb3_contrib import MaskablePPO
+
+    from patrolmarl.envs.vec_env import PatrolVecEnv
+    from patrolmarl.training.callbacks import policy_of
+
+    district = short_busy_gaoxin()
+    env = PatrolVecEnv(district, n_districts=1, seed=0, dispatch=rule)
+    model = MaskablePPO("MlpPolicy", env, seed=0, device="cpu", policy_kwargs={"net_arch": [8]})
+    assert policy_dispatch(policy_of(model, None, district)) is rule
