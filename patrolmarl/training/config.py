@@ -109,6 +109,10 @@ class PretrainSettings(_Strict):
 
     ``critic_warmup_steps``: PPO first trains only the value network for this
     many timesteps, so that the cloned actor is not moved by an untrained critic.
+    ``statistics``: what the observation normalisation is fitted to before the clone:
+    ``every_slot`` (every unit at every step of the demonstration days, as training
+    then updates it) or ``decisions`` (the decisions alone; runs made before this
+    setting, such as the shipped model's).
     """
 
     teacher: Literal["coverage", "pmedian", "nearest"] | None = Field(
@@ -120,6 +124,9 @@ class PretrainSettings(_Strict):
     batch_size: PositiveInt = Field(4096, description="samples per imitation mini-batch")
     critic_warmup_steps: whole(ge=0, le=MAX_COUNT) = Field(
         0, description="timesteps training only the value network first"
+    )
+    statistics: Literal["every_slot", "decisions"] = Field(
+        "every_slot", description="observations the normalisation is fitted to before the clone"
     )
 
 

@@ -10,7 +10,11 @@ training starts from it. The value network is left to PPO.
 
 The demonstration days are drawn from the training seed, never the evaluation
 days. Observation normalisation statistics are first fitted to the
-demonstrations, so that the cloned policy reads observations as PPO will feed them.
+demonstration days, so that the cloned policy reads observations as PPO will feed
+them: by default on every slot at every step (busy units and units without a
+choice too), as VecNormalize then updates them in training, so that the critic's
+warm-up does not shift what the cloned actor reads; or, as runs before the
+``pretrain.statistics`` setting did, on the decisions alone.
 For a centralised critic the demonstrations hold the training rows (the unit's
 observation, then the global state), so that those statistics cover the critic's
 entries too; the clone fits the actor, which reads the unit's observation alone.
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from stable_baselines3.common.running_mean_std import RunningMeanStd
 
 from patrolmarl.agents.baselines import BASELINES
 from patrolmarl.agents.learned import actor_observation_size
@@ -42,11 +47,13 @@ from patrolmarl.training.config import DEMONSTRATION_STREAM
 @dataclass(frozen=True)
 class Demonstrations:
     """Decisions of a teacher: ``(M, D)`` observations (``(M, D + S)`` with the global
-    state), ``(M, A)`` masks, ``(M,)`` actions."""
+    state), ``(M, A)`` masks, ``(M,)`` actions; ``every_slot``: the running statistics of
+    the observations of every slot at every step of the days (what VecNormalize sees)."""
 
     observations: np.ndarray
     masks: np.ndarray
     actions: np.ndarray
+    every_slot: RunningMeanStd
 
 
 def demonstrations(
@@ -86,11 +93,15 @@ def demonstrations(
     policy.reset(np.ones(days, dtype=bool))
     builder = ObservationBuilder(sim, move_gains=move_gains)
     observations, masks, actions = [], [], []
+    every_slot: RunningMeanStd | None = None
     while not sim.done.any():
         mask = sim.action_masks()
         rows = (
             builder.observe() if critic_state is None else builder.observe_with_state(critic_state)
         )
+        if every_slot is None:
+            every_slot = RunningMeanStd(shape=rows.shape[2:])
+        every_slot.update(rows.reshape(-1, rows.shape[2]))
         moves = policy.act(rows[..., : builder.size], mask)
         action = boundary_accepts(view, rule, moves) if dispatch.by_agents else moves
         choice = mask.sum(axis=2) > 1
@@ -99,7 +110,7 @@ def demonstrations(
         actions.append(action[choice])
         sim.step(action)
     return Demonstrations(
-        np.concatenate(observations), np.concatenate(masks), np.concatenate(actions)
+        np.concatenate(observations), np.concatenate(masks), np.concatenate(actions), every_slot
     )
 
 

@@ -469,7 +469,10 @@ def _imitate(model, vecnormalize, district: District, config: TrainConfig, say) 
     )
     normalize: Callable[[np.ndarray], np.ndarray] = np.asarray
     if vecnormalize is not None and vecnormalize.norm_obs:
-        vecnormalize.obs_rms.update(data.observations)
+        if settings.statistics == "every_slot":
+            vecnormalize.obs_rms = data.every_slot
+        else:
+            vecnormalize.obs_rms.update(data.observations)
         normalizer = ObservationNormalizer.from_vecnormalize(vecnormalize)
         normalize = normalizer.first(actor_observation_size(model))
     agreement, accept_agreement = clone(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from patrolmarl.envs.vec_env import PatrolVecEnv
 from patrolmarl.training.callbacks import CriticWarmupCallback
 from patrolmarl.training.imitation import actor_parameters, clone, demonstrations
 from tests.helpers import run_cli, short_busy_gaoxin
-from tests.training.helpers import tiny_config, write_config
+from tests.training.helpers import AGENTS, DAY_MINUTES, tiny_config, write_config
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,25 @@ def test_demonstrations_are_the_teachers_choices(district):
     assert (data.masks.sum(axis=1) > 1).all()  # only decisions with a choice
     assert np.take_along_axis(data.masks, data.actions[:, None], axis=1).all()
     assert (data.actions >= FIRST_ACCEPT).sum() > 10  # the teacher's accepts are in
+
+
+ON_SCENE_COLUMN = 3  # the status one-hot leads the observation: idle, moving, en_route, on_scene
+
+
+def test_the_statistics_cover_every_slot_at_every_step(district):
+    """What VecNormalize sees in training: every unit, busy or without a choice, each
+    step; the decisions alone leave busy units out."""
+    days = 2
+    data = demonstrations(district, "coverage", days=days, seed=0, move_gains=True)
+    steps = district.config.simulation.episode_minutes // district.config.simulation.step_minutes
+    slots = days * steps * district.n_units
+    assert data.every_slot.count == pytest.approx(slots, abs=1e-3)
+    assert data.observations.shape[0] < slots
+    assert data.observations[:, ON_SCENE_COLUMN].max() == 0.0  # no choice on a call
+    assert data.every_slot.mean[ON_SCENE_COLUMN] > 0.01
+    np.testing.assert_allclose(
+        data.every_slot.mean, data.observations.mean(axis=0), atol=0.5, rtol=0
+    )
 
 
 def test_a_clone_takes_the_teachers_decisions_on_unseen_days(district):
@@ -84,12 +104,14 @@ def test_the_critic_warmup_holds_the_actor_then_releases_it(district):
     assert not all(torch.equal(b, a) for b, a in zip(actor, after, strict=True))
 
 
-def test_train_cli_clones_the_teacher_first(tmp_path):
+@pytest.mark.parametrize("statistics", ["every_slot", "decisions"])
+def test_train_cli_clones_the_teacher_first(tmp_path, statistics):
+    pretrain = {"teacher": "coverage", "days": 1, "epochs": 2, "critic_warmup_steps": 448}
     config = tiny_config(
         tmp_path,
         algorithm="maskable_ppo",
         observation={"move_gains": True},
-        pretrain={"teacher": "coverage", "days": 1, "epochs": 2, "critic_warmup_steps": 448},
+        pretrain=pretrain | {"statistics": statistics},
         total_timesteps=900,
     )
     code, out, err = run_cli(
@@ -105,6 +127,10 @@ def test_train_cli_clones_the_teacher_first(tmp_path):
         MaskablePPO.load(tmp_path / "run" / name) for name in ("warm_start.zip", "final.zip")
     )
     assert warm.num_timesteps == 0 and final.num_timesteps > 0
-    assert (tmp_path / "run" / "warm_start_vecnormalize.pkl").is_file()
+    # Its statistics were fitted on every slot of the demonstration day, or the decisions.
+    with open(tmp_path / "run" / "warm_start_vecnormalize.pkl", "rb") as file:
+        counted = pickle.load(file).obs_rms.count
+    fitted = DAY_MINUTES * AGENTS if statistics == "every_slot" else pretrain["decisions"]
+    assert counted == pytest.approx(fitted, abs=1e-3)
     weights = [m.policy.action_net.weight for m in (warm, final)]
     assert not torch.equal(*weights)
