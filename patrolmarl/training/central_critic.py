@@ -16,6 +16,7 @@ so training runs nearly as fast as with the local critic (see
   ``busy_remaining``), which are therefore not repeated in the critic's part.
 
 ``actor_columns`` is a policy keyword, so a saved model (``.zip``) restores the split.
+:func:`patrolmarl.training.policies.patrol_policy` chooses the class a config trains.
 
 Busy units. MAPPO drops the samples of inactive agents from its losses. Here a
 busy unit (en route or on scene) has a single allowed action, so under
@@ -34,7 +35,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
-from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.torch_layers import (
     BaseFeaturesExtractor,
     FlattenExtractor,
@@ -112,8 +113,3 @@ class CentralCriticPolicy(_CentralCritic, ActorCriticPolicy):
 
 class MaskableCentralCriticPolicy(_CentralCritic, MaskableActorCriticPolicy):
     """sb3-contrib MaskablePPO's actor-critic policy with a centralised critic."""
-
-
-def central_critic_policy(algorithm: str) -> type[BasePolicy]:
-    """The centralised-critic policy class of ``algorithm`` (``ppo`` or ``maskable_ppo``)."""
-    return MaskableCentralCriticPolicy if algorithm == "maskable_ppo" else CentralCriticPolicy

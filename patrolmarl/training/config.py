@@ -54,7 +54,8 @@ class PPOSettings(_Strict):
 
 class NetworkSettings(_Strict):
     """The shared actor-critic MLP; ``critic: central`` (or ``central_blocks``) gives the
-    value network the global state too (see :mod:`patrolmarl.training.central_critic`)."""
+    value network the global state too (see :mod:`patrolmarl.training.central_critic`);
+    ``value_norm`` normalises its targets (see :mod:`patrolmarl.training.value_norm`)."""
 
     net_arch: list[whole(ge=1, le=65_536)] = Field(
         [128, 128], max_length=64, description="widths of the shared hidden layers"
@@ -67,6 +68,11 @@ class NetworkSettings(_Strict):
         description="the value network reads the unit's observation (local) or also its "
         "district's global state per cell (central, MAPPO-style) or per coarse block "
         "(central_blocks)",
+    )
+    value_norm: Flag = Field(
+        False,
+        description="the critic predicts returns normalised by their running mean and "
+        "deviation (MAPPO's ValueNorm)",
     )
 
     @property

@@ -47,7 +47,6 @@ from patrolmarl.training.callbacks import (
     ResumeCheckpointCallback,
     save_model_atomically,
 )
-from patrolmarl.training.central_critic import central_critic_policy
 from patrolmarl.training.checkpoint import (
     DamagedCheckpoint,
     checkpoint_folders,
@@ -58,6 +57,7 @@ from patrolmarl.training.config import TrainConfig, check_rollout, load_train_co
 from patrolmarl.training.imitation import clone, demonstrations
 from patrolmarl.training.macro_run import macro_vec_env
 from patrolmarl.training.parallel_seeds import seed_dir, train_each_seed
+from patrolmarl.training.policies import patrol_policy
 from patrolmarl.training.run_folder import (
     check_location,
     claimed,
@@ -68,6 +68,7 @@ from patrolmarl.training.run_folder import (
 )
 from patrolmarl.training.seed_summary import plot_learning_curves, seeds_summary
 from patrolmarl.training.tensorboard_logs import forget_logs_after
+from patrolmarl.training.value_norm import ValueNormCallback
 from patrolmarl.yaml_config import validate_mapping
 
 TB_NAME = "ppo"
@@ -257,12 +258,11 @@ def _fresh_model(config: TrainConfig, venv: PatrolVecEnv, run_dir: Path):
         "net_arch": list(config.network.net_arch),
         "activation_fn": {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}[config.network.activation],
     }
-    policy: str | type = "MlpPolicy"
-    if config.network.critic_state is not None:
-        policy = central_critic_policy(config.algorithm)
+    central = config.network.critic_state is not None
+    if central:
         policy_kwargs["actor_columns"] = venv.builder.size
     model = _algorithm(config.algorithm)(
-        policy,
+        patrol_policy(config.algorithm, central, config.network.value_norm),
         vecnormalize or venv,
         seed=config.seed,
         device="cpu",
@@ -365,6 +365,8 @@ def _train_and_report(
     ]
     if config.pretrain.teacher is not None and config.pretrain.critic_warmup_steps > 0:
         callbacks.append(CriticWarmupCallback(config.pretrain.critic_warmup_steps))
+    if config.network.value_norm:
+        callbacks.append(ValueNormCallback(config.ppo.vf_coef))
     callbacks.extend(extra_callbacks)
     remaining = config.total_timesteps - model.num_timesteps
     rollout = config.ppo.n_steps * run.venv.num_envs

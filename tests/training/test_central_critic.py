@@ -27,13 +27,10 @@ from patrolmarl.errors import ConfigError
 from patrolmarl.evaluation.runner import day_seeds, run_policy
 from patrolmarl.exported.onnx_policy import OnnxPolicy
 from patrolmarl.training.actor_logits import ActorLogits
-from patrolmarl.training.central_critic import (
-    CentralCriticPolicy,
-    MaskableCentralCriticPolicy,
-    central_critic_policy,
-)
+from patrolmarl.training.central_critic import CentralCriticPolicy, MaskableCentralCriticPolicy
 from patrolmarl.training.config import load_train_config
 from patrolmarl.training.export import export_run
+from patrolmarl.training.policies import patrol_policy
 from tests.helpers import run_cli, short_busy_gaoxin
 from tests.training.helpers import tiny_config, write_config
 
@@ -46,7 +43,7 @@ def _central_env(n_districts: int = 2, resolution: str = "cells") -> PatrolVecEn
 
 def _model(algorithm: str, env: PatrolVecEnv):
     return ALGORITHMS[algorithm](
-        central_critic_policy(algorithm),
+        patrol_policy(algorithm, central=True, value_norm=False),
         env,
         n_steps=32,
         batch_size=64,
