@@ -179,6 +179,9 @@ class BatchedSim:
         ``(B, Q)`` day-call index of each pending street call, -1 for an empty slot.
     presence
         ``(B, C)`` decayed patrol-minutes per cell.
+    unit_presence
+        ``(B, N, C)`` each unit's own part of ``presence`` (its decayed
+        patrol-minutes), or None: kept only after :meth:`track_unit_presence`.
     occupied_steps, covered_steps
         ``(B, C)`` unit-steps spent in each cell (by visible units), and steps in
         which each cell was within sight of a unit.
@@ -240,6 +243,7 @@ class BatchedSim:
         self.unit_calls_served = np.zeros((b, n), dtype=np.int64)
         self.pending = np.full((b, 16), -1, dtype=np.int64)
         self.presence = np.zeros((b, c))
+        self.unit_presence: np.ndarray | None = None
         self.covered_steps = np.zeros((b, c), dtype=np.int64)
         self.occupied_steps = np.zeros((b, c), dtype=np.int64)
         self.fallback_dispatches = np.zeros(b, dtype=np.int64)
@@ -279,6 +283,20 @@ class BatchedSim:
         if rule.zone is not None and rule.zone.shape != expected:
             raise ValueError(f"zone rule of shape {rule.zone.shape}, the district needs {expected}")
         self.dispatch = rule
+
+    def track_unit_presence(self) -> None:
+        """Keep each unit's part of the presence field in :attr:`unit_presence` from now on.
+
+        Presence is linear in the units' patrol-minutes, so ``unit_presence.sum(axis=1)``
+        equals ``presence`` as long as all of it was made while tracking: call this
+        before any presence builds up (before the first step or right after a reset).
+        Presence given to :meth:`load_state` belongs to no unit.
+        """
+        if self.unit_presence is not None:
+            return
+        if self.presence.any():
+            raise RuntimeError("track_unit_presence() after presence built up: reset first")
+        self.unit_presence = np.zeros((self.batch_size, self.n_units, self.district.n_cells))
 
     # ------------------------------------------------------------------ reset
     def reset(
@@ -320,6 +338,8 @@ class BatchedSim:
         self.unit_calls_served[idx] = 0
         self.pending[idx] = -1
         self.presence[idx] = 0.0
+        if self.unit_presence is not None:
+            self.unit_presence[idx] = 0.0
         self.covered_steps[idx] = 0
         self.occupied_steps[idx] = 0
         self.fallback_dispatches[idx] = 0
@@ -767,7 +787,8 @@ class BatchedSim:
             log.pool_start[b, c] = start
 
     def _update_presence(self) -> None:
-        """Decay presence, then add the visible units' minutes and the cells they cover.
+        """Decay presence (and each unit's part of it, if tracked), then add the visible
+        units' minutes and the cells they cover.
 
         Only touched cells are updated: adding zero elsewhere would change nothing.
         """
@@ -783,6 +804,11 @@ class BatchedSim:
         # Units sharing a cell repeat its index; each copy writes the same total.
         presence = self.presence.reshape(-1)
         presence[cells] = presence[cells] + self.step_minutes * count
+        if self.unit_presence is not None:
+            self.unit_presence *= self._decay
+            # One entry per unit: (flat unit, its cell) never repeats.
+            own = self.unit_presence.reshape(-1)
+            own[units * self.district.n_cells + unit_cell] += self.step_minutes
         seen = self._visible_cells.take(unit_cell, axis=0)
         seen += base[:, None]
         # A cell seen by several units counts once; a dense add streams through memory.

@@ -12,7 +12,8 @@ observations and the ``coverage`` baseline) and the simulator's theft thinning:
 - **nearby presence**: a cell's own presence plus ``neighbour_weight`` times its
   four neighbours' (:func:`nearby_matrix`);
 - **the deterrence law** :func:`deterrence_factor` and its slope
-  :func:`deterrence_slope`;
+  :func:`deterrence_slope`, and the rise of the factor when a part of the
+  presence goes (:meth:`CoverageForecast.theft_factor_rise`);
 - the **hourly rate tables** of street calls and thefts (:class:`HourlyRates`).
 """
 
@@ -140,6 +141,7 @@ class CoverageForecast:
         self.deterrence = district.config.deterrence
         # nearby presence = presence @ nearby.T (own cell plus weighted neighbours)
         self.nearby = nearby_matrix(district.neighbour, self.deterrence.neighbour_weight)
+        self._nearby32 = self.nearby.astype(np.float32)
 
     def travel(self, unit_cell: np.ndarray, available: np.ndarray | None = None) -> np.ndarray:
         """``(N, B, C)`` travel minutes from each unit's cell to every cell.
@@ -166,6 +168,33 @@ class CoverageForecast:
     def theft_factor(self, presence: np.ndarray) -> np.ndarray:
         """``(B, C)`` deterrence factor of each cell's nearby presence."""
         return deterrence_factor(self.nearby_presence(presence), self.deterrence)
+
+    def theft_factor_rise(
+        self, presence: np.ndarray, parts: np.ndarray, weight: np.ndarray
+    ) -> np.ndarray:
+        """``(B, K)`` how much the ``weight``-weighted deterrence factor of the cells would
+        rise without each part of the presence field.
+
+        ``presence`` is ``(B, C)``, ``parts`` ``(B, K, C)`` (each part a share of
+        ``presence``), ``weight`` ``(B, C)``; the result is ``sum_c weight(c) *
+        (factor(nearby(presence - part))(c) - factor(nearby(presence))(c))``. Nearby
+        presence is linear, so the field without a part is read as ``nearby(presence)
+        - nearby(part)``. This runs for every unit at every step, so it is evaluated
+        in float32, as the travel tables are (the environments' rewards are float32).
+        """
+        b, k, c = parts.shape
+        s = np.float32(self.deterrence.saturation_minutes)
+        nearby = self.nearby_presence(presence).astype(np.float32)  # (B, C)
+        own = self._nearby32 @ parts.reshape(b * k, c).astype(np.float32).T  # (C, B * K)
+        own = own.T.reshape(b, k, c)
+        # factor(x) = 1 - max_reduction + max_reduction * exp(-x / saturation)
+        without = nearby[:, None, :] - own
+        without /= -s
+        np.exp(without, out=without)
+        without -= np.exp(nearby / -s)[:, None, :]
+        without *= own > 0  # exactly zero where the part adds nothing
+        rise = without @ weight.astype(np.float32)[:, :, None]  # (B, K, 1)
+        return self.deterrence.max_reduction * rise[..., 0].astype(np.float64)
 
     def theft_value(self, presence: np.ndarray, hour: np.ndarray) -> np.ndarray:
         """``(B, C)`` share of the hour's thefts one more presence-minute in a cell deters.
