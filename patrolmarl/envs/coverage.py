@@ -183,18 +183,18 @@ class CoverageForecast:
         in float32, as the travel tables are (the environments' rewards are float32).
         """
         b, k, c = parts.shape
-        s = np.float32(self.deterrence.saturation_minutes)
-        nearby = self.nearby_presence(presence).astype(np.float32)  # (B, C)
+        # Nearby presence with (row 0) and without (row 1 + j) part j, then -x / saturation.
+        exponent = np.empty((b, k + 1, c), dtype=np.float32)
+        exponent[:, 0] = self.nearby_presence(presence)
         own = self._nearby32 @ parts.reshape(b * k, c).astype(np.float32).T  # (C, B * K)
-        own = own.T.reshape(b, k, c)
-        # factor(x) = 1 - max_reduction + max_reduction * exp(-x / saturation)
-        without = nearby[:, None, :] - own
-        without /= -s
-        np.exp(without, out=without)
-        without -= np.exp(nearby / -s)[:, None, :]
-        without *= own > 0  # exactly zero where the part adds nothing
-        rise = without @ weight.astype(np.float32)[:, :, None]  # (B, K, 1)
-        return self.deterrence.max_reduction * rise[..., 0].astype(np.float64)
+        np.subtract(exponent[:, :1], own.T.reshape(b, k, c), out=exponent[:, 1:])
+        exponent *= np.float32(-1.0 / self.deterrence.saturation_minutes)
+        # factor(x) = 1 - max_reduction + max_reduction * exp(-x / saturation); one exp
+        # call for both rows, so a cell the part does not reach rises by exactly zero.
+        rise = np.exp(exponent, out=exponent)[:, 1:]
+        rise -= exponent[:, :1]
+        weighted = rise @ weight.astype(np.float32)[:, :, None]  # (B, K, 1)
+        return self.deterrence.max_reduction * weighted[..., 0].astype(np.float64)
 
     def theft_value(self, presence: np.ndarray, hour: np.ndarray) -> np.ndarray:
         """``(B, C)`` share of the hour's thefts one more presence-minute in a cell deters.
