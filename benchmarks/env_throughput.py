@@ -9,7 +9,7 @@ Prints, in one run on one machine:
 - the cost of the optional ``move_gains`` observation field, at B = 16 (the
   training configs' size): agent-steps/s without and with it;
 - the cost of the ``difference_all`` reward credit (each unit's difference
-  reward on the theft forecast too, from the per-unit presence field) against
+  reward on the theft forecast too, from the per-unit nearby presence) against
   ``difference``: agent-steps/s of ``PatrolVecEnv`` at B = 16 under nearest
   dispatch (step + reward + observations + masks + day ends) with each;
 - agent-steps/s of ``patrolmarl.envs.parallel_env("gaoxin")`` (per-agent dicts,

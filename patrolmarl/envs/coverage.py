@@ -141,7 +141,6 @@ class CoverageForecast:
         self.deterrence = district.config.deterrence
         # nearby presence = presence @ nearby.T (own cell plus weighted neighbours)
         self.nearby = nearby_matrix(district.neighbour, self.deterrence.neighbour_weight)
-        self._nearby32 = self.nearby.astype(np.float32)
 
     def travel(self, unit_cell: np.ndarray, available: np.ndarray | None = None) -> np.ndarray:
         """``(N, B, C)`` travel minutes from each unit's cell to every cell.
@@ -170,24 +169,24 @@ class CoverageForecast:
         return deterrence_factor(self.nearby_presence(presence), self.deterrence)
 
     def theft_factor_rise(
-        self, presence: np.ndarray, parts: np.ndarray, weight: np.ndarray
+        self, presence: np.ndarray, nearby_parts: np.ndarray, weight: np.ndarray
     ) -> np.ndarray:
         """``(B, K)`` how much the ``weight``-weighted deterrence factor of the cells would
         rise without each part of the presence field.
 
-        ``presence`` is ``(B, C)``, ``parts`` ``(B, K, C)`` (each part a share of
-        ``presence``), ``weight`` ``(B, C)``; the result is ``sum_c weight(c) *
-        (factor(nearby(presence - part))(c) - factor(nearby(presence))(c))``. Nearby
-        presence is linear, so the field without a part is read as ``nearby(presence)
-        - nearby(part)``. This runs for every unit at every step, so it is evaluated
-        in float32, as the travel tables are (the environments' rewards are float32).
+        ``presence`` is ``(B, C)``; ``nearby_parts`` ``(B, K, C)``, the nearby presence
+        of each part (nearby presence is linear, so the field without a part reads
+        ``nearby(presence) - nearby(part)``); ``weight`` ``(B, C)``. The result is
+        ``sum_c weight(c) * (factor(nearby(presence - part))(c) -
+        factor(nearby(presence))(c))``. This runs for every unit at every step, so it
+        is evaluated in float32, as the travel tables are (the environments' rewards
+        are float32).
         """
-        b, k, c = parts.shape
+        b, k, c = nearby_parts.shape
         # Nearby presence with (row 0) and without (row 1 + j) part j, then -x / saturation.
         exponent = np.empty((b, k + 1, c), dtype=np.float32)
         exponent[:, 0] = self.nearby_presence(presence)
-        own = self._nearby32 @ parts.reshape(b * k, c).astype(np.float32).T  # (C, B * K)
-        np.subtract(exponent[:, :1], own.T.reshape(b, k, c), out=exponent[:, 1:])
+        np.subtract(exponent[:, :1], nearby_parts, out=exponent[:, 1:])
         exponent *= np.float32(-1.0 / self.deterrence.saturation_minutes)
         # factor(x) = 1 - max_reduction + max_reduction * exp(-x / saturation); one exp
         # call for both rows, so a cell the part does not reach rises by exactly zero.

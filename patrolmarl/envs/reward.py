@@ -44,7 +44,7 @@ Credit (who is paid what):
   the unit's difference reward too, how many more thefts the next step would
   expect without the patrol-minutes the unit itself put into the presence
   field, ``E_thefts(P - P_u) - E_thefts(P)`` (the simulator keeps each unit's
-  part ``P_u`` of the field, :meth:`BatchedSim.track_unit_presence`). So a
+  part of the nearby presence, :meth:`BatchedSim.track_unit_presence`). So a
   unit's response-and-theft credit differs from the team's forecast terms by
   what the others would achieve without it, which its own actions do not move.
   Waiting and closure stay shared: under the command centre's dispatch the
@@ -171,10 +171,10 @@ class ShapedReward:
         see :meth:`CoverageForecast.theft_factor_rise`.
         """
         sim = self.sim
-        if sim.unit_presence is None:
+        if sim.unit_nearby_presence is None:
             raise RuntimeError("marginal_thefts() needs sim.track_unit_presence()")
         rate = sim.step_minutes * self._theft_rate[sim.hour_of_day]  # (B, C)
-        return self.forecast.theft_factor_rise(sim.presence, sim.unit_presence, rate)
+        return self.forecast.theft_factor_rise(sim.presence, sim.unit_nearby_presence, rate)
 
     def marginal_response(self) -> np.ndarray:
         """``(B, N)`` how many more expected response minutes the next step would cost

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from patrolmarl.envs.core import BatchedSim
+from patrolmarl.envs.coverage import CoverageForecast
 from patrolmarl.envs.dispatch_rule import NEAREST
 from patrolmarl.envs.district import District
 from patrolmarl.envs.incidents import DayCalls
@@ -52,13 +53,25 @@ def _stay(sim: BatchedSim) -> np.ndarray:
     return np.zeros((sim.batch_size, sim.n_units), dtype=np.int64)
 
 
-def _walk(sim: BatchedSim, unit: int, action: int, steps: int) -> None:
+def _step(sim: BatchedSim, actions: np.ndarray, own: np.ndarray | None = None) -> None:
+    """``sim.step(actions)``; ``own`` (``(N, C)``) follows each unit's presence in district 0
+    by hand: decayed, plus the step's minutes at its cell while visible."""
+    sim.step(actions)
+    if own is not None:
+        own *= 0.5 ** (sim.step_minutes / sim.district.config.deterrence.half_life_minutes)
+        visible = np.flatnonzero(sim.unit_status[0] != EN_ROUTE)
+        own[visible, sim.unit_cell[0, visible]] += sim.step_minutes
+
+
+def _walk(
+    sim: BatchedSim, unit: int, action: int, steps: int, own: np.ndarray | None = None
+) -> None:
     """``steps`` steps in which ``unit`` repeats ``action`` whenever idle; the others stay."""
     for _ in range(steps):
         actions = _stay(sim)
         if sim.unit_status[0, unit] == IDLE:
             actions[0, unit] = action
-        sim.step(actions)
+        _step(sim, actions, own)
 
 
 def _forecast(reward: ShapedReward) -> float:
@@ -68,29 +81,34 @@ def _forecast(reward: ShapedReward) -> float:
     return -float(cost[0])
 
 
-def _forecast_without(sim: BatchedSim, unit: int) -> float:
-    """:func:`_forecast` with ``unit`` out of reach and its patrol-minutes out of the field."""
+def _forecast_without(sim: BatchedSim, unit: int, presence: np.ndarray) -> float:
+    """:func:`_forecast` with ``unit`` out of reach and its ``presence`` out of the field."""
     twin, reward = _branch(sim)
     twin.unit_status[0, unit] = ON_SCENE
     twin.unit_free_at[0, unit] = 1e9
-    twin.presence[0] -= twin.unit_presence[0, unit]
+    twin.presence[0] -= presence
     return _forecast(reward)
 
 
 def test_a_units_reward_moves_with_its_actions_exactly_as_the_team_forecast(district):
-    sim, _ = _quiet_sim(district)
+    sim, reward = _quiet_sim(district)
+    own = np.zeros((sim.n_units, district.n_cells))
     rng = np.random.default_rng(4)
     for _ in range(20):  # spread the units and build up presence
         masks = sim.action_masks()
-        sim.step(np.argmax(rng.random(masks.shape) * masks, axis=2))
+        _step(sim, np.argmax(rng.random(masks.shape) * masks, axis=2), own)
+    # The simulator's parts are the units' own presence, as nearby presence.
+    nearby_own = reward.forecast.nearby_presence(own)
+    np.testing.assert_allclose(sim.unit_nearby_presence[0], nearby_own, rtol=1e-12)
     unit = 3
     rewards, forecasts, counterfactuals = [], [], []
     for action in range(5):  # stay, or walk one way for a while
         twin, reward = _branch(sim)
-        _walk(twin, unit, action, 6)
+        twin_own = own.copy()
+        _walk(twin, unit, action, 6, twin_own)
         rewards.append(reward()[0, unit])
         forecasts.append(_forecast(reward))
-        counterfactuals.append(_forecast_without(twin, unit))
+        counterfactuals.append(_forecast_without(twin, unit, twin_own[unit]))
     rewards, forecasts = np.array(rewards), np.array(forecasts)
     assert np.ptp(forecasts) > 1e-3  # the actions matter to the team
     # D_u(a) - D_u(a') == G(a) - G(a'): what is left is the team without the unit ...
@@ -196,13 +214,17 @@ def test_the_nearest_unit_is_paid_more_for_accepting_a_call_than_for_ignoring_it
     assert accepted > ignored
 
 
-def _assert_unit_presence_adds_up(sim: BatchedSim) -> None:
-    np.testing.assert_allclose(sim.unit_presence.sum(axis=1), sim.presence, atol=1e-9)
+def _assert_unit_presence_adds_up(sim: BatchedSim, forecast: CoverageForecast) -> None:
+    """The units' parts of the nearby presence add up to the nearby presence."""
+    np.testing.assert_allclose(
+        sim.unit_nearby_presence.sum(axis=1), forecast.nearby_presence(sim.presence), atol=1e-9
+    )
 
 
 def test_unit_presence_adds_up_to_the_presence_across_a_reset(district):
     sim = BatchedSim(district, batch_size=2, seed=0)
-    assert sim.unit_presence is None  # off unless asked for
+    forecast = CoverageForecast(district, sim.incidents)
+    assert sim.unit_nearby_presence is None  # off unless asked for
     sim.track_unit_presence()
     sim.reset(seeds=[7, 8])
     rng = np.random.default_rng(5)
@@ -210,13 +232,13 @@ def test_unit_presence_adds_up_to_the_presence_across_a_reset(district):
     while not sim.done[1]:
         masks = sim.action_masks()
         sim.step(np.argmax(rng.random(masks.shape) * masks, axis=2))
-        _assert_unit_presence_adds_up(sim)
+        _assert_unit_presence_adds_up(sim, forecast)
         en_route += int((sim.unit_status == EN_ROUTE).sum())
         if sim.step_count[1] == 100:
-            kept = sim.unit_presence[1].copy()
+            kept = sim.unit_nearby_presence[1].copy()
             sim.reset(seeds=[9], mask=np.array([True, False]))
-            np.testing.assert_array_equal(sim.unit_presence[0], 0.0)
-            np.testing.assert_array_equal(sim.unit_presence[1], kept)
+            np.testing.assert_array_equal(sim.unit_nearby_presence[0], 0.0)
+            np.testing.assert_array_equal(sim.unit_nearby_presence[1], kept)
             assert kept.any(axis=1).sum() > 1  # several units left presence
     assert en_route > 0  # invisible units were left out of both fields
 
@@ -230,9 +252,9 @@ def test_unit_presence_must_be_tracked_from_the_start(district):
     with pytest.raises(RuntimeError, match="reset"):
         ShapedReward(sim, credit="difference_all")
     sim.reset(seeds=[0])
-    ShapedReward(sim, credit="difference_all")
+    reward = ShapedReward(sim, credit="difference_all")
     sim.step(_stay(sim))
-    _assert_unit_presence_adds_up(sim)
+    _assert_unit_presence_adds_up(sim, reward.forecast)
 
 
 def test_the_vec_env_runs_difference_all_credit_across_day_ends():
@@ -248,6 +270,6 @@ def test_the_vec_env_runs_difference_all_credit_across_day_ends():
         _, rewards, dones, _ = env.step(np.argmax(rng.random(masks.shape) * masks, axis=1))
         assert rewards.shape == (env.num_envs,)
         assert np.isfinite(rewards).all()
-        _assert_unit_presence_adds_up(env.sim)
+        _assert_unit_presence_adds_up(env.sim, env.reward_fn.forecast)
         ends += int(dones.any())
     assert ends == 2
