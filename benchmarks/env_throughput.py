@@ -8,6 +8,10 @@ Prints, in one run on one machine:
   ``observe(out=...)`` reusing one buffer;
 - the cost of the optional ``move_gains`` observation field, at B = 16 (the
   training configs' size): agent-steps/s without and with it;
+- the cost of the ``difference_all`` reward credit (each unit's difference
+  reward on the theft forecast too, from the per-unit nearby presence) against
+  ``difference``: agent-steps/s of ``PatrolVecEnv`` at B = 16 under nearest
+  dispatch (step + reward + observations + masks + day ends) with each;
 - agent-steps/s of ``patrolmarl.envs.parallel_env("gaoxin")`` (per-agent dicts,
   random actions drawn from the masks in ``infos``) and of mpe2's
   ``simple_spread_v3.parallel_env(N=14)`` (random actions);
@@ -49,8 +53,10 @@ from dataclasses import dataclass  # noqa: E402
 import numpy as np  # noqa: E402
 
 from patrolmarl.envs.core import BatchedSim  # noqa: E402
+from patrolmarl.envs.dispatch_rule import NEAREST  # noqa: E402
 from patrolmarl.envs.district import District  # noqa: E402
 from patrolmarl.envs.observations import ObservationBuilder  # noqa: E402
+from patrolmarl.envs.vec_env import PatrolVecEnv  # noqa: E402
 
 DISTRICT = "gaoxin"
 CORE_BATCHES = (1, 64, 512)
@@ -130,6 +136,36 @@ def bench_core(
 
     run(WARMUP_STEPS)
     return _best([run(steps) for _ in range(repeat)], batch * sim.n_units, steps)
+
+
+# ------------------------------------------------------------------- VecEnv
+def bench_vec_env(credit: str, steps: int, repeat: int, seed: int = 0) -> Rate:
+    """``PatrolVecEnv`` at the training batch under nearest dispatch, with reward ``credit``."""
+    env = PatrolVecEnv(
+        District.load(DISTRICT),
+        TRAINING_BATCH,
+        seed=seed,
+        reward_weights={"credit": credit},
+        dispatch=NEAREST,
+    )
+    env.reset()
+    rng = np.random.default_rng(seed)
+    masks = env.action_masks()
+
+    def run(n: int) -> tuple[float, float]:
+        nonlocal masks
+        wall = cpu = 0.0
+        for _ in range(n):
+            actions = _masked_random(rng, masks)
+            w0, c0 = time.perf_counter(), time.process_time()
+            env.step(actions)
+            masks = env.action_masks()
+            wall += time.perf_counter() - w0
+            cpu += time.process_time() - c0
+        return wall, cpu
+
+    run(WARMUP_STEPS)
+    return _best([run(steps) for _ in range(repeat)], env.num_envs, steps)
 
 
 # ---------------------------------------------------------------- PettingZoo
@@ -271,6 +307,10 @@ def main(argv: list[str] | None = None) -> None:
     print(plain.line(f"batched core {DISTRICT}, B={TRAINING_BATCH}"))
     gains = bench_core(TRAINING_BATCH, args.steps, args.repeat, move_gains=True)
     print(gains.line(f"  same, B={TRAINING_BATCH}, with move_gains"))
+    difference = bench_vec_env("difference", args.steps, args.repeat)
+    print(difference.line(f"PatrolVecEnv B={TRAINING_BATCH}, credit difference"))
+    difference_all = bench_vec_env("difference_all", args.steps, args.repeat)
+    print(difference_all.line("  same, credit difference_all"))
     patrol = bench_patrol_env(args.steps, args.repeat)
     print(patrol.line(f"PettingZoo parallel_env('{DISTRICT}')"))
     spread = bench_simple_spread(args.steps, args.repeat)
@@ -297,6 +337,10 @@ def main(argv: list[str] | None = None) -> None:
         f"-> {verdict[memory['maxrss'] < MEMORY_TARGET]} (< 1 GiB)"
     )
     print(f"move_gains field at B={TRAINING_BATCH}: {gains.wall / plain.wall:.2f}x the plain speed")
+    print(
+        f"difference_all credit at B={TRAINING_BATCH}: "
+        f"{difference.wall / difference_all.wall:.2f}x the step time of difference"
+    )
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 

@@ -179,6 +179,11 @@ class BatchedSim:
         ``(B, Q)`` day-call index of each pending street call, -1 for an empty slot.
     presence
         ``(B, C)`` decayed patrol-minutes per cell.
+    unit_nearby_presence
+        ``(B, N, C)`` each unit's own part of the nearby presence field (a cell's
+        presence plus ``neighbour_weight`` times its neighbours', as theft
+        thinning reads it) made of the unit's decayed patrol-minutes, or None:
+        kept only after :meth:`track_unit_presence`.
     occupied_steps, covered_steps
         ``(B, C)`` unit-steps spent in each cell (by visible units), and steps in
         which each cell was within sight of a unit.
@@ -240,6 +245,7 @@ class BatchedSim:
         self.unit_calls_served = np.zeros((b, n), dtype=np.int64)
         self.pending = np.full((b, 16), -1, dtype=np.int64)
         self.presence = np.zeros((b, c))
+        self.unit_nearby_presence: np.ndarray | None = None
         self.covered_steps = np.zeros((b, c), dtype=np.int64)
         self.occupied_steps = np.zeros((b, c), dtype=np.int64)
         self.fallback_dispatches = np.zeros(b, dtype=np.int64)
@@ -279,6 +285,24 @@ class BatchedSim:
         if rule.zone is not None and rule.zone.shape != expected:
             raise ValueError(f"zone rule of shape {rule.zone.shape}, the district needs {expected}")
         self.dispatch = rule
+
+    def track_unit_presence(self) -> None:
+        """Keep each unit's part of the nearby presence in :attr:`unit_nearby_presence`
+        from now on.
+
+        Presence, and so nearby presence, is linear in the units' patrol-minutes:
+        summed over the units the parts are the nearby presence of ``presence``, as
+        long as all of it was made while tracking. Call this before any presence
+        builds up (before the first step or right after a reset); presence given to
+        :meth:`load_state` belongs to no unit.
+        """
+        if self.unit_nearby_presence is not None:
+            return
+        if self.presence.any():
+            raise RuntimeError("track_unit_presence() after presence built up: reset first")
+        shape = (self.batch_size, self.n_units, self.district.n_cells)
+        self.unit_nearby_presence = np.zeros(shape)
+        self._reach_cells, self._reach_weight = _presence_reach(self._neighbour, self._nb_weight)
 
     # ------------------------------------------------------------------ reset
     def reset(
@@ -320,6 +344,8 @@ class BatchedSim:
         self.unit_calls_served[idx] = 0
         self.pending[idx] = -1
         self.presence[idx] = 0.0
+        if self.unit_nearby_presence is not None:
+            self.unit_nearby_presence[idx] = 0.0
         self.covered_steps[idx] = 0
         self.occupied_steps[idx] = 0
         self.fallback_dispatches[idx] = 0
@@ -767,7 +793,8 @@ class BatchedSim:
             log.pool_start[b, c] = start
 
     def _update_presence(self) -> None:
-        """Decay presence, then add the visible units' minutes and the cells they cover.
+        """Decay presence (and each unit's part of it, if tracked), then add the visible
+        units' minutes and the cells they cover.
 
         Only touched cells are updated: adding zero elsewhere would change nothing.
         """
@@ -783,6 +810,11 @@ class BatchedSim:
         # Units sharing a cell repeat its index; each copy writes the same total.
         presence = self.presence.reshape(-1)
         presence[cells] = presence[cells] + self.step_minutes * count
+        if self.unit_nearby_presence is not None:
+            self.unit_nearby_presence *= self._decay
+            reach = self._reach_cells[unit_cell] + (units * self.district.n_cells)[:, None]
+            minutes = self.step_minutes * self._reach_weight[unit_cell]
+            np.add.at(self.unit_nearby_presence.reshape(-1), reach.ravel(), minutes.ravel())
         seen = self._visible_cells.take(unit_cell, axis=0)
         seen += base[:, None]
         # A cell seen by several units counts once; a dense add streams through memory.
@@ -844,6 +876,27 @@ def _mask_table(move_ok: np.ndarray, k_calls: int) -> np.ndarray:
     for m in range(k_calls + 1):
         table[:, :2, m, FIRST_ACCEPT : FIRST_ACCEPT + m] = True
     return table.reshape(-1, FIRST_ACCEPT + k_calls)
+
+
+def _presence_reach(neighbour: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(C, M)`` the cells whose nearby presence a cell's presence adds to, and by how much.
+
+    Row ``x``: ``x`` itself with weight 1, then every cell that has ``x`` among its
+    neighbours with weight ``weight``; short rows are padded with ``x`` at weight 0.
+    """
+    c = neighbour.shape[0]
+    near, source = np.nonzero(neighbour >= 0)
+    source = neighbour[near, source]  # the presence of `source` reaches `near`
+    order = np.argsort(source, kind="stable")
+    near, source = near[order], source[order]
+    count = np.bincount(source, minlength=c)
+    slot = 1 + np.arange(source.size) - np.repeat(np.cumsum(count) - count, count)
+    cells = np.repeat(np.arange(c)[:, None], 1 + count.max(initial=0), axis=1)
+    weights = np.zeros(cells.shape)
+    weights[:, 0] = 1.0
+    cells[source, slot] = near
+    weights[source, slot] = weight
+    return cells, weights
 
 
 def _chebyshev_disc(district: District, radius: int) -> np.ndarray:

@@ -12,7 +12,8 @@ observations and the ``coverage`` baseline) and the simulator's theft thinning:
 - **nearby presence**: a cell's own presence plus ``neighbour_weight`` times its
   four neighbours' (:func:`nearby_matrix`);
 - **the deterrence law** :func:`deterrence_factor` and its slope
-  :func:`deterrence_slope`;
+  :func:`deterrence_slope`, and the rise of the factor when a part of the
+  presence goes (:meth:`CoverageForecast.theft_factor_rise`);
 - the **hourly rate tables** of street calls and thefts (:class:`HourlyRates`).
 """
 
@@ -166,6 +167,33 @@ class CoverageForecast:
     def theft_factor(self, presence: np.ndarray) -> np.ndarray:
         """``(B, C)`` deterrence factor of each cell's nearby presence."""
         return deterrence_factor(self.nearby_presence(presence), self.deterrence)
+
+    def theft_factor_rise(
+        self, presence: np.ndarray, nearby_parts: np.ndarray, weight: np.ndarray
+    ) -> np.ndarray:
+        """``(B, K)`` how much the ``weight``-weighted deterrence factor of the cells would
+        rise without each part of the presence field.
+
+        ``presence`` is ``(B, C)``; ``nearby_parts`` ``(B, K, C)``, the nearby presence
+        of each part (nearby presence is linear, so the field without a part reads
+        ``nearby(presence) - nearby(part)``); ``weight`` ``(B, C)``. The result is
+        ``sum_c weight(c) * (factor(nearby(presence - part))(c) -
+        factor(nearby(presence))(c))``. This runs for every unit at every step, so it
+        is evaluated in float32, as the travel tables are (the environments' rewards
+        are float32).
+        """
+        b, k, c = nearby_parts.shape
+        # Nearby presence with (row 0) and without (row 1 + j) part j, then -x / saturation.
+        exponent = np.empty((b, k + 1, c), dtype=np.float32)
+        exponent[:, 0] = self.nearby_presence(presence)
+        np.subtract(exponent[:, :1], nearby_parts, out=exponent[:, 1:])
+        exponent *= np.float32(-1.0 / self.deterrence.saturation_minutes)
+        # factor(x) = 1 - max_reduction + max_reduction * exp(-x / saturation); one exp
+        # call for both rows, so a cell the part does not reach rises by exactly zero.
+        rise = np.exp(exponent, out=exponent)[:, 1:]
+        rise -= exponent[:, :1]
+        weighted = rise @ weight.astype(np.float32)[:, :, None]  # (B, K, 1)
+        return self.deterrence.max_reduction * weighted[..., 0].astype(np.float64)
 
     def theft_value(self, presence: np.ndarray, hour: np.ndarray) -> np.ndarray:
         """``(B, C)`` share of the hour's thefts one more presence-minute in a cell deters.

@@ -40,6 +40,17 @@ Credit (who is paid what):
   nearest to of rate(c) * (second_eta(c) - eta(c))``; only the unit's own
   placement moves it and it is aligned with the team's expected response; the
   waiting and theft terms stay shared.
+- ``difference_all``: the response term as in ``difference`` and the theft term
+  the unit's difference reward too, how many more thefts the next step would
+  expect without the patrol-minutes the unit itself put into the presence
+  field, ``E_thefts(P - P_u) - E_thefts(P)`` (the simulator keeps each unit's
+  part of the nearby presence, :meth:`BatchedSim.track_unit_presence`). So a
+  unit's response-and-theft credit differs from the team's forecast terms by
+  what the others would achieve without it, which its own actions do not move.
+  Waiting and closure stay shared: under the command centre's dispatch the
+  waiting is the realised counterpart of the response forecast already
+  credited, and a per-unit share of it would pay units for staying away from
+  calls.
 - ``team_difference``: the team reward plus the unit's marginal response value.
 
 Evaluate on realised outcomes (:mod:`patrolmarl.envs.metrics`), never on this.
@@ -63,7 +74,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 }
 
 
-CREDITS = ("team", "local", "difference", "team_difference")
+CREDITS = ("team", "local", "difference", "difference_all", "team_difference")
 
 
 class ShapedReward:
@@ -85,7 +96,10 @@ class ShapedReward:
         "team": every unit gets its district's reward; "local": the terms are
         split among units (see the module docstring), adding up to the team
         reward; "difference": the response term is each unit's marginal value;
-        "team_difference": the team reward plus that marginal value.
+        "difference_all": the theft term too (the unit's marginal deterrence;
+        turns on the simulator's per-unit presence, so build the reward before
+        presence builds up); "team_difference": the team reward plus the
+        marginal response value.
 
     Examples
     --------
@@ -108,6 +122,8 @@ class ShapedReward:
             raise ValueError(f"credit must be one of {', '.join(CREDITS)}, not {credit!r}")
         self.sim = sim
         self.credit = credit
+        if credit == "difference_all":
+            sim.track_unit_presence()
         self.weights = {
             "response": float(response),
             "waiting": float(waiting),
@@ -119,10 +135,10 @@ class ShapedReward:
         self._theft_rate = self.forecast.rates.theft  # (24, C)
 
     def __call__(self) -> np.ndarray:
-        """``(B, N)`` float64 reward of each unit (team or local credit)."""
+        """``(B, N)`` float64 reward of each unit, by the credit."""
         if self.credit == "local":
             return self.unit_rewards()
-        if self.credit == "difference":
+        if self.credit in ("difference", "difference_all"):
             return self.difference_rewards()
         total = np.repeat(self.team_reward()[:, None], self.sim.n_units, axis=1)
         if self.credit == "team_difference":
@@ -134,16 +150,31 @@ class ShapedReward:
 
         The response part is ``response * step * sum_c rate(c) * (eta_without_unit(c) -
         eta(c))`` over the cells the unit is nearest to (zero for unavailable
-        units); waiting, theft and closure are the team's, as in :meth:`team_reward`.
+        units); waiting and closure are the team's, as in :meth:`team_reward`; so
+        is theft, except under ``difference_all`` credit, where it is the unit's
+        ``theft *`` :meth:`marginal_thefts`.
         """
         w = self.weights
-        terms = self.components()
-        shared = (
-            w["closure"] * terms["closed_calls"]
-            - w["waiting"] * terms["waiting_minutes"]
-            - w["theft"] * terms["expected_thefts"]
-        )
-        return w["response"] * self.marginal_response() + shared[:, None]
+        shared = w["closure"] * self.closed_calls() - w["waiting"] * self.waiting_minutes()
+        own = w["response"] * self.marginal_response()
+        if self.credit == "difference_all":
+            own += w["theft"] * self.marginal_thefts()
+        else:
+            shared -= w["theft"] * self.expected_thefts()
+        return own + shared[:, None]
+
+    def marginal_thefts(self) -> np.ndarray:
+        """``(B, N)`` how many more thefts the next step would expect without each unit's
+        own patrol-minutes in the presence field: ``E_thefts(P - P_u) - E_thefts(P)``.
+
+        Needs the simulator's per-unit presence (``difference_all`` credit turns it on);
+        see :meth:`CoverageForecast.theft_factor_rise`.
+        """
+        sim = self.sim
+        if sim.unit_nearby_presence is None:
+            raise RuntimeError("marginal_thefts() needs sim.track_unit_presence()")
+        rate = sim.step_minutes * self._theft_rate[sim.hour_of_day]  # (B, C)
+        return self.forecast.theft_factor_rise(sim.presence, sim.unit_nearby_presence, rate)
 
     def marginal_response(self) -> np.ndarray:
         """``(B, N)`` how many more expected response minutes the next step would cost

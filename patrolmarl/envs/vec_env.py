@@ -157,7 +157,7 @@ class PatrolVecEnv(VecEnv):
             raise RuntimeError("step() before reset()")
         self.sim.step(self._actions)
         self._actions = None
-        unit_rewards = self.reward_fn()  # (B, N): team or local credit
+        unit_rewards = self.reward_fn()  # (B, N), by the reward's credit
         self._episode_return += unit_rewards.sum(axis=1) / self.n_agents
         self._episode_length += 1
         rewards = unit_rewards.astype(np.float32).ravel()

@@ -193,6 +193,22 @@ def test_several_seeds(tmp_path):
     assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == files
 
 
+# ------------------------------------------------------------------------ credit
+@pytest.mark.slow
+def test_a_run_trains_with_difference_all_credit(tmp_path):
+    settings = tiny_config(tmp_path, reward={"credit": "difference_all"}, dispatch="nearest")
+    config = write_config(tmp_path, settings)
+    run_dir = tmp_path / "run"
+    code, out, err = run_cli(
+        "train", "--config", config, "--run-dir", run_dir, "--timesteps", "448", "--no-progress"
+    )
+    assert code == 0, err
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["reward"]["credit"] == (
+        "difference_all"
+    )
+    assert (run_dir / "final.zip").is_file()
+
+
 # ------------------------------------------------------------------------ bad input
 BAD_CONFIGS = {
     "unknown field": ({"ppo": {"n_stepz": 32}}, ["ppo.n_stepz", "unknown field"]),
