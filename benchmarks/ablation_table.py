@@ -1,4 +1,4 @@
-"""The learning ablation table from an evaluation's ``metrics.json`` (issue 12).
+"""The learning ablation table from evaluations' ``metrics.json`` (issue 12).
 
 Each learned row is compared, by the evaluator's paired bootstrap over the same
 days, with its own warm start (the clone before any PPO update) and with the
@@ -11,6 +11,9 @@ baseline of lowest combined cost on those days::
 
 ``--rows`` lists ``POLICY:WARM_START`` (empty: a clone itself, a run from scratch or one
 without a kept warm start; printed as a dash).
+Several ``metrics.json`` of evaluations on the same days (same day seeds and lambda)
+may be given: their policies are pooled, and a policy in more than one must have the
+same per-day costs in each (the simulator is deterministic on given days).
 Prints a Markdown table.
 """
 
@@ -45,17 +48,36 @@ def _cost_difference(policies: dict, a: str, b: str) -> str:
     return f"{diff.difference:+.1f} [{diff.ci_low:+.1f}, {diff.ci_high:+.1f}]"
 
 
+def _pooled(evaluations: list[dict]) -> tuple[dict, dict]:
+    """The first evaluation and the policies of all of them (see the module docstring)."""
+    first = evaluations[0]
+    policies: dict = {}
+    for metrics in evaluations:
+        for key in ("day_seeds", "theft_minutes"):
+            if metrics[key] != first[key]:
+                raise SystemExit(f"the evaluations differ in {key}: pool only the same days")
+        for name, policy in metrics["policies"].items():
+            known = policies.setdefault(name, policy)
+            if (
+                _per_day(known, "combined_cost").tolist()
+                != _per_day(policy, "combined_cost").tolist()
+            ):
+                raise SystemExit(f"policy {name!r} scored differently in two evaluations")
+    return first, policies
+
+
 def main() -> None:
     """Print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("metrics", type=Path, help="an evaluation's metrics.json")
+    parser.add_argument(
+        "metrics", type=Path, nargs="+", help="metrics.json of evaluations on the same days"
+    )
     parser.add_argument(
         "--rows", required=True, help="POLICY:WARM_START,... (warm start may be empty)"
     )
     parser.add_argument("--baselines", required=True, help="baselines to pick the best from")
     args = parser.parse_args()
-    metrics = json.loads(args.metrics.read_text(encoding="utf-8"))
-    policies = metrics["policies"]
+    metrics, policies = _pooled([json.loads(path.read_text("utf-8")) for path in args.metrics])
     baselines = args.baselines.split(",")
     best = min(baselines, key=lambda name: policies[name]["summary"]["combined_cost_per_day"])
     print(

@@ -88,10 +88,14 @@ def seeds_summary(
     finals: list[dict[str, Any]], seed_dirs: list[Path] | None = None, seed: int = 0
 ) -> dict[str, Any]:
     """Mean, standard deviation and bootstrap 95 % interval (over seeds) of each final
-    metric; with ``seed_dirs``, also the learning curves of :data:`CURVE_METRICS`."""
+    metric; with ``seed_dirs``, also the learning curves of :data:`CURVE_METRICS`.
+
+    The metrics are those every seed's summary has: a resumed set may hold seeds
+    finished by an older version that reported fewer."""
     rng = np.random.default_rng(seed)
     table = {}
-    for key in finals[0]["summary"]:
+    shared = [key for key in finals[0]["summary"] if all(key in f["summary"] for f in finals)]
+    for key in shared:
         values = np.array([f["summary"][key] for f in finals], dtype=float)
         finite = values[np.isfinite(values)]
         low, high = bootstrap_mean_interval(values, rng)

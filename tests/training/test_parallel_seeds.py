@@ -85,6 +85,16 @@ def test_summary_without_curves():
     assert np.isnan(summary["metrics"]["thefts_per_day"]["mean"])
 
 
+def test_a_seed_finished_by_an_older_version_leaves_out_the_metric_it_lacks():
+    finals = [
+        {"seed": 0, "summary": {"response_mean": 4.0, "combined_cost_per_day": 270.0}},
+        {"seed": 1, "summary": {"response_mean": 6.0}},
+    ]
+    summary = seeds_summary(finals)
+    assert list(summary["metrics"]) == ["response_mean"]
+    assert summary["metrics"]["response_mean"]["values"] == [4.0, 6.0]
+
+
 def test_a_resumed_session_replaces_the_steps_it_repeats(tmp_path):
     from torch.utils.tensorboard import SummaryWriter
 
