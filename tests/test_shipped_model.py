@@ -45,8 +45,8 @@ def test_it_is_the_committed_result_of_the_committed_config(card):
     read as their defaults, which are the behaviour the run had, but for the
     normalisation of the warm start: the run fitted it to the decisions alone."""
     config = card["training"]["config"]
-    config["pretrain"].setdefault("statistics", "decisions")
-    exported = TrainConfig.model_validate(config)
+    pretrain = {"statistics": "decisions"} | config["pretrain"]
+    exported = TrainConfig.model_validate(config | {"pretrain": pretrain})
     assert exported.model_dump(mode="json") == load_train_config(CONFIG).model_dump(mode="json")
     metrics = json.loads((RESULT / "metrics.json").read_text())
     reported = {name: entry["summary"] for name, entry in metrics["policies"].items()}

@@ -35,7 +35,7 @@ from patrolmarl.envs.boundary_accepts import boundary_accepts
 from patrolmarl.envs.core import BatchedSim
 from patrolmarl.envs.dispatch_rule import AGENTS, DispatchRule
 from patrolmarl.envs.district import District
-from patrolmarl.envs.observations import ObservationBuilder
+from patrolmarl.envs.observations import ObservationBuilder, state_size
 from patrolmarl.envs.sim_view import SimView
 from patrolmarl.envs.status import FIRST_ACCEPT
 from patrolmarl.errors import PatrolMarlError
@@ -93,15 +93,14 @@ def demonstrations(
     policy.reset(np.ones(days, dtype=bool))
     builder = ObservationBuilder(sim, move_gains=move_gains)
     observations, masks, actions = [], [], []
-    every_slot: RunningMeanStd | None = None
+    width = builder.size + (0 if critic_state is None else state_size(district, critic_state))
+    every_slot = RunningMeanStd(shape=(width,))
     while not sim.done.any():
         mask = sim.action_masks()
         rows = (
             builder.observe() if critic_state is None else builder.observe_with_state(critic_state)
         )
-        if every_slot is None:
-            every_slot = RunningMeanStd(shape=rows.shape[2:])
-        every_slot.update(rows.reshape(-1, rows.shape[2]))
+        every_slot.update(rows.reshape(-1, width))
         moves = policy.act(rows[..., : builder.size], mask)
         action = boundary_accepts(view, rule, moves) if dispatch.by_agents else moves
         choice = mask.sum(axis=2) > 1
