@@ -1,0 +1,124 @@
+"""How far below each policy any policy's combined cost could go: the room the bounds leave.
+
+The combined cost of a day is its street calls' response minutes + lambda x its
+thefts. Two certified bounds hold for every policy
+(:mod:`patrolmarl.evaluation.limits`): mean travel is at least the call-weighted
+hourly p-median bound, and expected thefts are at least the theft bound. So no
+policy's expected cost per day is below
+
+    calls reached per day x travel bound + lambda x theft bound
+
+(the two bounds are not reached together, so the true floor is higher). This
+script plays each policy on the held-out days and prints its response minutes,
+its expected thefts (the simulator's own step forecasts, summed: the part of
+the theft count that a policy can move, without the draw's noise), realised
+thefts, and its headroom: expected cost per day minus that floor. A policy can
+beat another by at most the other's headroom, and beating it with a 95 %
+interval excluding zero on these days needs a margin of about the interval's
+half-width, which ``patrolmarl evaluate`` prints for every pair. The last two
+columns are each policy's paired difference against ``--against`` with its 95 %
+bootstrap interval (days resampled in pairs, as ``patrolmarl evaluate`` does),
+of the realised cost and of the expected cost: how much of the interval is the
+theft draw's noise.
+
+    python benchmarks/cost_headroom.py [--district gaoxin] [--days 30] [--seed 20000]
+        [--policies fixed_zone,nearest,...,learned=models/gaoxin] [--against pmedian_theft]
+        [--theft-minutes 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from patrolmarl.agents.registry import load_policies
+from patrolmarl.envs.district import District
+from patrolmarl.envs.incidents import IncidentModel
+from patrolmarl.envs.metrics import day_parts
+from patrolmarl.envs.reward import ShapedReward
+from patrolmarl.envs.sim_view import SimView
+from patrolmarl.evaluation.limits import theft_limit, travel_limit
+from patrolmarl.evaluation.runner import day_seeds, run_policy
+from patrolmarl.evaluation.statistics import paired_bootstrap
+
+DEFAULT_POLICIES = "fixed_zone,nearest,pmedian,coverage,redeploy,pmedian_theft"
+
+
+class ExpectedThefts:
+    """An ``observe`` hook of :func:`run_policy`: sums each day's step theft forecasts."""
+
+    def __init__(self, days: int) -> None:
+        self.per_day = np.zeros(days)
+        self._reward: ShapedReward | None = None
+
+    def __call__(self, view: SimView) -> None:
+        if self._reward is None:
+            self._reward = ShapedReward(view)
+        self.per_day += self._reward.expected_thefts()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--district", default="gaoxin")
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=20000)
+    parser.add_argument("--policies", default=DEFAULT_POLICIES)
+    parser.add_argument("--against", default="pmedian_theft")
+    parser.add_argument("--theft-minutes", type=float, default=60.0)
+    args = parser.parse_args()
+
+    district = District.load(args.district)
+    incidents = IncidentModel(district)
+    travel_bound = travel_limit(district, incidents)["travel_lower_bound"]
+    theft_bound = theft_limit(district, incidents)["theft_lower_bound"]
+    seeds = day_seeds(args.seed, args.days)
+    lam = args.theft_minutes
+    print(
+        f"{args.district}, {args.days} days (seed {args.seed}), lambda {lam:g}: travel bound "
+        f"{travel_bound:.3f} min, theft bound {theft_bound:.3f} expected/day"
+    )
+    rows = {}
+    for policy in load_policies(args.policies.split(","), district, seed=args.seed):
+        expected = ExpectedThefts(args.days)
+        records = run_policy(district, policy, seeds, observe=expected)
+        parts = [day_parts(r, incidents) for r in records]
+        rows[policy.name] = {
+            "calls": np.array([p["response_mean"][1] for p in parts]),
+            "response": np.array([p["response_mean"][0] for p in parts]),
+            "thefts": np.array([p["thefts"][0] for p in parts]),
+            "expected_thefts": expected.per_day,
+        }
+    if args.against not in rows:
+        parser.error(f"--against {args.against!r} is not one of the --policies")
+    print(
+        f"  {'policy':<16}{'calls/day':>10}{'resp min/day':>13}{'E thefts':>10}{'thefts':>8}"
+        f"{'E cost':>9}{'floor':>8}{'headroom':>10}"
+        f"   cost - {args.against} [95 % CI]: realised | expected"
+    )
+    ones = np.ones(args.days)
+    rng = np.random.default_rng([args.seed, 2**31 - 2])
+    base = rows[args.against]
+    for name, row in rows.items():
+        cost = row["response"] + lam * row["expected_thefts"]
+        floor = row["calls"] * travel_bound + lam * theft_bound
+        intervals = []
+        for thefts in ("thefts", "expected_thefts"):
+            ours = row["response"] + lam * row[thefts]
+            theirs = base["response"] + lam * base[thefts]
+            d = paired_bootstrap(ours, ones, theirs, ones, rng)
+            intervals.append(
+                f"{d.difference:+6.1f} [{d.ci_low:+6.1f}, {d.ci_high:+6.1f}]"
+                if d.ci_low is not None
+                else f"{d.difference:+6.1f}"
+            )
+        print(
+            f"  {name:<16}{row['calls'].mean():>10.2f}{row['response'].mean():>13.1f}"
+            f"{row['expected_thefts'].mean():>10.3f}{row['thefts'].mean():>8.2f}"
+            f"{cost.mean():>9.1f}{floor.mean():>8.1f}{(cost - floor).mean():>10.1f}"
+            f"   {intervals[0]} | {intervals[1]}"
+        )
+
+
+if __name__ == "__main__":
+    main()
