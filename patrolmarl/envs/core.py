@@ -92,6 +92,8 @@ class CallLog:
     """Per-call records of B days, padded to the longest day (``(B, D)`` arrays).
 
     Times are minutes from the episode start; NaN where an event has not happened.
+    ``theft_chance`` is a theft candidate's deterrence factor as it arrived: the
+    chance it became a theft (NaN for other calls and candidates yet to come).
     ``pool_start`` is when the precinct's responders took a handed-over call or a
     follow-up. ``stage`` says which units the command centre may send to a pending
     call (:data:`~patrolmarl.envs.dispatch_rule.NO_UNIT`, ``ZONE_UNITS`` or ``ANY_UNIT``).
@@ -112,6 +114,7 @@ class CallLog:
     closed: np.ndarray
     follow_up: np.ndarray
     pool_start: np.ndarray
+    theft_chance: np.ndarray
     stage: np.ndarray
 
     @classmethod
@@ -134,6 +137,7 @@ class CallLog:
             closed=np.zeros((batch, capacity), dtype=bool),
             follow_up=np.zeros((batch, capacity), dtype=bool),
             pool_start=nan.copy(),
+            theft_chance=nan.copy(),
             stage=np.zeros((batch, capacity), dtype=np.int8),
         )
 
@@ -431,6 +435,7 @@ class BatchedSim:
                 "closed",
                 "follow_up",
                 "pool_start",
+                "theft_chance",
             )
         }
         return EpisodeRecord(
@@ -696,6 +701,7 @@ class BatchedSim:
         if deter.any():
             bd, cd = rows[deter], cell[deter]
             factor = deterrence_factor(self._nearby_presence(bd, cd), self._deterrence)
+            log.theft_chance[bd, call[deter]] = factor
             kept[deter] = log.theft_u[bd, call[deter]] < factor
             log.status[rows[~kept], call[~kept]] = DETERRED
         street = kept & self._patrol_type[ctype]

@@ -20,7 +20,8 @@ class EpisodeRecord:
 
     Per-call arrays have one entry per call of the day (theft candidates
     included); times are minutes from the episode start, NaN where the event
-    did not happen.
+    did not happen. ``theft_chance`` is a theft candidate's chance of becoming a
+    theft as it arrived (the deterrence factor of its cell then; NaN otherwise).
     """
 
     time: np.ndarray
@@ -34,6 +35,7 @@ class EpisodeRecord:
     closed: np.ndarray
     follow_up: np.ndarray
     pool_start: np.ndarray
+    theft_chance: np.ndarray
     unit_busy_minutes: np.ndarray
     unit_calls_served: np.ndarray
     covered_steps: np.ndarray
@@ -90,7 +92,9 @@ def day_parts(record: EpisodeRecord, incidents: IncidentModel) -> dict[str, tupl
     dict
         ``response_mean`` and ``travel_mean`` (minutes, street calls reached by
         patrol), ``within_5_min``, ``within_10_min``, ``closure_rate``,
-        ``thefts``, ``visibility`` and ``fallback_dispatches``, each as
+        ``thefts``, ``expected_thefts`` (the candidates' theft chances summed:
+        the thefts expected where the units stood, without the draw's noise),
+        ``visibility`` and ``fallback_dispatches``, each as
         ``(numerator, denominator)``.
     """
     status = record.status
@@ -108,6 +112,7 @@ def day_parts(record: EpisodeRecord, incidents: IncidentModel) -> dict[str, tupl
         "within_10_min": (float((response <= 10.0).sum()), reached),
         "closure_rate": (float(record.closed[served].sum()), reached),
         "thefts": (float((created & incidents.deterrable[record.type]).sum()), 1.0),
+        "expected_thefts": (float(np.nansum(record.theft_chance)), 1.0),
         "visibility": (float(record.covered_steps @ share) / max(record.steps, 1), 1.0),
         "fallback_dispatches": (float(record.by_fallback.sum()), 1.0),
     }
@@ -125,7 +130,7 @@ def episode_metrics(record: EpisodeRecord, incidents: IncidentModel) -> dict[str
         ``street_calls``, ``served_by_patrol``, ``waiting_at_end``,
         ``handed_over``, ``response_mean/p50/p90`` (minutes, street calls
         reached by patrol), ``within_5_min``/``within_10_min`` (shares),
-        ``thefts``, ``thefts_deterred``, ``closure_rate`` (on scene, patrol),
+        ``thefts``, ``expected_thefts``, ``thefts_deterred``, ``closure_rate`` (on scene, patrol),
         ``patrol_share`` (patrol-served / all on-scene calls), ``follow_ups``,
         ``visibility`` (street-traffic weighted share of cell-minutes within
         sight of a unit), ``workload_minutes`` (per unit), ``workload_cv``,
@@ -162,6 +167,7 @@ def episode_metrics(record: EpisodeRecord, incidents: IncidentModel) -> dict[str
         "within_5_min": _ratio(parts["within_5_min"]),
         "within_10_min": _ratio(parts["within_10_min"]),
         "thefts": int(parts["thefts"][0]),
+        "expected_thefts": parts["expected_thefts"][0],
         "thefts_deterred": int((status == DETERRED).sum()),
         "closure_rate": _ratio(parts["closure_rate"]),
         "patrol_share": float(served.sum() / on_scene) if on_scene else float("nan"),

@@ -150,6 +150,7 @@ class ReferenceSim:
         self.call_closed: list[bool] = [False] * n
         self.call_follow_up: list[bool] = [False] * n
         self.call_pool_start: list[float] = [_NAN] * n
+        self.call_theft_chance: list[float] = [_NAN] * n
         self.call_stage: list[int] = [0] * n
 
         self.step_count = 0
@@ -305,6 +306,7 @@ class ReferenceSim:
         ctype, cell = self.call_type[call], self.call_cell[call]
         if self.deterrable[ctype]:
             factor = deterrence_factor(np.array([self._nearby_presence(cell)]), self.deterrence)
+            self.call_theft_chance[call] = float(factor[0])
             if not self.call_theft_u[call] < float(factor[0]):
                 self.call_status[call] = DETERRED
                 return
@@ -410,6 +412,7 @@ class ReferenceSim:
             closed=np.array(self.call_closed, dtype=bool),
             follow_up=np.array(self.call_follow_up, dtype=bool),
             pool_start=np.array(self.call_pool_start, dtype=float),
+            theft_chance=np.array(self.call_theft_chance, dtype=float),
             unit_busy_minutes=np.array(self.unit_busy_minutes, dtype=float),
             unit_calls_served=np.array(self.unit_calls_served, dtype=np.int64),
             covered_steps=np.array(self.covered_steps, dtype=np.int64),

@@ -31,10 +31,14 @@ def check_theft_minutes(value: object) -> float:
     return float(value)
 
 
-def combined_cost(parts: dict[str, tuple[float, float]], theft_minutes: float) -> float:
+def combined_cost(
+    parts: dict[str, tuple[float, float]], theft_minutes: float, thefts: str = "thefts"
+) -> float:
     """One day's combined cost from its :func:`~patrolmarl.envs.metrics.day_parts`.
 
     The total response minutes of the street calls reached by patrol (the sum
-    ``response_mean`` averages) plus ``theft_minutes`` x the day's thefts.
+    ``response_mean`` averages) plus ``theft_minutes`` x the day's thefts
+    (``thefts="expected_thefts"``: x the thefts expected where the units stood,
+    the expected cost).
     """
-    return parts["response_mean"][0] + theft_minutes * parts["thefts"][0]
+    return parts["response_mean"][0] + theft_minutes * parts[thefts][0]

@@ -39,10 +39,12 @@ COMPARED = {
     "within_5_min": "within_5_min",
     "within_10_min": "within_10_min",
     "thefts_per_day": "thefts",
+    "expected_thefts_per_day": "expected_thefts",
     "closure_rate": "closure_rate",
     "visibility": "visibility",
     "fallback_per_day": "fallback_dispatches",
     "combined_cost_per_day": "combined_cost",
+    "expected_cost_per_day": "expected_cost",
 }
 HIGHER_IS_BETTER = frozenset({"within_5_min", "within_10_min", "closure_rate", "visibility"})
 
@@ -242,16 +244,20 @@ def summarise(
 ) -> PolicyResult:
     """Per-day metrics and the pooled summary (rates per day) of one policy's days.
 
-    Each day's metrics add its ``combined_cost`` (lambda = ``theft_minutes``); the
-    summary's ``combined_cost_per_day`` is their mean.
+    Each day's metrics add its ``combined_cost`` (lambda = ``theft_minutes``) and
+    its ``expected_cost`` (the same with the expected thefts); the summary's
+    ``combined_cost_per_day`` and ``expected_cost_per_day`` are their means.
     """
-    per_day = [
-        {
-            **episode_metrics(r, incidents),
-            "combined_cost": combined_cost(day_parts(r, incidents), theft_minutes),
-        }
-        for r in records
-    ]
+    per_day = []
+    for r in records:
+        parts = day_parts(r, incidents)
+        per_day.append(
+            {
+                **episode_metrics(r, incidents),
+                "combined_cost": combined_cost(parts, theft_minutes),
+                "expected_cost": combined_cost(parts, theft_minutes, "expected_thefts"),
+            }
+        )
     pooled = episode_metrics(concatenate_records(records), incidents)
     days = len(records)
     summary = {
@@ -265,12 +271,14 @@ def summarise(
             "calls_per_day": pooled["calls_created"] / days,
             "on_scene_calls_per_day": (pooled["served_by_patrol"] + pooled["handed_over"]) / days,
             "thefts_per_day": pooled["thefts"] / days,
+            "expected_thefts_per_day": pooled["expected_thefts"] / days,
             "fallback_per_day": pooled["fallback_dispatches"] / days,
             "calls_by_type_per_day": {k: v / days for k, v in pooled["calls_by_type"].items()},
             "visibility": float(np.mean([m["visibility"] for m in per_day])),
             "workload_minutes_per_day": [w / days for w in pooled["workload_minutes"]],
             "workload_cv": float(np.mean([m["workload_cv"] for m in per_day])),
             "combined_cost_per_day": float(np.mean([m["combined_cost"] for m in per_day])),
+            "expected_cost_per_day": float(np.mean([m["expected_cost"] for m in per_day])),
         }
     )
     return PolicyResult(name=name, records=records, per_day=per_day, summary=summary)
@@ -284,6 +292,7 @@ def _ratio_parts(
     days = [day_parts(r, incidents) for r in records]
     for parts in days:
         parts["combined_cost"] = (combined_cost(parts, theft_minutes), 1.0)
+        parts["expected_cost"] = (combined_cost(parts, theft_minutes, "expected_thefts"), 1.0)
     return {
         metric: (
             np.array([d[COMPARED[metric]][0] for d in days]),

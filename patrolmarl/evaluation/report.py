@@ -161,11 +161,13 @@ _HEADLINE = (
     _Column("Within 10 min", "<=10min", "within_10_min", _fmt_percent),
     _Column("Travel mean (min)", "travel", "travel_mean", _fmt),
     _Column("Thefts/day", "thefts/d", "thefts_per_day", _fmt),
+    _Column("Expected thefts/day", "E thefts/d", "expected_thefts_per_day", _fmt),
     _Column("Closure rate", "closure", "closure_rate", _fmt_percent),
     _Column("Patrol share", "patrol", "patrol_share", _fmt_percent),
     _Column("Visibility", "visib.", "visibility", _fmt_percent),
     _Column("Fallbacks/day", "fallb/d", "fallback_per_day", _fmt),
     _Column("Workload CV", "wl CV", "workload_cv", _fmt),
+    _Column("Expected cost/day (min)", "E cost/d", "expected_cost_per_day", lambda v: _fmt(v, 0)),
     _Column("Combined cost/day (min)", "cost/d", "combined_cost_per_day", lambda v: _fmt(v, 0)),
 )
 
@@ -176,10 +178,12 @@ _COMPARED_LABELS = {
     "within_5_min": ("Within 5 min", "%"),
     "within_10_min": ("Within 10 min", "%"),
     "thefts_per_day": ("Thefts per day", ""),
+    "expected_thefts_per_day": ("Expected thefts per day", ""),
     "closure_rate": ("Closure rate", "%"),
     "visibility": ("Visibility", "%"),
     "fallback_per_day": ("Fallbacks per day", ""),
     "combined_cost_per_day": ("Combined cost per day", "min"),
+    "expected_cost_per_day": ("Expected cost per day", "min"),
 }
 
 _CALIBRATION_LABELS = {
@@ -287,7 +291,10 @@ def _content(ev: Evaluation, plot_files: list[str]) -> list[_Block]:
             "all on-scene calls. Visibility: street-traffic-weighted share of cell-minutes "
             "within sight of a unit. Workload CV: coefficient of variation of busy minutes "
             "across units (imbalance). Combined cost: per day, the response minutes of "
-            f"those calls summed plus lambda = {ev.theft_minutes:g} minutes per theft.",
+            f"those calls summed plus lambda = {ev.theft_minutes:g} minutes per theft. "
+            "Expected thefts: each theft candidate's chance of becoming a theft where the "
+            "units stood as it arrived, summed (the thefts the positions make expected, "
+            "free of the draw's noise); expected cost: the combined cost with those.",
         )
     )
     blocks += _difference_blocks(ev)

@@ -39,6 +39,7 @@ EVAL_SCALARS = (
     "thefts_per_day",
     "closure_rate",
     "combined_cost_per_day",
+    "expected_cost_per_day",
 )
 
 

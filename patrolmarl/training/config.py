@@ -26,7 +26,14 @@ Seed = whole(ge=0, le=MAX_SEED)
 #: Most days of one evaluation or demonstration set.
 Days = whole(ge=1, le=10_000)
 #: Summary metrics the selection score may weigh (each relative to fixed_zone's; lower is better).
-SCORED_METRICS = ("response_mean", "thefts_per_day", "response_p90", "combined_cost_per_day")
+SCORED_METRICS = (
+    "response_mean",
+    "thefts_per_day",
+    "response_p90",
+    "combined_cost_per_day",
+    "expected_thefts_per_day",
+    "expected_cost_per_day",
+)
 #: Baselines the final evaluation may add beside fixed_zone: every registered one, with its
 #: default parameters (pmedian_theft and redeploy at their default theft weights).
 FINAL_BASELINES = tuple(name for name in BASELINES if name != BASELINE)
@@ -165,7 +172,10 @@ class EvalSettings(_Strict):
     The best model is the one with the lowest ``score``: a weighted sum of the
     policy's realised metrics relative to fixed_zone's on the same days
     (e.g. response_mean 0.5 and thefts_per_day 0.5: 1.0 = as good as fixed_zone;
-    combined_cost_per_day 1.0 selects by the combined cost, lambda = ``theft_minutes``).
+    combined_cost_per_day 1.0 selects by the combined cost, lambda = ``theft_minutes``;
+    ``expected_cost_per_day`` by the same cost with the thefts expected where the
+    units stood, the candidates' theft chances summed, which is free of the theft
+    draw's noise).
     At the end, the best model is scored on ``final_days`` days drawn from
     ``final_seed`` against fixed_zone and ``final_baselines``: held-out days,
     since the model was chosen on the ``seed`` days.

@@ -575,6 +575,7 @@ def describe_final(summary: dict[str, Any], run_dir: Path) -> str:
                 ("response_mean", "response"),
                 ("thefts_per_day", "thefts/day"),
                 ("combined_cost_per_day", "cost/day"),
+                ("expected_cost_per_day", "expected cost/day"),
             )
             if key in diff
         ]

@@ -27,8 +27,13 @@ from tests.helpers import assert_one_line_error, run_cli, short_busy_gaoxin, wri
 NAN = float("nan")
 
 
-def _day(incidents: IncidentModel, calls: list[tuple[str, int, float, float]]) -> EpisodeRecord:
-    """A hand-made day of ``(type, status, created, arrived)`` calls (arrived NaN: never)."""
+def _day(
+    incidents: IncidentModel,
+    calls: list[tuple[str, int, float, float]],
+    theft_chances: list[float] | None = None,
+) -> EpisodeRecord:
+    """A hand-made day of ``(type, status, created, arrived)`` calls (arrived NaN: never),
+    with each call's theft chance (NaN when not given)."""
     district = incidents.district
     n, units = len(calls), district.n_units
     kind = np.array([incidents.type_names.index(c[0]) for c in calls])
@@ -45,6 +50,7 @@ def _day(incidents: IncidentModel, calls: list[tuple[str, int, float, float]]) -
         closed=np.zeros(n, dtype=bool),
         follow_up=np.zeros(n, dtype=bool),
         pool_start=np.full(n, NAN),
+        theft_chance=np.full(n, NAN) if theft_chances is None else np.array(theft_chances),
         unit_busy_minutes=np.ones(units),
         unit_calls_served=np.zeros(units, dtype=np.int64),
         covered_steps=np.zeros(district.n_cells, dtype=np.int64),
@@ -97,6 +103,19 @@ def test_the_combined_cost_of_hand_made_days(incidents: IncidentModel) -> None:
     assert DEFAULT_THEFT_MINUTES == 60.0
     default = summarise("hand", days, incidents)
     assert default.summary["combined_cost_per_day"] == result.summary["combined_cost_per_day"]
+
+
+def test_the_expected_cost_weighs_the_theft_chances_not_the_thefts(incidents) -> None:
+    """DAY_1's three theft candidates had chances 0.9 (happened), 0.35 (deterred) and 0.5
+    (happened): 1.75 thefts expected against 2 drawn; DAY_3's deterred one 0.2."""
+    chances = [NAN, NAN, NAN, 0.9, 0.35, 0.5, NAN, NAN, NAN]
+    days = [_day(incidents, DAY_1, chances), _day(incidents, DAY_3, [NAN, 0.2])]
+    result = summarise("hand", days, incidents, theft_minutes=60.0)
+    assert [d["expected_thefts"] for d in result.per_day] == pytest.approx([1.75, 0.2])
+    assert [d["expected_cost"] for d in result.per_day] == pytest.approx([135.0, 15.0])
+    assert [d["combined_cost"] for d in result.per_day] == [150.0, 3.0]
+    assert result.summary["expected_thefts_per_day"] == pytest.approx(1.95 / 2)
+    assert result.summary["expected_cost_per_day"] == pytest.approx(75.0)
 
 
 def test_paired_combined_cost_of_hand_made_policies(incidents: IncidentModel) -> None:

@@ -110,3 +110,34 @@ def test_the_selection_scores_by_the_combined_cost_at_its_lambda(
     assert logged["eval/score"] == score
     assert saved == [tmp_path / "best.zip"]
     assert f"combined cost/day {cost['ppo']:.0f} min ({cost[BASELINE]:.0f})" in said[0]
+
+
+def test_the_selection_can_score_by_the_expected_cost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same stand-in scored by the response minutes + 60 x the expected thefts."""
+    monkeypatch.setattr(
+        callbacks, "policy_of", lambda model, vecnormalize, district: _nearest_as_ppo()
+    )
+    monkeypatch.setattr(callbacks, "save_model_atomically", lambda *args: None)
+    settings = EvalSettings(days=3, seed=4, score_weights={"expected_cost_per_day": 1.0})
+    district = short_busy_gaoxin()
+    evaluator = PatrolEvalCallback(district, settings, tmp_path, None, say=lambda text: None)
+    model = _Model(0)
+    model.logger = Logger(folder=None, output_formats=[])
+    evaluator.init_callback(model)
+    score = evaluator.run_evaluation()
+
+    ev = evaluate(district, [_nearest_as_ppo()], 3, 4, resamples=10, with_limit=False)
+    cost = {
+        r.name: r.summary["response_mean"] * r.summary["served_by_patrol"] / 3
+        + 60.0 * r.summary["expected_thefts_per_day"]
+        for r in ev.results
+    }
+    assert score == pytest.approx(cost["ppo"] / cost[BASELINE], rel=1e-12)
+    assert model.logger.name_to_value["eval/expected_cost_per_day"] == pytest.approx(cost["ppo"])
+    # The expected thefts are not the drawn ones (a fractional sum of chances).
+    assert (
+        ev.result("ppo").summary["expected_thefts_per_day"]
+        != ev.result("ppo").summary["thefts_per_day"]
+    )

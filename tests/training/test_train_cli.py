@@ -72,6 +72,11 @@ def test_run_folder_layout(trained):
     assert rows["ppo"][-1] == f"{cost:.2f}"
     assert any("combined cost = response minutes + 45 min per theft:" in line for line in lines)
     assert any(line.startswith("  ppo - nearest: ") and "cost/day" in line for line in lines)
+    expected = summary["response_mean"] * summary["served_by_patrol"]
+    expected += THEFT_MINUTES * summary["expected_thefts"]
+    assert summary["expected_cost_per_day"] == pytest.approx(expected, rel=1e-12)
+    nearest_line = next(line for line in lines if line.startswith("  ppo - nearest: "))
+    assert "expected cost/day" in nearest_line
 
     latest = (run_dir / "checkpoints" / "latest").read_text().strip()
     step = run_dir / "checkpoints" / latest
