@@ -38,6 +38,8 @@ from patrolmarl.envs.incidents import IncidentModel
 from patrolmarl.envs.metrics import day_parts
 from patrolmarl.envs.reward import ShapedReward
 from patrolmarl.envs.sim_view import SimView
+from patrolmarl.errors import PatrolMarlError
+from patrolmarl.evaluation.combined_cost import check_theft_minutes
 from patrolmarl.evaluation.limits import theft_limit, travel_limit
 from patrolmarl.evaluation.runner import day_seeds, run_policy
 from patrolmarl.evaluation.statistics import paired_bootstrap
@@ -67,19 +69,30 @@ def main() -> None:
     parser.add_argument("--against", default="pmedian_theft")
     parser.add_argument("--theft-minutes", type=float, default=60.0)
     args = parser.parse_args()
+    if args.days < 1:
+        parser.error(f"--days must be at least 1, got {args.days}")
+    try:
+        lam = check_theft_minutes(args.theft_minutes)
+    except PatrolMarlError as error:
+        parser.error(f"--theft-minutes: {error}")
 
     district = District.load(args.district)
     incidents = IncidentModel(district)
     travel_bound = travel_limit(district, incidents)["travel_lower_bound"]
     theft_bound = theft_limit(district, incidents)["theft_lower_bound"]
     seeds = day_seeds(args.seed, args.days)
-    lam = args.theft_minutes
     print(
         f"{args.district}, {args.days} days (seed {args.seed}), lambda {lam:g}: travel bound "
         f"{travel_bound:.3f} min, theft bound {theft_bound:.3f} expected/day"
     )
+    try:
+        policies = load_policies(args.policies.split(","), district, seed=args.seed)
+    except PatrolMarlError as error:
+        parser.error(f"--policies: {error}")
+    if args.against not in [policy.name for policy in policies]:
+        parser.error(f"--against {args.against!r} is not one of the --policies")
     rows = {}
-    for policy in load_policies(args.policies.split(","), district, seed=args.seed):
+    for policy in policies:
         expected = ExpectedThefts(args.days)
         records = run_policy(district, policy, seeds, observe=expected)
         parts = [day_parts(r, incidents) for r in records]
@@ -89,8 +102,6 @@ def main() -> None:
             "thefts": np.array([p["thefts"][0] for p in parts]),
             "expected_thefts": expected.per_day,
         }
-    if args.against not in rows:
-        parser.error(f"--against {args.against!r} is not one of the --policies")
     print(
         f"  {'policy':<16}{'calls/day':>10}{'resp min/day':>13}{'E thefts':>10}{'thefts':>8}"
         f"{'E cost':>9}{'floor':>8}{'headroom':>10}"
