@@ -31,14 +31,16 @@ def check_theft_minutes(value: object) -> float:
     return float(value)
 
 
-def combined_cost(
-    parts: dict[str, tuple[float, float]], theft_minutes: float, thefts: str = "thefts"
-) -> float:
-    """One day's combined cost from its :func:`~patrolmarl.envs.metrics.day_parts`.
+def day_costs(parts: dict[str, tuple[float, float]], theft_minutes: float) -> dict[str, float]:
+    """One day's costs from its :func:`~patrolmarl.envs.metrics.day_parts`.
 
-    The total response minutes of the street calls reached by patrol (the sum
-    ``response_mean`` averages) plus ``theft_minutes`` x the day's thefts
-    (``thefts="expected_thefts"``: x the thefts expected where the units stood,
-    the expected cost).
+    ``combined_cost``: the total response minutes of the street calls reached by
+    patrol (the sum ``response_mean`` averages) plus ``theft_minutes`` x the day's
+    thefts; ``expected_cost``: the same with the thefts expected where the units
+    stood (``expected_thefts``).
     """
-    return parts["response_mean"][0] + theft_minutes * parts[thefts][0]
+    response = parts["response_mean"][0]
+    return {
+        "combined_cost": response + theft_minutes * parts["thefts"][0],
+        "expected_cost": response + theft_minutes * parts["expected_thefts"][0],
+    }

@@ -23,7 +23,7 @@ from patrolmarl.evaluation.calibration import calibration_table
 from patrolmarl.evaluation.combined_cost import (
     DEFAULT_THEFT_MINUTES,
     check_theft_minutes,
-    combined_cost,
+    day_costs,
 )
 from patrolmarl.evaluation.limits import theft_limit, travel_limit
 from patrolmarl.evaluation.runner import day_seeds, run_policies
@@ -31,8 +31,8 @@ from patrolmarl.evaluation.statistics import paired_bootstrap
 
 BASELINE = "fixed_zone"
 # Metrics compared against the baseline: lower is better unless listed in HIGHER_IS_BETTER.
-# Each compared metric and the ratio of :func:`day_parts` it is (``combined_cost``: see
-# :func:`_ratio_parts`).
+# Each compared metric and the ratio of :func:`day_parts` it is (``combined_cost`` and
+# ``expected_cost``: see :func:`_ratio_parts`).
 COMPARED = {
     "response_mean": "response_mean",
     "travel_mean": "travel_mean",
@@ -248,16 +248,10 @@ def summarise(
     its ``expected_cost`` (the same with the expected thefts); the summary's
     ``combined_cost_per_day`` and ``expected_cost_per_day`` are their means.
     """
-    per_day = []
-    for r in records:
-        parts = day_parts(r, incidents)
-        per_day.append(
-            {
-                **episode_metrics(r, incidents),
-                "combined_cost": combined_cost(parts, theft_minutes),
-                "expected_cost": combined_cost(parts, theft_minutes, "expected_thefts"),
-            }
-        )
+    per_day = [
+        {**episode_metrics(r, incidents), **day_costs(day_parts(r, incidents), theft_minutes)}
+        for r in records
+    ]
     pooled = episode_metrics(concatenate_records(records), incidents)
     days = len(records)
     summary = {
@@ -288,11 +282,11 @@ def _ratio_parts(
     records: list[EpisodeRecord], incidents: IncidentModel, theft_minutes: float
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``(days,)`` numerators and denominators of each compared metric: those of
-    :func:`day_parts`, and the day's combined cost over 1 (lambda = ``theft_minutes``)."""
+    :func:`day_parts`, and the day's combined and expected costs over 1 (lambda =
+    ``theft_minutes``)."""
     days = [day_parts(r, incidents) for r in records]
     for parts in days:
-        parts["combined_cost"] = (combined_cost(parts, theft_minutes), 1.0)
-        parts["expected_cost"] = (combined_cost(parts, theft_minutes, "expected_thefts"), 1.0)
+        parts.update({key: (cost, 1.0) for key, cost in day_costs(parts, theft_minutes).items()})
     return {
         metric: (
             np.array([d[COMPARED[metric]][0] for d in days]),

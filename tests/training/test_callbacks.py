@@ -75,11 +75,11 @@ def _nearest_as_ppo() -> NearestPolicy:
     return policy
 
 
-@pytest.mark.parametrize("theft_minutes", [0.0, 240.0])
-def test_the_selection_scores_by_the_combined_cost_at_its_lambda(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, theft_minutes: float
-) -> None:
-    """A stand-in for the model being trained (nearest, called ppo), scored by combined cost."""
+def _stand_in_scored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: EvalSettings
+) -> tuple[float, _Model, list[str], list[Path]]:
+    """The selection evaluation of a stand-in for the model being trained (nearest, called
+    ppo): its score, the model (with the logged values), what it said and what it saved."""
     monkeypatch.setattr(
         callbacks, "policy_of", lambda model, vecnormalize, district: _nearest_as_ppo()
     )
@@ -87,23 +87,36 @@ def test_the_selection_scores_by_the_combined_cost_at_its_lambda(
     monkeypatch.setattr(
         callbacks, "save_model_atomically", lambda model, vecnormalize, path: saved.append(path)
     )
-    settings = EvalSettings(
-        days=3, seed=4, score_weights={"combined_cost_per_day": 1.0}, theft_minutes=theft_minutes
-    )
-    district = short_busy_gaoxin()
     said: list[str] = []
-    evaluator = PatrolEvalCallback(district, settings, tmp_path, None, say=said.append)
+    evaluator = PatrolEvalCallback(short_busy_gaoxin(), settings, tmp_path, None, say=said.append)
     model = _Model(0)
     model.logger = Logger(folder=None, output_formats=[])
     evaluator.init_callback(model)
-    score = evaluator.run_evaluation()
+    return evaluator.run_evaluation(), model, said, saved
 
-    ev = evaluate(district, [_nearest_as_ppo()], 3, 4, resamples=10, with_limit=False)
-    cost = {
+
+def _costs_per_day(theft_minutes: float, thefts: str) -> dict[str, float]:
+    """Each policy's response minutes a day + ``theft_minutes`` x its ``thefts`` metric, on the
+    selection days of :func:`_stand_in_scored` (3 days, seed 4)."""
+    ev = evaluate(short_busy_gaoxin(), [_nearest_as_ppo()], 3, 4, resamples=10, with_limit=False)
+    return {
         r.name: r.summary["response_mean"] * r.summary["served_by_patrol"] / 3
-        + theft_minutes * r.summary["thefts_per_day"]
+        + theft_minutes * r.summary[thefts]
         for r in ev.results
     }
+
+
+@pytest.mark.parametrize("theft_minutes", [0.0, 240.0])
+def test_the_selection_scores_by_the_combined_cost_at_its_lambda(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, theft_minutes: float
+) -> None:
+    """The stand-in scored by combined cost."""
+    settings = EvalSettings(
+        days=3, seed=4, score_weights={"combined_cost_per_day": 1.0}, theft_minutes=theft_minutes
+    )
+    score, model, said, saved = _stand_in_scored(tmp_path, monkeypatch, settings)
+
+    cost = _costs_per_day(theft_minutes, "thefts_per_day")
     assert score == pytest.approx(cost["ppo"] / cost[BASELINE], rel=1e-12)
     logged = model.logger.name_to_value
     assert logged["eval/combined_cost_per_day"] == pytest.approx(cost["ppo"], rel=1e-12)
@@ -115,29 +128,12 @@ def test_the_selection_scores_by_the_combined_cost_at_its_lambda(
 def test_the_selection_can_score_by_the_expected_cost(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The same stand-in scored by the response minutes + 60 x the expected thefts."""
-    monkeypatch.setattr(
-        callbacks, "policy_of", lambda model, vecnormalize, district: _nearest_as_ppo()
-    )
-    monkeypatch.setattr(callbacks, "save_model_atomically", lambda *args: None)
+    """The stand-in scored by the response minutes + 60 x the expected thefts."""
     settings = EvalSettings(days=3, seed=4, score_weights={"expected_cost_per_day": 1.0})
-    district = short_busy_gaoxin()
-    evaluator = PatrolEvalCallback(district, settings, tmp_path, None, say=lambda text: None)
-    model = _Model(0)
-    model.logger = Logger(folder=None, output_formats=[])
-    evaluator.init_callback(model)
-    score = evaluator.run_evaluation()
+    score, model, _, _ = _stand_in_scored(tmp_path, monkeypatch, settings)
 
-    ev = evaluate(district, [_nearest_as_ppo()], 3, 4, resamples=10, with_limit=False)
-    cost = {
-        r.name: r.summary["response_mean"] * r.summary["served_by_patrol"] / 3
-        + 60.0 * r.summary["expected_thefts_per_day"]
-        for r in ev.results
-    }
+    cost = _costs_per_day(60.0, "expected_thefts_per_day")
     assert score == pytest.approx(cost["ppo"] / cost[BASELINE], rel=1e-12)
     assert model.logger.name_to_value["eval/expected_cost_per_day"] == pytest.approx(cost["ppo"])
     # The expected thefts are not the drawn ones (a fractional sum of chances).
-    assert (
-        ev.result("ppo").summary["expected_thefts_per_day"]
-        != ev.result("ppo").summary["thefts_per_day"]
-    )
+    assert cost["ppo"] != _costs_per_day(60.0, "thefts_per_day")["ppo"]
