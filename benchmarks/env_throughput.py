@@ -12,6 +12,9 @@ Prints, in one run on one machine:
   reward on the theft forecast too, from the per-unit nearby presence) against
   ``difference``: agent-steps/s of ``PatrolVecEnv`` at B = 16 under nearest
   dispatch (step + reward + observations + masks + day ends) with each;
+- the cost of ``move_gains`` in that training step (``difference_all`` credit,
+  as the shipped config trains): its milliseconds per step against the rest of
+  the step, with the target that it costs less than the rest;
 - agent-steps/s of ``patrolmarl.envs.parallel_env("gaoxin")`` (per-agent dicts,
   random actions drawn from the masks in ``infos``) and of mpe2's
   ``simple_spread_v3.parallel_env(N=14)`` (random actions);
@@ -139,13 +142,17 @@ def bench_core(
 
 
 # ------------------------------------------------------------------- VecEnv
-def bench_vec_env(credit: str, steps: int, repeat: int, seed: int = 0) -> Rate:
-    """``PatrolVecEnv`` at the training batch under nearest dispatch, with reward ``credit``."""
+def bench_vec_env(
+    credit: str, steps: int, repeat: int, seed: int = 0, move_gains: bool = False
+) -> Rate:
+    """``PatrolVecEnv`` at the training batch under nearest dispatch, with reward ``credit``
+    (and the ``move_gains`` observation field if asked)."""
     env = PatrolVecEnv(
         District.load(DISTRICT),
         TRAINING_BATCH,
         seed=seed,
         reward_weights={"credit": credit},
+        move_gains=move_gains,
         dispatch=NEAREST,
     )
     env.reset()
@@ -311,6 +318,8 @@ def main(argv: list[str] | None = None) -> None:
     print(difference.line(f"PatrolVecEnv B={TRAINING_BATCH}, credit difference"))
     difference_all = bench_vec_env("difference_all", args.steps, args.repeat)
     print(difference_all.line("  same, credit difference_all"))
+    trained = bench_vec_env("difference_all", args.steps, args.repeat, move_gains=True)
+    print(trained.line("  same, with move_gains (the shipped config)"))
     patrol = bench_patrol_env(args.steps, args.repeat)
     print(patrol.line(f"PettingZoo parallel_env('{DISTRICT}')"))
     spread = bench_simple_spread(args.steps, args.repeat)
@@ -337,6 +346,14 @@ def main(argv: list[str] | None = None) -> None:
         f"-> {verdict[memory['maxrss'] < MEMORY_TARGET]} (< 1 GiB)"
     )
     print(f"move_gains field at B={TRAINING_BATCH}: {gains.wall / plain.wall:.2f}x the plain speed")
+    # Step times (ms per step of the B districts): the field's own cost against the rest.
+    rest, with_field = 1e3 / difference_all.steps_per_s, 1e3 / trained.steps_per_s
+    field = with_field - rest
+    print(
+        f"move_gains in the training step (difference_all credit, B={TRAINING_BATCH}): "
+        f"{field:.2f} ms of {with_field:.2f} ms, {field / rest:.2f}x the rest of the step "
+        f"-> {verdict[field < rest]} (< 1x)"
+    )
     print(
         f"difference_all credit at B={TRAINING_BATCH}: "
         f"{difference.wall / difference_all.wall:.2f}x the step time of difference"

@@ -19,6 +19,9 @@ observations and the ``coverage`` baseline) and the simulator's theft thinning:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from scipy.sparse import csr_matrix
 
@@ -96,9 +99,9 @@ def nearest_two(travel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     """
     eta = travel.min(axis=0)
     owner = first_index_of(travel, eta)
-    others = travel.copy()
-    np.put_along_axis(others, owner[None], np.inf, axis=0)
-    return eta, others.min(axis=0), owner
+    others = travel.reshape(travel.shape[0], -1).copy()
+    others[owner.ravel(), np.arange(others.shape[1])] = np.inf
+    return eta, others.min(axis=0).reshape(eta.shape), owner
 
 
 def first_index_of(travel: np.ndarray, eta: np.ndarray) -> np.ndarray:
@@ -111,6 +114,33 @@ def first_index_of(travel: np.ndarray, eta: np.ndarray) -> np.ndarray:
     for unit in range(travel.shape[0] - 1, -1, -1):
         owner[travel[unit] == eta] = unit
     return owner
+
+
+class LastAnswer:
+    """The answer of a computation on arrays, kept for the inputs it was last asked with.
+
+    The inputs are compared by value (a copy of each is kept), so an answer is
+    only given again for exactly the same inputs; answers are made read-only.
+    """
+
+    def __init__(self) -> None:
+        self._inputs: tuple[np.ndarray, ...] | None = None
+        self._answer: Any = None
+
+    def get(self, inputs: tuple[np.ndarray, ...], compute: Callable[[], Any]) -> Any:
+        """The kept answer if ``inputs`` equal the last ones, else ``compute()`` (then kept)."""
+        last = self._inputs
+        if last is None or not all(_same_array(a, b) for a, b in zip(last, inputs, strict=True)):
+            answer = compute()
+            for array in answer if isinstance(answer, tuple) else (answer,):
+                array.flags.writeable = False
+            self._inputs = tuple(np.array(a, copy=True) for a in inputs)
+            self._answer = answer
+        return self._answer
+
+
+def _same_array(kept: np.ndarray, given: np.ndarray) -> bool:
+    return kept.shape == given.shape and kept.dtype == given.dtype and np.array_equal(kept, given)
 
 
 class CoverageForecast:
@@ -141,6 +171,9 @@ class CoverageForecast:
         self.deterrence = district.config.deterrence
         # nearby presence = presence @ nearby.T (own cell plus weighted neighbours)
         self.nearby = nearby_matrix(district.neighbour, self.deterrence.neighbour_weight)
+        self._nearby_transposed = self.nearby.T
+        self._last_nearest = LastAnswer()
+        self._last_nearby = LastAnswer()
 
     def travel(self, unit_cell: np.ndarray, available: np.ndarray | None = None) -> np.ndarray:
         """``(N, B, C)`` travel minutes from each unit's cell to every cell.
@@ -150,19 +183,34 @@ class CoverageForecast:
         row = self._unit_row + unit_cell
         if available is not None:
             row = np.where(available, row, self._inf_row)
-        return self._rows[row.T]
+        return np.take(self._rows, row.T, axis=0)
+
+    def nearest_available(
+        self, unit_cell: np.ndarray, available: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`nearest_two` of the available units' :meth:`travel`: ``(B, C)`` eta,
+        runner-up and owner, read-only.
+
+        The reward and the move gains ask for it on the same state in every
+        step; the last answer is kept and given again while ``unit_cell`` and
+        ``available`` are unchanged.
+        """
+        return self._last_nearest.get(
+            (unit_cell, available), lambda: nearest_two(self.travel(unit_cell, available))
+        )
 
     def travel_from(self, unit: np.ndarray, cell: np.ndarray) -> np.ndarray:
         """``unit.shape + (C,)`` travel minutes of ``unit`` from ``cell`` to every cell."""
-        return self._rows[self._unit_row[unit] + cell]
+        return np.take(self._rows, self._unit_row[unit] + cell, axis=0)
 
     def travel_to(self, unit_cell: np.ndarray, cell: np.ndarray) -> np.ndarray:
         """``(K, N)`` travel minutes of every unit from its cell ``unit_cell`` to ``cell[k]``."""
         return self._rows[self._unit_row + unit_cell, cell[:, None]]
 
     def nearby_presence(self, presence: np.ndarray) -> np.ndarray:
-        """``(B, C)`` each cell's own presence plus the weighted presence of its neighbours."""
-        return (self.nearby @ presence.T).T
+        """``(B, C)`` each cell's own presence plus the weighted presence of its neighbours
+        (read-only; the last answer is given again while ``presence`` is unchanged)."""
+        return self._last_nearby.get((presence,), lambda: (self.nearby @ presence.T).T)
 
     def theft_factor(self, presence: np.ndarray) -> np.ndarray:
         """``(B, C)`` deterrence factor of each cell's nearby presence."""
@@ -203,4 +251,4 @@ class CoverageForecast:
         """
         slope = deterrence_slope(self.nearby_presence(presence), self.deterrence)
         deterred = -self.rates.theft_share[hour] * slope
-        return (self.nearby.T @ deterred.T).T
+        return (self._nearby_transposed @ deterred.T).T

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from patrolmarl.envs.core import BatchedSim
-from patrolmarl.envs.coverage import CoverageForecast, nearest_two
+from patrolmarl.envs.coverage import CoverageForecast
 from patrolmarl.envs.sim_view import SimView
 from patrolmarl.envs.status import is_available
 
@@ -34,12 +34,16 @@ class MoveGains:
     """Response and theft gains of every unit's four moves, for all B districts at once.
 
     ``sim`` is read at every call: a :class:`BatchedSim` or a policy's read-only
-    :class:`SimView` of one.
+    :class:`SimView` of one. ``forecast`` is the district's forecast to read (a new
+    one if not given); an environment passes its reward's, so that the nearest
+    units of a state are found once for both.
     """
 
-    def __init__(self, sim: BatchedSim | SimView) -> None:
+    def __init__(self, sim: BatchedSim | SimView, forecast: CoverageForecast | None = None) -> None:
         self.sim = sim
-        self.forecast = CoverageForecast(sim.district, sim.incidents)
+        if forecast is None:
+            forecast = CoverageForecast(sim.district, sim.incidents)
+        self.forecast = forecast
 
     def tables(self) -> dict[str, np.ndarray]:
         """The static arrays the gains read besides the travel matrices (for an exported card).
@@ -77,19 +81,25 @@ class MoveGains:
         sim = self.sim
         cell = sim.unit_cell
         available = is_available(sim.unit_status)
-        nearest, second, owner = nearest_two(self.forecast.travel(cell, available))  # (B, C)
+        nearest, second, owner = self.forecast.nearest_available(cell, available)  # (B, C)
         bi, unit = np.nonzero(available if units is None else available & units)
-        # eta without each unit: the runner-up where the unit is nearest.
-        without = np.where((owner[bi] == unit[:, None]), second[bi], nearest[bi])  # (S, C)
+        # eta without each scored unit s: the runner-up where the unit is nearest.
+        row = np.full(cell.shape, -1)
+        row[bi, unit] = np.arange(bi.size)
+        owner_row = row[np.arange(cell.shape[0])[:, None], owner]  # (B, C) the owner's s, or -1
+        owned = owner_row >= 0
+        without = np.take(nearest, bi, axis=0)  # (S, C)
+        without[owner_row[owned], np.nonzero(owned)[1]] = second[owned]
         neighbour = sim.district.neighbour[cell[bi, unit]]  # (S, 4)
         moved = self.forecast.travel_from(unit[:, None], np.maximum(neighbour, 0))  # (S, 4, C)
-        eta_moved = np.minimum(moved, without[:, None, :])
+        eta_moved = np.minimum(moved, without[:, None, :], out=moved)
         share = self.forecast.rates.street_share[sim.hour_of_day]  # (B, C)
         # eta with the unit where it is equals min(its travel, without) = nearest.
         # A district with no unit available has infinite etas; it has no unit to score.
         with np.errstate(invalid="ignore"):
             now = np.einsum("bc,bc->b", share, nearest)
-            gain = now[bi, None] - np.einsum("sc,smc->sm", share[bi], eta_moved)
+            moved_eta = np.einsum("sc,smc->sm", np.take(share, bi, axis=0), eta_moved)
+            gain = now[bi, None] - moved_eta
         out = np.zeros(cell.shape + (neighbour.shape[1],))
         out[bi, unit] = np.where(neighbour >= 0, gain, 0.0)
         return out

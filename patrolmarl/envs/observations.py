@@ -18,7 +18,7 @@ import numpy as np
 
 from patrolmarl.envs.clock import MINUTES_PER_DAY, minute_of_day
 from patrolmarl.envs.core import BatchedSim
-from patrolmarl.envs.coverage import HourlyRates, hourly_share
+from patrolmarl.envs.coverage import CoverageForecast, HourlyRates, hourly_share
 from patrolmarl.envs.district import District
 from patrolmarl.envs.move_gains import MoveGains
 from patrolmarl.envs.status import (
@@ -254,13 +254,17 @@ class ObservationBuilder:
     """Builds ``(B, N, D)`` observations and ``(B, S)`` global states of a :class:`BatchedSim`.
 
     With ``move_gains`` the observation ends with the response and theft gains of
-    the unit's four moves (:mod:`patrolmarl.envs.move_gains`); they cost about as
-    much as the rest of the observation, so they are off unless asked for.
+    the unit's four moves (:mod:`patrolmarl.envs.move_gains`). They cost more than
+    the rest of a bare simulator step, so they are off unless asked for; given the
+    reward's ``forecast``, they share its nearest units of each state
+    (``benchmarks/env_throughput.py`` prints both costs).
     """
 
-    def __init__(self, sim: BatchedSim, move_gains: bool = False) -> None:
+    def __init__(
+        self, sim: BatchedSim, move_gains: bool = False, forecast: CoverageForecast | None = None
+    ) -> None:
         self.sim = sim
-        self._move_gains = MoveGains(sim) if move_gains else None
+        self._move_gains = MoveGains(sim, forecast) if move_gains else None
         d = sim.district
         cfg = d.config
         self._n_units = d.n_units

@@ -122,8 +122,10 @@ class PatrolParallelEnv(ParallelEnv):
         self.district = load_district(district, max_cycles, **overrides)
         self.sim = BatchedSim(self.district, batch_size=1)
         self.sim.set_dispatch(dispatch)
-        self.builder = ObservationBuilder(self.sim, move_gains=move_gains)
         self.reward_fn = ShapedReward(self.sim, **(reward_weights or {}))
+        self.builder = ObservationBuilder(
+            self.sim, move_gains=move_gains, forecast=self.reward_fn.forecast
+        )
         self.max_cycles = self.sim.n_steps
         self.possible_agents = agent_names(self.sim.n_units)
         self.agents: list[str] = []

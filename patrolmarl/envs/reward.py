@@ -61,7 +61,7 @@ from __future__ import annotations
 import numpy as np
 
 from patrolmarl.envs.core import BatchedSim
-from patrolmarl.envs.coverage import CoverageForecast, nearest_two
+from patrolmarl.envs.coverage import CoverageForecast
 from patrolmarl.envs.status import ASSIGNED, EN_ROUTE, PENDING, SERVED, is_available
 
 #: Default weights: minutes of response per minute of response; a theft is
@@ -181,10 +181,11 @@ class ShapedReward:
         without each unit (zero for units on a call)."""
         sim = self.sim
         b, n = sim.batch_size, sim.n_units
-        travel = self._available_travel()
         if n > 1:
-            nearest, second, owner = nearest_two(travel)
+            available = is_available(sim.unit_status)
+            nearest, second, owner = self.forecast.nearest_available(sim.unit_cell, available)
         else:
+            travel = self._available_travel()
             nearest, second, owner = travel[0], travel[0], np.zeros(travel.shape[1:], np.intp)
         with np.errstate(invalid="ignore"):
             gap = second - nearest

@@ -102,8 +102,10 @@ class PatrolVecEnv(VecEnv):
         self.n_districts = int(n_districts)
         self.sim = BatchedSim(district, batch_size=self.n_districts)
         self.sim.set_dispatch(dispatch)
-        self.builder = ObservationBuilder(self.sim, move_gains=move_gains)
         self.reward_fn = ShapedReward(self.sim, **(reward_weights or {}))
+        self.builder = ObservationBuilder(
+            self.sim, move_gains=move_gains, forecast=self.reward_fn.forecast
+        )
         self.n_agents = self.sim.n_units
         self.critic_state = critic_state
         low, high = observation_bounds(self.builder.layout)

@@ -118,3 +118,23 @@ def test_response_gains_of_chosen_units_are_those_of_all_units(district):
     some = gains.response(units=chosen)
     np.testing.assert_array_equal(some[chosen], gains.response()[chosen])
     assert (some[~chosen] == 0.0).all() and (some[chosen] != 0.0).any()
+
+
+def test_gains_read_through_the_rewards_forecast_are_those_of_their_own(district):
+    """An environment's observations share its reward's forecast (and its kept nearest
+    units): the gains stay bit for bit those of a forecast of their own, step after step,
+    and after the state is changed in place."""
+    sim = _running_sim(district, 0)
+    reward = ShapedReward(sim, credit="difference_all")
+    own_reward = ShapedReward(sim, credit="difference_all")
+    shared = MoveGains(sim, reward.forecast)
+    rng = np.random.default_rng(2)
+    for _ in range(60):
+        masks = sim.action_masks()
+        sim.step(np.argmax(rng.random(masks.shape) * masks, axis=2))
+        np.testing.assert_array_equal(reward(), own_reward())
+        np.testing.assert_array_equal(shared(), MoveGains(sim)())
+    idle = np.flatnonzero(sim.unit_status[0] == IDLE)[0]
+    sim.unit_cell[0, idle] = (sim.unit_cell[0, idle] + 1) % district.n_cells
+    np.testing.assert_array_equal(reward(), own_reward())
+    np.testing.assert_array_equal(shared(), MoveGains(sim)())
