@@ -15,6 +15,11 @@ observations and the ``coverage`` baseline) and the simulator's theft thinning:
   :func:`deterrence_slope`, and the rise of the factor when a part of the
   presence goes (:meth:`CoverageForecast.theft_factor_rise`);
 - the **hourly rate tables** of street calls and thefts (:class:`HourlyRates`).
+
+A forecast keeps its last answer for the eta, owner and runner-up of the
+available units (:meth:`CoverageForecast.nearest_available`) and for the nearby
+presence (:class:`LastAnswer`): an environment's reward and move gains share
+one forecast and ask both of the same state in every step.
 """
 
 from __future__ import annotations
