@@ -16,10 +16,10 @@ thefts, and its headroom: expected cost per day minus that floor. A policy can
 beat another by at most the other's headroom, and beating it with a 95 %
 interval excluding zero on these days needs a margin of about the interval's
 half-width, which ``patrolmarl evaluate`` prints for every pair. The last two
-columns are each policy's paired difference against ``--against`` with its 95 %
-bootstrap interval (days resampled in pairs, as ``patrolmarl evaluate`` does),
-of the realised cost and of the expected cost: how much of the interval is the
-theft draw's noise.
+columns are each policy's paired differences against ``--against`` with their
+95 % bootstrap intervals (days resampled in pairs, as ``patrolmarl evaluate``
+does): of the realised cost and of the expected cost (how much of the interval
+is the theft draw's noise), then of the expected thefts.
 
     python benchmarks/cost_headroom.py [--district gaoxin] [--days 30] [--seed 20000]
         [--policies fixed_zone,nearest,...,learned=models/gaoxin] [--against pmedian_theft]
@@ -106,28 +106,33 @@ def main() -> None:
         f"  {'policy':<16}{'calls/day':>10}{'resp min/day':>13}{'E thefts':>10}{'thefts':>8}"
         f"{'E cost':>9}{'floor':>8}{'headroom':>10}"
         f"   cost - {args.against} [95 % CI]: realised | expected"
+        f"   E thefts - {args.against}"
     )
     ones = np.ones(args.days)
     rng = np.random.default_rng([args.seed, 2**31 - 2])
+    theft_rng = np.random.default_rng([args.seed, 2**31 - 3])  # keeps the cost intervals' draws
     base = rows[args.against]
     for name, row in rows.items():
         cost = row["response"] + lam * row["expected_thefts"]
         floor = row["calls"] * travel_bound + lam * theft_bound
+        compared = [
+            (row["response"] + lam * row[t], base["response"] + lam * base[t], ".1f", rng)
+            for t in ("thefts", "expected_thefts")
+        ]
+        compared.append((row["expected_thefts"], base["expected_thefts"], ".3f", theft_rng))
         intervals = []
-        for thefts in ("thefts", "expected_thefts"):
-            ours = row["response"] + lam * row[thefts]
-            theirs = base["response"] + lam * base[thefts]
-            d = paired_bootstrap(ours, ones, theirs, ones, rng)
+        for ours, theirs, form, draws in compared:
+            d = paired_bootstrap(ours, ones, theirs, ones, draws)
             intervals.append(
-                f"{d.difference:+6.1f} [{d.ci_low:+6.1f}, {d.ci_high:+6.1f}]"
+                f"{d.difference:+{form}} [{d.ci_low:+{form}}, {d.ci_high:+{form}}]"
                 if d.ci_low is not None
-                else f"{d.difference:+6.1f}"
+                else f"{d.difference:+{form}}"
             )
         print(
             f"  {name:<16}{row['calls'].mean():>10.2f}{row['response'].mean():>13.1f}"
             f"{row['expected_thefts'].mean():>10.3f}{row['thefts'].mean():>8.2f}"
             f"{cost.mean():>9.1f}{floor.mean():>8.1f}{(cost - floor).mean():>10.1f}"
-            f"   {intervals[0]} | {intervals[1]}"
+            f"   {intervals[0]} | {intervals[1]}   {intervals[2]}"
         )
 
 
