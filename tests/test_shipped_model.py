@@ -19,8 +19,8 @@ from patrolmarl.training.config import TrainConfig, load_train_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "models" / "gaoxin"
-RESULT = ROOT / "docs" / "results" / "gaoxin_ppo_nearest_scratch_credit"
-CONFIG = ROOT / "configs" / "train" / "gaoxin_ppo_nearest_scratch_credit.yaml"
+RESULT = ROOT / "docs" / "results" / "gaoxin_ppo_nearest_scratch_credit_theft240"
+CONFIG = ROOT / "configs" / "train" / "gaoxin_ppo_nearest_scratch_credit_theft240.yaml"
 
 
 @pytest.fixture(scope="module")
