@@ -15,7 +15,7 @@ the theft count that a policy can move, without the draw's noise), realised
 thefts, and its headroom: expected cost per day minus that floor. A policy can
 beat another by at most the other's headroom, and beating it with a 95 %
 interval excluding zero on these days needs a margin of about the interval's
-half-width, which ``patrolmarl evaluate`` prints for every pair. The last two
+half-width, which ``patrolmarl evaluate`` prints for every pair. The last
 columns are each policy's paired differences against ``--against`` with their
 95 % bootstrap intervals (days resampled in pairs, as ``patrolmarl evaluate``
 does): of the realised cost and of the expected cost (how much of the interval
