@@ -112,22 +112,24 @@ def main() -> None:
     rng = np.random.default_rng([args.seed, 2**31 - 2])
     theft_rng = np.random.default_rng([args.seed, 2**31 - 3])  # keeps the cost intervals' draws
     base = rows[args.against]
+
+    def interval(ours: np.ndarray, theirs: np.ndarray, draws: np.random.Generator, form: str):
+        d = paired_bootstrap(ours, ones, theirs, ones, draws)
+        if d.ci_low is None:
+            return f"{d.difference:+{form}}"
+        return f"{d.difference:+{form}} [{d.ci_low:+{form}}, {d.ci_high:+{form}}]"
+
+    base_realised = base["response"] + lam * base["thefts"]
+    base_expected = base["response"] + lam * base["expected_thefts"]
     for name, row in rows.items():
+        realised = row["response"] + lam * row["thefts"]
         cost = row["response"] + lam * row["expected_thefts"]
         floor = row["calls"] * travel_bound + lam * theft_bound
-        compared = [
-            (row["response"] + lam * row[t], base["response"] + lam * base[t], ".1f", rng)
-            for t in ("thefts", "expected_thefts")
-        ]
-        compared.append((row["expected_thefts"], base["expected_thefts"], ".3f", theft_rng))
-        intervals = []
-        for ours, theirs, form, draws in compared:
-            d = paired_bootstrap(ours, ones, theirs, ones, draws)
-            intervals.append(
-                f"{d.difference:+{form}} [{d.ci_low:+{form}}, {d.ci_high:+{form}}]"
-                if d.ci_low is not None
-                else f"{d.difference:+{form}}"
-            )
+        intervals = (
+            interval(realised, base_realised, rng, "6.1f"),
+            interval(cost, base_expected, rng, "6.1f"),
+            interval(row["expected_thefts"], base["expected_thefts"], theft_rng, ".3f"),
+        )
         print(
             f"  {name:<16}{row['calls'].mean():>10.2f}{row['response'].mean():>13.1f}"
             f"{row['expected_thefts'].mean():>10.3f}{row['thefts'].mean():>8.2f}"

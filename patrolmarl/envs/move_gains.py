@@ -83,13 +83,9 @@ class MoveGains:
         available = is_available(sim.unit_status)
         nearest, second, owner = self.forecast.nearest_available(cell, available)  # (B, C)
         bi, unit = np.nonzero(available if units is None else available & units)
-        # eta without each scored unit s: the runner-up where the unit is nearest.
-        row = np.full(cell.shape, -1)
-        row[bi, unit] = np.arange(bi.size)
-        owner_row = row[np.arange(cell.shape[0])[:, None], owner]  # (B, C) the owner's s, or -1
-        owned = owner_row >= 0
-        without = np.take(nearest, bi, axis=0)  # (S, C)
-        without[owner_row[owned], np.nonzero(owned)[1]] = second[owned]
+        # eta without each unit: the runner-up where the unit is nearest.
+        owned = np.take(owner, bi, axis=0) == unit[:, None]  # (S, C)
+        without = np.where(owned, np.take(second, bi, axis=0), np.take(nearest, bi, axis=0))
         neighbour = sim.district.neighbour[cell[bi, unit]]  # (S, 4)
         moved = self.forecast.travel_from(unit[:, None], np.maximum(neighbour, 0))  # (S, 4, C)
         eta_moved = np.minimum(moved, without[:, None, :], out=moved)
